@@ -1,0 +1,74 @@
+//! Layered configuration shared by every DAARION service.
+//!
+//! Three layers, later ones winning key by key: the documented default compiled into the binary
+//! (`daarion.toml` beside this crate, also what the installer copies to `/etc/daarion/`), the
+//! operator's file, and `DAARION__SECTION__KEY` environment variables. The merged tree is then
+//! deserialised strictly (unknown keys are errors) and validated; every error names its key.
+
+mod error;
+mod layers;
+mod model;
+mod validate;
+pub use model::redact_url;
+
+pub use error::ConfigError;
+pub use model::{
+    BusConfig, Config, DatabaseConfig, GeneralConfig, HttpConfig, LogFormat, RedisConfig,
+    ServiceConfig, ServiceName, TelemetryConfig,
+};
+
+use std::path::Path;
+
+/// The shipped default configuration, documented key by key.
+pub const DEFAULT_TOML: &str = include_str!("../daarion.toml");
+
+/// Where the operator's file lives unless `--config` says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/daarion/daarion.toml";
+
+/// Prefix of environment overrides: `DAARION__BUS__URL` sets `bus.url`.
+pub const ENV_PREFIX: &str = "DAARION__";
+
+/// Where the configuration file comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// `/etc/daarion/daarion.toml`; a missing file means "defaults only".
+    Default,
+    /// A file the operator named: it must exist.
+    Explicit(&'a Path),
+}
+
+impl Config {
+    /// Loads the configuration from the default file layer and the process environment.
+    pub fn load(source: Source<'_>) -> Result<Config, ConfigError> {
+        Self::load_with_env(source, std::env::vars())
+    }
+
+    /// Same as [`Config::load`] with the environment given explicitly, so tests need not touch
+    /// the process-wide environment.
+    pub fn load_with_env(
+        source: Source<'_>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = layers::parse("compiled-in defaults", DEFAULT_TOML)?;
+        let file = match source {
+            Source::Default => layers::read_optional(Path::new(DEFAULT_PATH))?,
+            Source::Explicit(path) => Some(layers::read_required(path)?),
+        };
+        if let Some((origin, text)) = file {
+            layers::merge(&mut tree, layers::parse(&origin, &text)?);
+        }
+        layers::merge(&mut tree, layers::from_env(ENV_PREFIX, env)?);
+        let config = layers::deserialize(tree)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The shipped defaults alone, without reading any file or the environment.
+    pub fn defaults() -> Config {
+        Self::load_with_env(Source::Explicit(Path::new("/dev/null")), std::iter::empty())
+            .expect("the shipped default configuration is valid (tested)")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,257 @@
+//! The typed configuration tree. Field documentation lives in the shipped `daarion.toml`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub general: GeneralConfig,
+    pub telemetry: TelemetryConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub bus: BusConfig,
+    pub http: HttpConfig,
+    pub control_plane: ServiceConfig,
+    pub gateway: ServiceConfig,
+    pub router: ServiceConfig,
+    pub swapper: ServiceConfig,
+    pub ingest: ServiceConfig,
+    pub parser: ServiceConfig,
+    pub crews: ServiceConfig,
+    pub crews_worker: ServiceConfig,
+    pub memory: ServiceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneralConfig {
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub min_free_disk_mb: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+    Journald,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    pub migrate_on_start: bool,
+}
+
+impl DatabaseConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}
+
+/// The URL may carry a password: Debug shows it redacted so it never reaches a log.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+    pub key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact_url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    pub url: String,
+    pub bundled: bool,
+    pub prefix: String,
+    pub max_deliveries: i64,
+    pub ack_wait_secs: u64,
+    pub duplicate_window_secs: u64,
+    pub max_age_days: u64,
+    pub connect_timeout_secs: u64,
+    pub retry_backoff_ms: u64,
+}
+
+impl std::fmt::Debug for BusConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusConfig")
+            .field("url", &redact_url(&self.url))
+            .field("bundled", &self.bundled)
+            .field("prefix", &self.prefix)
+            .field("max_deliveries", &self.max_deliveries)
+            .field("ack_wait_secs", &self.ack_wait_secs)
+            .field("duplicate_window_secs", &self.duplicate_window_secs)
+            .field("max_age_days", &self.max_age_days)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("retry_backoff_ms", &self.retry_backoff_ms)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+impl HttpConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+/// Every service the supervisor knows, by its config section and command-line name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceName {
+    ControlPlane,
+    Gateway,
+    Router,
+    Swapper,
+    Ingest,
+    Parser,
+    Crews,
+    CrewsWorker,
+    Memory,
+}
+
+impl ServiceName {
+    pub const ALL: [ServiceName; 9] = [
+        ServiceName::ControlPlane,
+        ServiceName::Gateway,
+        ServiceName::Router,
+        ServiceName::Swapper,
+        ServiceName::Ingest,
+        ServiceName::Parser,
+        ServiceName::Crews,
+        ServiceName::CrewsWorker,
+        ServiceName::Memory,
+    ];
+
+    /// The name used on the command line, in logs, metrics labels and NATS `source` fields.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::ControlPlane => "control-plane",
+            ServiceName::Gateway => "gateway",
+            ServiceName::Router => "router",
+            ServiceName::Swapper => "swapper",
+            ServiceName::Ingest => "ingest",
+            ServiceName::Parser => "parser",
+            ServiceName::Crews => "crews",
+            ServiceName::CrewsWorker => "crews-worker",
+            ServiceName::Memory => "memory",
+        }
+    }
+
+    /// The config section holding this service's settings.
+    pub fn section(self) -> &'static str {
+        match self {
+            ServiceName::ControlPlane => "control_plane",
+            ServiceName::CrewsWorker => "crews_worker",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ServiceName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ServiceName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s || n.section() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = ServiceName::ALL.iter().map(|n| n.as_str()).collect();
+                format!("unknown service `{s}` (known: {})", known.join(", "))
+            })
+    }
+}
+
+impl Config {
+    pub fn service(&self, name: ServiceName) -> &ServiceConfig {
+        match name {
+            ServiceName::ControlPlane => &self.control_plane,
+            ServiceName::Gateway => &self.gateway,
+            ServiceName::Router => &self.router,
+            ServiceName::Swapper => &self.swapper,
+            ServiceName::Ingest => &self.ingest,
+            ServiceName::Parser => &self.parser,
+            ServiceName::Crews => &self.crews,
+            ServiceName::CrewsWorker => &self.crews_worker,
+            ServiceName::Memory => &self.memory,
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                url.to_owned()
+            }
+        }
+        None => url.to_owned(),
+    }
+}

@@ -1,0 +1,179 @@
+use std::io::Write;
+use std::path::Path;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn shipped_default_loads_and_validates() {
+    let config = Config::load_with_env(Source::Explicit(Path::new("/dev/null")), env(&[])).unwrap();
+    assert_eq!(config.gateway.listen.port(), 9300);
+    assert_eq!(config.control_plane.listen.port(), 9200);
+    assert_eq!(config.router.listen.port(), 9102);
+    assert_eq!(config.swapper.listen.port(), 8890);
+    assert_eq!(config.memory.listen.port(), 8000);
+    assert_eq!(config.bus.url, "nats://127.0.0.1:4222");
+    assert_eq!(config.telemetry.log_format, LogFormat::Auto);
+    // Every service has a section and they do not clash.
+    for name in ServiceName::ALL {
+        assert!(config.service(name).enabled, "{name}");
+    }
+}
+
+#[test]
+fn file_overrides_default_and_env_overrides_file() {
+    let f = file("[bus]\nmax_deliveries = 7\nprefix = \"fromfile\"\n[gateway]\nlisten = \"0.0.0.0:9301\"\n");
+    let config = Config::load_with_env(
+        Source::Explicit(f.path()),
+        env(&[
+            ("DAARION__BUS__PREFIX", "fromenv"),
+            ("DAARION__HTTP__REQUEST_TIMEOUT_SECS", "9"),
+            ("DAARION__DATABASE__URL", "postgres://u:p@db:5432/x"),
+            ("UNRELATED", "ignored"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.bus.max_deliveries, 7, "file layer");
+    assert_eq!(config.bus.prefix, "fromenv", "env beats file");
+    assert_eq!(config.gateway.listen.to_string(), "0.0.0.0:9301");
+    assert_eq!(config.http.request_timeout_secs, 9, "env value typed as integer");
+    assert_eq!(config.database.url, "postgres://u:p@db:5432/x");
+    // Keys not mentioned keep their defaults.
+    assert_eq!(config.bus.ack_wait_secs, 30);
+}
+
+#[test]
+fn missing_default_file_is_fine_but_explicit_one_is_not() {
+    let err = Config::load_with_env(
+        Source::Explicit(Path::new("/nonexistent/daarion.toml")),
+        env(&[]),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    assert!(err.to_string().contains("/nonexistent/daarion.toml"));
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let f = file("[bus]\nmax_delivery = 3\n");
+    let err = Config::load_with_env(Source::Explicit(f.path()), env(&[])).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("bus"), "{text}");
+    assert!(text.contains("max_delivery"), "{text}");
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let err = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[("DAARION__BUS__ACK_WAIT_SECS", "soon")]),
+    )
+    .unwrap_err();
+    assert_eq!(err.keys(), vec!["bus.ack_wait_secs"], "{err}");
+}
+
+#[test]
+fn bad_listen_address_names_the_key() {
+    let err = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[("DAARION__ROUTER__LISTEN", "not-an-address")]),
+    )
+    .unwrap_err();
+    assert_eq!(err.keys(), vec!["router.listen"], "{err}");
+}
+
+#[test]
+fn validation_reports_every_problem_with_its_key() {
+    let err = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[
+            ("DAARION__DATABASE__URL", "mysql://x"),
+            ("DAARION__BUS__MAX_DELIVERIES", "0"),
+            ("DAARION__BUS__PREFIX", "bad.prefix"),
+            ("DAARION__GATEWAY__LISTEN", "127.0.0.1:9200"),
+        ]),
+    )
+    .unwrap_err();
+    let mut keys = err.keys();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            "bus.max_deliveries",
+            "bus.prefix",
+            "database.url",
+            "gateway.listen"
+        ],
+        "{err}"
+    );
+    assert!(err.to_string().contains("already used by control-plane"), "{err}");
+}
+
+#[test]
+fn disabled_services_may_share_a_port() {
+    let config = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[
+            ("DAARION__GATEWAY__LISTEN", "127.0.0.1:9200"),
+            ("DAARION__GATEWAY__ENABLED", "false"),
+        ]),
+    )
+    .unwrap();
+    assert!(!config.gateway.enabled);
+}
+
+#[test]
+fn syntax_error_names_the_file() {
+    let f = file("[bus\n");
+    let err = Config::load_with_env(Source::Explicit(f.path()), env(&[])).unwrap_err();
+    assert!(
+        err.to_string().contains(&f.path().display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_env_var_is_rejected() {
+    let err = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[("DAARION__BUS____URL", "nats://x")]),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::Env { .. }), "{err}");
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_output() {
+    let config = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[
+            ("DAARION__DATABASE__URL", "postgres://daarion:hunter2@db/daarion"),
+            ("DAARION__REDIS__URL", "redis://:hunter2@127.0.0.1/0"),
+        ]),
+    )
+    .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("postgres://daarion:***@db/daarion"), "{shown}");
+}
+
+#[test]
+fn service_names_round_trip() {
+    for name in ServiceName::ALL {
+        assert_eq!(name.as_str().parse::<ServiceName>().unwrap(), name);
+        assert_eq!(name.section().parse::<ServiceName>().unwrap(), name);
+    }
+    assert!("nope".parse::<ServiceName>().unwrap_err().contains("known:"));
+}

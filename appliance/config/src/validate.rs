@@ -1,0 +1,133 @@
+//! Checks that serde cannot express: ranges, URL schemes, port clashes.
+
+use std::collections::HashMap;
+
+use crate::{Config, ConfigError, ServiceName};
+
+impl Config {
+    /// Every problem at once, each naming its key, so an operator fixes the file in one pass.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, key: &str, message: &str| {
+            if !ok {
+                errors.push(ConfigError::invalid(key, message));
+            }
+        };
+
+        check(
+            self.general.data_dir.is_absolute(),
+            "general.data_dir",
+            "must be an absolute path",
+        );
+        check(
+            self.general.models_dir.is_absolute(),
+            "general.models_dir",
+            "must be an absolute path",
+        );
+        check(
+            tracing_level_ok(&self.telemetry.log_level),
+            "telemetry.log_level",
+            "must be a level (error, warn, info, debug, trace) or target=level directives",
+        );
+        check(
+            has_scheme(&self.database.url, &["postgres", "postgresql"]),
+            "database.url",
+            "must start with postgres:// or postgresql://",
+        );
+        check(
+            self.database.max_connections >= 1,
+            "database.max_connections",
+            "must be at least 1",
+        );
+        check(
+            self.database.connect_timeout_secs >= 1,
+            "database.connect_timeout_secs",
+            "must be at least 1",
+        );
+        check(
+            has_scheme(&self.redis.url, &["redis", "rediss", "redis+unix", "unix"]),
+            "redis.url",
+            "must start with redis://, rediss:// or unix://",
+        );
+        check(
+            has_scheme(&self.bus.url, &["nats", "tls"]),
+            "bus.url",
+            "must start with nats:// or tls://",
+        );
+        check(
+            self.bus
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "bus.prefix",
+            "may only contain letters, digits, '_' and '-' (it becomes part of stream names)",
+        );
+        check(
+            (1..=1000).contains(&self.bus.max_deliveries),
+            "bus.max_deliveries",
+            "must be between 1 and 1000",
+        );
+        check(
+            self.bus.ack_wait_secs >= 1,
+            "bus.ack_wait_secs",
+            "must be at least 1",
+        );
+        check(
+            self.bus.duplicate_window_secs >= 1,
+            "bus.duplicate_window_secs",
+            "must be at least 1",
+        );
+        check(
+            self.bus.max_age_days >= 1,
+            "bus.max_age_days",
+            "must be at least 1",
+        );
+        check(
+            self.http.request_timeout_secs >= 1,
+            "http.request_timeout_secs",
+            "must be at least 1",
+        );
+        check(
+            self.http.body_limit_bytes >= 1024,
+            "http.body_limit_bytes",
+            "must be at least 1024",
+        );
+
+        let mut by_addr: HashMap<_, ServiceName> = HashMap::new();
+        for name in ServiceName::ALL {
+            let service = self.service(name);
+            if !service.enabled {
+                continue;
+            }
+            let key = format!("{}.listen", name.section());
+            if service.listen.port() == 0 {
+                errors.push(ConfigError::invalid(&key, "port 0 is not allowed"));
+            } else if let Some(other) = by_addr.insert(service.listen, name) {
+                errors.push(ConfigError::invalid(
+                    &key,
+                    format!("{} is already used by {other}", service.listen),
+                ));
+            }
+        }
+
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ConfigError::Many(errors)),
+        }
+    }
+}
+
+fn has_scheme(url: &str, schemes: &[&str]) -> bool {
+    url.split_once("://")
+        .is_some_and(|(scheme, rest)| schemes.contains(&scheme) && !rest.is_empty())
+}
+
+fn tracing_level_ok(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    !filter.trim().is_empty()
+        && filter.split(',').all(|directive| {
+            let level = directive.rsplit('=').next().unwrap_or("").trim();
+            LEVELS.contains(&level.to_ascii_lowercase().as_str()) || !directive.contains('=')
+        })
+}
