@@ -1,1 +1,34 @@
+//! The appliance's event bus on NATS JetStream.
+//!
+//! - [`topology`]: the five streams of the seed (plus a dead-letter stream) and the four durable
+//!   consumers, created or updated idempotently at start.
+//! - [`Envelope`]: the typed, versioned JSON wrapper every event travels in.
+//! - [`Bus::publish`]: waits for the JetStream ack and sets `Nats-Msg-Id`, so a retried publish
+//!   is stored once; the current trace travels in the `traceparent` header.
+//! - [`consume`]: runs a handler per message and acks only after it succeeded; transient
+//!   failures are retried with backoff, poison messages are copied to the dead-letter stream
+//!   with their reason and then terminated.
 
+mod bus;
+mod consumer;
+mod envelope;
+mod error;
+mod metrics;
+mod naming;
+pub mod topology;
+
+pub use bus::{Bus, PublishOutcome};
+pub use consumer::{HandlerError, consume};
+pub use envelope::Envelope;
+pub use error::BusError;
+pub use naming::Naming;
+pub use topology::{ConsumerSpec, Ensured, TopologyReport};
+
+/// Headers set on dead-lettered copies, so an operator sees why without decoding anything.
+pub mod dead_letter {
+    pub const REASON: &str = "Daarion-Dead-Reason";
+    pub const CONSUMER: &str = "Daarion-Dead-Consumer";
+    pub const SUBJECT: &str = "Daarion-Original-Subject";
+    pub const STREAM_SEQUENCE: &str = "Daarion-Original-Sequence";
+    pub const DELIVERIES: &str = "Daarion-Deliveries";
+}

@@ -34,7 +34,9 @@ fn shipped_default_loads_and_validates() {
 
 #[test]
 fn file_overrides_default_and_env_overrides_file() {
-    let f = file("[bus]\nmax_deliveries = 7\nprefix = \"fromfile\"\n[gateway]\nlisten = \"0.0.0.0:9301\"\n");
+    let f = file(
+        "[bus]\nmax_deliveries = 7\nprefix = \"fromfile\"\n[gateway]\nlisten = \"0.0.0.0:9301\"\n",
+    );
     let config = Config::load_with_env(
         Source::Explicit(f.path()),
         env(&[
@@ -48,7 +50,10 @@ fn file_overrides_default_and_env_overrides_file() {
     assert_eq!(config.bus.max_deliveries, 7, "file layer");
     assert_eq!(config.bus.prefix, "fromenv", "env beats file");
     assert_eq!(config.gateway.listen.to_string(), "0.0.0.0:9301");
-    assert_eq!(config.http.request_timeout_secs, 9, "env value typed as integer");
+    assert_eq!(
+        config.http.request_timeout_secs, 9,
+        "env value typed as integer"
+    );
     assert_eq!(config.database.url, "postgres://u:p@db:5432/x");
     // Keys not mentioned keep their defaults.
     assert_eq!(config.bus.ack_wait_secs, 30);
@@ -118,7 +123,10 @@ fn validation_reports_every_problem_with_its_key() {
         ],
         "{err}"
     );
-    assert!(err.to_string().contains("already used by control-plane"), "{err}");
+    assert!(
+        err.to_string().contains("already used by control-plane"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -159,14 +167,20 @@ fn secrets_are_redacted_in_debug_output() {
     let config = Config::load_with_env(
         Source::Explicit(Path::new("/dev/null")),
         env(&[
-            ("DAARION__DATABASE__URL", "postgres://daarion:hunter2@db/daarion"),
+            (
+                "DAARION__DATABASE__URL",
+                "postgres://daarion:hunter2@db/daarion",
+            ),
             ("DAARION__REDIS__URL", "redis://:hunter2@127.0.0.1/0"),
         ]),
     )
     .unwrap();
     let shown = format!("{config:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
-    assert!(shown.contains("postgres://daarion:***@db/daarion"), "{shown}");
+    assert!(
+        shown.contains("postgres://daarion:***@db/daarion"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -175,5 +189,10 @@ fn service_names_round_trip() {
         assert_eq!(name.as_str().parse::<ServiceName>().unwrap(), name);
         assert_eq!(name.section().parse::<ServiceName>().unwrap(), name);
     }
-    assert!("nope".parse::<ServiceName>().unwrap_err().contains("known:"));
+    assert!(
+        "nope"
+            .parse::<ServiceName>()
+            .unwrap_err()
+            .contains("known:")
+    );
 }

@@ -93,10 +93,6 @@ impl ErrorResponse {
 
 impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": self.body })),
-        )
-            .into_response()
+        (self.status, Json(serde_json::json!({ "error": self.body }))).into_response()
     }
 }

@@ -57,10 +57,7 @@ pub async fn trace_requests(
         status = tracing::field::Empty,
     );
 
-    let mut response = ctx
-        .scope(next.run(request))
-        .instrument(span.clone())
-        .await;
+    let mut response = ctx.scope(next.run(request)).instrument(span.clone()).await;
 
     let status = response.status();
     span.record("status", status.as_u16());
@@ -73,9 +70,17 @@ pub async fn trace_requests(
         .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), millis = elapsed.as_millis() as u64, "request failed");
+            tracing::warn!(
+                status = status.as_u16(),
+                millis = elapsed.as_millis() as u64,
+                "request failed"
+            );
         } else {
-            tracing::debug!(status = status.as_u16(), millis = elapsed.as_millis() as u64, "request done");
+            tracing::debug!(
+                status = status.as_u16(),
+                millis = elapsed.as_millis() as u64,
+                "request done"
+            );
         }
     });
 
@@ -138,4 +143,3 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     }
     rewritten
 }
-

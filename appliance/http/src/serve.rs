@@ -45,7 +45,10 @@ pub fn build_app(
                 .timeout(http.request_timeout()),
         )
         .layer(axum::middleware::from_fn(json_errors))
-        .layer(axum::middleware::from_fn_with_state(service, trace_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            service,
+            trace_requests,
+        ))
 }
 
 async fn not_found() -> ErrorResponse {

@@ -173,7 +173,11 @@ async fn incoming_traceparent_is_continued_and_returned() {
     assert_eq!(seen, "4bf92f3577b34da6a3ce929d0e0e4736");
     let returned = TraceContext::parse(&returned).unwrap();
     assert_eq!(returned.trace_id(), seen);
-    assert_ne!(returned.span_id(), "00f067aa0ba902b7", "server span is a child");
+    assert_ne!(
+        returned.span_id(),
+        "00f067aa0ba902b7",
+        "server span is a child"
+    );
 }
 
 #[tokio::test]

@@ -175,7 +175,9 @@ mod tests {
     async fn ready_is_503_when_any_check_fails_and_names_it() {
         let readiness = Readiness::new()
             .with_fn("postgres", ok_check)
-            .with_fn("nats", || Box::pin(async { Err("connection refused".to_owned()) }));
+            .with_fn("nats", || {
+                Box::pin(async { Err("connection refused".to_owned()) })
+            });
         let app: Router = observability_routes("test", readiness);
         let response = app
             .oneshot(Request::get("/ready").body(Body::empty()).unwrap())
@@ -230,6 +232,9 @@ mod tests {
             .await
             .unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();
-        assert!(text.contains("daarion_telemetry_selftest_total 1"), "{text}");
+        assert!(
+            text.contains("daarion_telemetry_selftest_total 1"),
+            "{text}"
+        );
     }
 }

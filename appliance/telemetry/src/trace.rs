@@ -91,6 +91,14 @@ impl TraceContext {
         })
     }
 
+    /// A new span in the trace named by a 32-hex-digit id, e.g. one stored in an event envelope.
+    pub fn from_trace_id(trace_id: &str) -> Option<Self> {
+        let trace_id = decode::<16>(trace_id).filter(|t| *t != [0; 16])?;
+        let mut ctx = Self::new_root();
+        ctx.trace_id = trace_id;
+        Some(ctx)
+    }
+
     /// Takes the incoming header if it is valid, else starts a new trace.
     pub fn from_header_or_new(value: Option<&str>) -> Self {
         value
@@ -150,15 +158,21 @@ impl fmt::Display for TraceContext {
 
 fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn decode<const N: usize>(s: &str) -> Option<[u8; N]> {
     // Uppercase hex is invalid per the spec; rejecting it keeps ids canonical in logs.
-    if s.len() != N * 2 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != N * 2
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; N];
@@ -213,6 +227,14 @@ mod tests {
         let child = parent.child();
         assert_eq!(child.trace_id(), parent.trace_id());
         assert_ne!(child.span_id(), parent.span_id());
+    }
+
+    #[test]
+    fn from_trace_id_keeps_the_id() {
+        let ctx = TraceContext::from_trace_id("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        assert_eq!(ctx.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(TraceContext::from_trace_id("xyz").is_none());
+        assert!(TraceContext::from_trace_id(&"0".repeat(32)).is_none());
     }
 
     #[test]

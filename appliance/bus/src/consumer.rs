@@ -1,0 +1,287 @@
+//! Running a durable consumer: decode, handle, and only then ack.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::Message;
+use async_nats::jetstream::consumer::PullConsumer;
+use daarion_telemetry::{TRACEPARENT, TraceContext};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::metrics::{HANDLED, HANDLER_SECONDS, PENDING};
+use crate::{Bus, BusError, ConsumerSpec, Envelope, dead_letter};
+
+/// How a handler failed, which decides what happens to the message.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying (a dependency was down): the message is redelivered with backoff until
+    /// `bus.max_deliveries`, then dead-lettered.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// Retrying cannot help (invalid payload, unknown schema version): dead-lettered at once.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// Consumes `spec` until `shutdown`, one message at a time, in stream order.
+///
+/// The handler's effect must be durable when it returns `Ok`; only then is the message acked
+/// (and the ack confirmed by the server). A handler may see a message more than once (a crash
+/// after the effect, before the ack), so effects must be idempotent on `Envelope::id`.
+/// On shutdown the message in hand is finished first.
+pub async fn consume<T, H, Fut>(
+    bus: &Bus,
+    spec: ConsumerSpec,
+    shutdown: CancellationToken,
+    handler: H,
+) -> Result<(), BusError>
+where
+    T: DeserializeOwned,
+    H: Fn(Envelope<T>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    let consumer_err = |message: String| BusError::Consumer {
+        consumer: spec.durable.to_owned(),
+        message,
+    };
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.naming().stream(spec.stream))
+        .await
+        .map_err(|e| consumer_err(e.to_string()))?;
+    let consumer: PullConsumer = stream
+        .get_consumer(spec.durable)
+        .await
+        .map_err(|e| consumer_err(e.to_string()))?;
+    tracing::info!(consumer = spec.durable, "consuming");
+
+    while !shutdown.is_cancelled() {
+        let mut messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(consumer = spec.durable, error = %e, "cannot pull; retrying");
+                pause(&shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(()),
+                next = messages.next() => next,
+            };
+            match next {
+                Some(Ok(message)) => handle_one(bus, spec, &message, &handler).await,
+                Some(Err(e)) => {
+                    // Missed heartbeats and the like: the stream re-subscribes by itself.
+                    tracing::warn!(consumer = spec.durable, error = %e, "pull error");
+                }
+                None => break,
+            }
+        }
+        pause(&shutdown, Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+async fn pause(shutdown: &CancellationToken, duration: Duration) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(duration) => {}
+    }
+}
+
+async fn handle_one<T, H, Fut>(bus: &Bus, spec: ConsumerSpec, message: &Message, handler: &H)
+where
+    T: DeserializeOwned,
+    H: Fn(Envelope<T>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    let (delivered, stream_sequence) = match message.info() {
+        Ok(info) => {
+            PENDING
+                .with_label_values(&[spec.durable])
+                .set(info.pending as i64);
+            (info.delivered, info.stream_sequence)
+        }
+        Err(e) => {
+            tracing::warn!(consumer = spec.durable, error = %e, "message without JetStream info");
+            return;
+        }
+    };
+    let decoded = serde_json::from_slice::<Envelope<T>>(&message.payload);
+    let parent = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(TRACEPARENT))
+        .and_then(|v| TraceContext::parse(v.as_str()).ok());
+    let ctx = match (&parent, &decoded) {
+        (Some(p), _) => p.child(),
+        (None, Ok(env)) => {
+            TraceContext::from_trace_id(&env.trace_id).unwrap_or_else(TraceContext::new_root)
+        }
+        (None, Err(_)) => TraceContext::new_root(),
+    };
+    let event_id = decoded
+        .as_ref()
+        .map(|e| e.id.to_string())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "message",
+        consumer = spec.durable,
+        subject = %message.subject,
+        event_id = %event_id,
+        trace_id = %ctx.trace_id(),
+        span_id = %ctx.span_id(),
+        delivery = delivered,
+    );
+
+    let work = async {
+        let envelope = match decoded {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                let reason = format!("undecodable envelope: {e}");
+                return dead_letter(bus, spec, message, stream_sequence, delivered, &reason).await;
+            }
+        };
+        let started = Instant::now();
+        let result = with_progress(bus, message, handler(envelope)).await;
+        HANDLER_SECONDS
+            .with_label_values(&[spec.durable])
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => match message.double_ack().await {
+                Ok(()) => {
+                    HANDLED.with_label_values(&[spec.durable, "acked"]).inc();
+                    tracing::debug!("handled");
+                }
+                // The effect is durable; the redelivery this causes is absorbed by idempotency.
+                Err(e) => tracing::warn!(error = %e, "ack not confirmed; expect a redelivery"),
+            },
+            Err(HandlerError::Permanent(reason)) => {
+                dead_letter(bus, spec, message, stream_sequence, delivered, &reason).await;
+            }
+            Err(HandlerError::Transient(reason)) if delivered >= bus.config().max_deliveries => {
+                let reason = format!("gave up after {delivered} deliveries: {reason}");
+                dead_letter(bus, spec, message, stream_sequence, delivered, &reason).await;
+            }
+            Err(HandlerError::Transient(reason)) => {
+                let delay = backoff(bus.config().retry_backoff_ms, delivered);
+                tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
+                HANDLED.with_label_values(&[spec.durable, "retried"]).inc();
+                if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(error = %e, "nak failed; the server redelivers after ack_wait");
+                }
+            }
+        }
+    };
+    ctx.scope(work).instrument(span).await;
+}
+
+/// Runs the handler, telling the server "still working" every half ack-wait so a slow handler
+/// is not raced by a redelivery of the same message.
+async fn with_progress<F: Future>(bus: &Bus, message: &Message, work: F) -> F::Output {
+    let period = Duration::from_secs(bus.config().ack_wait_secs).max(Duration::from_secs(2)) / 2;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            output = &mut work => return output,
+            _ = ticker.tick() => {
+                if let Err(e) = message.ack_with(AckKind::Progress).await {
+                    tracing::debug!(error = %e, "progress ack failed");
+                }
+            }
+        }
+    }
+}
+
+/// `base`, doubled per delivery after the first, at most one minute.
+fn backoff(base_ms: u64, delivered: i64) -> Duration {
+    let exponent = (delivered.max(1) - 1).min(16) as u32;
+    Duration::from_millis(base_ms.saturating_mul(1 << exponent)).min(Duration::from_secs(60))
+}
+
+/// Copies the message to `deadletter.<consumer>` with the reason, and terminates the original
+/// only once the copy is stored; if the copy fails the original is retried later instead.
+async fn dead_letter(
+    bus: &Bus,
+    spec: ConsumerSpec,
+    message: &Message,
+    stream_sequence: u64,
+    delivered: i64,
+    reason: &str,
+) {
+    let mut headers = HeaderMap::new();
+    if let Some(original) = &message.headers {
+        for (name, values) in original.iter() {
+            if name.to_string().eq_ignore_ascii_case("Nats-Msg-Id") {
+                continue;
+            }
+            for value in values {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+    }
+    // Stable id: a crash between the copy and the term must not store the copy twice.
+    headers.insert(
+        async_nats::header::NATS_MESSAGE_ID,
+        format!("dead:{}:{stream_sequence}", spec.durable),
+    );
+    let one_line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(1024)
+        .collect();
+    headers.insert(dead_letter::REASON, one_line.as_str());
+    headers.insert(dead_letter::CONSUMER, spec.durable);
+    headers.insert(dead_letter::SUBJECT, message.subject.as_str());
+    headers.insert(
+        dead_letter::STREAM_SEQUENCE,
+        stream_sequence.to_string().as_str(),
+    );
+    headers.insert(dead_letter::DELIVERIES, delivered.to_string().as_str());
+
+    let subject = bus
+        .naming()
+        .subject(&format!("deadletter.{}", spec.durable));
+    match bus
+        .publish_raw(subject, headers, message.payload.clone())
+        .await
+    {
+        Ok(_) => {
+            tracing::error!(reason = %one_line, "message dead-lettered");
+            HANDLED
+                .with_label_values(&[spec.durable, "dead_lettered"])
+                .inc();
+            if let Err(e) = message.ack_with(AckKind::Term).await {
+                tracing::warn!(error = %e, "term failed; the copy is deduplicated on redelivery");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "dead-letter publish failed; retrying the message later");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(500, 1), Duration::from_millis(500));
+        assert_eq!(backoff(500, 2), Duration::from_millis(1000));
+        assert_eq!(backoff(500, 4), Duration::from_millis(4000));
+        assert_eq!(backoff(500, 40), Duration::from_secs(60));
+    }
+}
