@@ -13,8 +13,10 @@ mod bus;
 mod consumer;
 mod envelope;
 mod error;
+pub mod events;
 mod metrics;
 mod naming;
+pub mod testing;
 pub mod topology;
 
 pub use bus::{Bus, PublishOutcome};

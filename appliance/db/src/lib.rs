@@ -1,1 +1,81 @@
+//! PostgreSQL for the services that own tables: one pool, the migrations in `migrations/`
+//! embedded at compile time, and a per-test schema so tests run in parallel on one server.
 
+mod testing;
+
+use std::time::Duration;
+
+use daarion_config::DatabaseConfig;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use sqlx::PgPool;
+pub use testing::TestDb;
+
+/// Every migration of the appliance, in order. Files are never edited once released: a change
+/// is a new file.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database URL is invalid: {0}")]
+    Url(String),
+    #[error("cannot connect to PostgreSQL at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// Opens the pool and checks one connection, so a wrong URL fails at start, not at first use.
+pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, DbError> {
+    let options: PgConnectOptions = config
+        .url
+        .parse()
+        .map_err(|e: sqlx::Error| DbError::Url(e.to_string()))?;
+    connect_with(options, config.max_connections, config.connect_timeout())
+        .await
+        .map_err(|e| DbError::Connect {
+            url: daarion_config::redact_url(&config.url),
+            message: e.to_string(),
+        })
+}
+
+async fn connect_with(
+    options: PgConnectOptions,
+    max_connections: u32,
+    timeout: Duration,
+) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(timeout)
+        .connect_with(options.application_name("daarion"))
+        .await
+}
+
+/// Applies pending migrations; returns the versions applied now (empty when up to date).
+pub async fn migrate(pool: &PgPool) -> Result<Vec<i64>, DbError> {
+    let before = applied_versions(pool).await.unwrap_or_default();
+    MIGRATOR.run(pool).await?;
+    let after = applied_versions(pool).await?;
+    Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+}
+
+async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await
+}
+
+/// For `/ready` and `daarion doctor`: the server answers, and its version.
+pub async fn check(pool: &PgPool) -> Result<String, String> {
+    sqlx::query_scalar::<_, String>("SHOW server_version")
+        .fetch_one(pool)
+        .await
+        .map(|v| format!("PostgreSQL {v}"))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests;

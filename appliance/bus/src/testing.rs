@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use daarion_bus::{Bus, topology};
 use daarion_config::Config;
+
+use crate::{Bus, topology};
 
 pub struct TestBus {
     pub bus: Bus,
@@ -19,6 +20,7 @@ impl TestBus {
         Self::with(|_| {}).await
     }
 
+    /// With the defaults changed by `tweak` before connecting (the prefix is already set).
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestBus {
         let mut config = Config::defaults();
         config.bus.url = nats_url();

@@ -1,0 +1,83 @@
+//! Memory API (:8000), the seed's single point of access to data.
+//!
+//! This build holds the audit log: the `audit-logger` durable consumer stores every `audit.>`
+//! event in PostgreSQL's append-only `audit_log`, idempotently on the event id, acking only
+//! after the row is committed.
+
+mod audit;
+mod error;
+
+use std::sync::Arc;
+
+use daarion_bus::Bus;
+use daarion_config::Config;
+use daarion_db::PgPool;
+use daarion_telemetry::Readiness;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use audit::store_audit;
+pub use error::MemoryError;
+
+/// Everything a request handler or consumer of this service needs.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub bus: Bus,
+}
+
+/// Runs the memory service until `shutdown`: connects, migrates, starts the consumers, serves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), MemoryError> {
+    let pool = daarion_db::connect(&config.database).await?;
+    if config.database.migrate_on_start {
+        let applied = daarion_db::migrate(&pool).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+    }
+    let bus = Bus::connect(&config.bus, "memory").await?;
+    bus.ensure_topology().await?;
+    let app = App {
+        config: Arc::new(config),
+        pool,
+        bus,
+    };
+
+    let readiness = {
+        let (pool, bus) = (app.pool.clone(), app.bus.clone());
+        Readiness::new()
+            .with_fn("postgres", move || {
+                let pool = pool.clone();
+                Box::pin(async move { daarion_db::check(&pool).await })
+            })
+            .with_fn("nats", move || {
+                let bus = bus.clone();
+                Box::pin(async move { bus.check().await })
+            })
+    };
+
+    let consumers = tokio::spawn(audit::run_logger(app.clone(), shutdown.clone()));
+    let router =
+        daarion_http::build_app("memory", axum::Router::new(), readiness, &app.config.http);
+    let served = daarion_http::serve(
+        listener,
+        router,
+        shutdown.clone(),
+        app.config.http.shutdown_grace(),
+    )
+    .await;
+    // Whatever ended the server, the consumers stop with it (after their message in hand).
+    shutdown.cancel();
+    let consumed = consumers
+        .await
+        .map_err(|e| MemoryError::Task(e.to_string()))?;
+    served?;
+    consumed?;
+    app.pool.close().await;
+    Ok(())
+}
