@@ -1,1 +1,99 @@
-fn main() {}
+//! `daarion`: the one binary of the appliance. Every subcommand is a thin shell over a library
+//! crate; see `docs/architecture.md`.
+
+mod cli;
+mod doctor;
+mod service;
+mod signals;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use daarion_config::{Config, Source};
+
+use crate::cli::{Cli, Command};
+
+/// Exit status for a configuration that does not load (sysexits' EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("daarion: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("daarion: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("daarion: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, daarion_config::ConfigError> {
+    match &cli.config {
+        Some(path) => Config::load(Source::Explicit(path)),
+        None => Config::load(Source::Default),
+    }
+}
+
+async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Version => {
+            println!("{}", version_line());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { json } => Ok(doctor::run(&config, json).await),
+        Command::Migrate => {
+            init_logging(&config, "migrate")?;
+            let pool = daarion_db::connect(&config.database).await?;
+            let applied = daarion_db::migrate(&pool).await?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            } else {
+                println!("applied migrations: {applied:?}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Service { name } => {
+            init_logging(&config, name.as_str())?;
+            let shutdown = signals::shutdown_token();
+            service::run(name, config, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(config: &Config, name: &str) -> anyhow::Result<()> {
+    daarion_telemetry::init_logging(&config.telemetry, name).context("setting up logging")?;
+    Ok(())
+}
+
+pub(crate) fn version_line() -> String {
+    format!(
+        "daarion {} ({} {}, {} build)",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    )
+}

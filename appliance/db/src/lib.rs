@@ -6,8 +6,9 @@ mod testing;
 use std::time::Duration;
 
 use daarion_config::DatabaseConfig;
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 pub use sqlx::PgPool;
 pub use testing::TestDb;
@@ -47,10 +48,18 @@ async fn connect_with(
     max_connections: u32,
     timeout: Duration,
 ) -> Result<PgPool, sqlx::Error> {
+    let options = options.application_name("daarion");
+    // One direct connection first: a pool that cannot connect reports only "timed out",
+    // while this surfaces the cause (refused, auth failed, no such database).
+    match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+        Ok(Ok(conn)) => conn.close().await?,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(sqlx::Error::PoolTimedOut),
+    }
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(timeout)
-        .connect_with(options.application_name("daarion"))
+        .connect_with(options)
         .await
 }
 

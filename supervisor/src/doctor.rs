@@ -1,0 +1,261 @@
+//! `daarion doctor`: one line per dependency with a verdict, for an operator at a terminal.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use daarion_config::{Config, redact_url};
+use serde_json::json;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Verdict {
+    fn label(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+struct Line {
+    check: &'static str,
+    verdict: Verdict,
+    detail: String,
+    millis: u128,
+}
+
+async fn timed<F>(check: &'static str, fut: F) -> Line
+where
+    F: Future<Output = (Verdict, String)>,
+{
+    let started = Instant::now();
+    let (verdict, detail) = match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
+        Ok(result) => result,
+        Err(_) => (Verdict::Fail, format!("no answer within {CHECK_TIMEOUT:?}")),
+    };
+    Line {
+        check,
+        verdict,
+        detail,
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+pub async fn run(config: &Config, as_json: bool) -> ExitCode {
+    let lines = tokio::join!(
+        timed("postgres", postgres(config)),
+        timed("redis", redis(config)),
+        timed("nats", nats(config)),
+        timed("disk", async { disk(config) }),
+        timed("gpu", async { gpu() }),
+        timed("models", async { models(config) }),
+    );
+    let lines = [lines.0, lines.1, lines.2, lines.3, lines.4, lines.5];
+    let worst = lines.iter().map(|l| l.verdict).max().unwrap_or(Verdict::Ok);
+    let failing = lines.iter().filter(|l| l.verdict == Verdict::Fail).count();
+    let warnings = lines.iter().filter(|l| l.verdict == Verdict::Warn).count();
+
+    if as_json {
+        let checks: Vec<_> = lines
+            .iter()
+            .map(|l| json!({"check": l.check, "verdict": l.verdict.label().to_ascii_lowercase(), "detail": l.detail, "millis": l.millis}))
+            .collect();
+        println!(
+            "{}",
+            json!({"healthy": worst != Verdict::Fail, "checks": checks})
+        );
+    } else {
+        println!("{:<10} {:<7} DETAIL", "CHECK", "VERDICT");
+        for l in &lines {
+            println!(
+                "{:<10} {:<7} {} ({} ms)",
+                l.check,
+                l.verdict.label(),
+                l.detail,
+                l.millis
+            );
+        }
+        println!();
+        match worst {
+            Verdict::Fail => println!(
+                "verdict: {failing} failing, {warnings} warnings: the appliance cannot run"
+            ),
+            Verdict::Warn => println!("verdict: ready to run, {warnings} warnings"),
+            Verdict::Ok => println!("verdict: all checks passed"),
+        }
+    }
+    if worst == Verdict::Fail {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn postgres(config: &Config) -> (Verdict, String) {
+    let url = redact_url(&config.database.url);
+    let pool = match daarion_db::connect(&config.database).await {
+        Ok(pool) => pool,
+        Err(e) => return (Verdict::Fail, e.to_string()),
+    };
+    let version = match daarion_db::check(&pool).await {
+        Ok(v) => v,
+        Err(e) => return (Verdict::Fail, format!("{url}: {e}")),
+    };
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+    let pending = daarion_db::MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    if pending > 0 {
+        (
+            Verdict::Warn,
+            format!("{version} at {url}; {pending} migrations pending (run `daarion migrate`)"),
+        )
+    } else {
+        (
+            Verdict::Ok,
+            format!("{version} at {url}; schema up to date"),
+        )
+    }
+}
+
+async fn redis(config: &Config) -> (Verdict, String) {
+    let url = redact_url(&config.redis.url);
+    let result = async {
+        let client = redis::Client::open(config.redis.url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let pong: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await?;
+        Ok::<_, redis::RedisError>((pong, info))
+    }
+    .await;
+    match result {
+        Ok((pong, info)) if pong == "PONG" => {
+            let version = info
+                .lines()
+                .find_map(|l| l.strip_prefix("redis_version:"))
+                .unwrap_or("?")
+                .trim()
+                .to_owned();
+            (Verdict::Ok, format!("Redis {version} at {url}"))
+        }
+        Ok((pong, _)) => (Verdict::Fail, format!("{url} answered {pong:?} to PING")),
+        Err(e) => (Verdict::Fail, format!("{url}: {e}")),
+    }
+}
+
+async fn nats(config: &Config) -> (Verdict, String) {
+    let bus = match daarion_bus::Bus::connect(&config.bus, "doctor").await {
+        Ok(bus) => bus,
+        Err(e) => return (Verdict::Fail, e.to_string()),
+    };
+    let url = redact_url(&config.bus.url);
+    let server = bus.client().server_info();
+    let mut missing = Vec::new();
+    for spec in daarion_bus::topology::STREAMS {
+        let name = bus.naming().stream(spec.name);
+        if bus.jetstream().get_stream(&name).await.is_err() {
+            missing.push(name);
+        }
+    }
+    let head = format!("nats-server {} with JetStream at {url}", server.version);
+    if missing.is_empty() {
+        (Verdict::Ok, format!("{head}; all streams present"))
+    } else {
+        (
+            Verdict::Warn,
+            format!(
+                "{head}; streams not created yet: {} (services create them at start)",
+                missing.join(", ")
+            ),
+        )
+    }
+}
+
+/// The data dir may not exist before install; measure the filesystem it will live on.
+fn existing_ancestor(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
+}
+
+fn disk(config: &Config) -> (Verdict, String) {
+    let dir = &config.general.data_dir;
+    let probe = existing_ancestor(dir);
+    match nix::sys::statvfs::statvfs(&probe) {
+        Ok(stats) => {
+            let free_mb = stats.blocks_available() * stats.fragment_size() / (1 << 20);
+            let total_mb = stats.blocks() * stats.fragment_size() / (1 << 20);
+            let detail = format!(
+                "{} MiB free of {} MiB on {} (for {})",
+                free_mb,
+                total_mb,
+                probe.display(),
+                dir.display()
+            );
+            if free_mb < config.general.min_free_disk_mb {
+                (
+                    Verdict::Fail,
+                    format!(
+                        "{detail}; below general.min_free_disk_mb = {}",
+                        config.general.min_free_disk_mb
+                    ),
+                )
+            } else {
+                (Verdict::Ok, detail)
+            }
+        }
+        Err(e) => (Verdict::Fail, format!("{}: {e}", probe.display())),
+    }
+}
+
+fn gpu() -> (Verdict, String) {
+    let report = daarion_gpu::Gpus::new().snapshot();
+    let verdict = if report.devices.is_empty() {
+        Verdict::Warn
+    } else {
+        Verdict::Ok
+    };
+    (verdict, report.summary())
+}
+
+fn models(config: &Config) -> (Verdict, String) {
+    let dir = &config.general.models_dir;
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            let files = entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .count();
+            if files == 0 {
+                (
+                    Verdict::Warn,
+                    format!("{} is empty: no local models yet", dir.display()),
+                )
+            } else {
+                (Verdict::Ok, format!("{files} files in {}", dir.display()))
+            }
+        }
+        Err(e) => (
+            Verdict::Warn,
+            format!("{}: {e}; no local models yet", dir.display()),
+        ),
+    }
+}

@@ -1,0 +1,130 @@
+//! The `daarion` binary end to end.
+
+mod helpers;
+
+use helpers::{daarion, text};
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = daarion().arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert!(text(&out).starts_with(&format!("daarion {}", env!("CARGO_PKG_VERSION"))));
+}
+
+#[test]
+fn doctor_passes_against_this_machines_services() {
+    let out = daarion()
+        .args(["doctor"])
+        .env("DAARION__GENERAL__MIN_FREE_DISK_MB", "1")
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    for check in ["postgres", "redis", "nats", "disk", "gpu", "models"] {
+        assert!(
+            shown.lines().any(|l| l.starts_with(check)),
+            "no line for {check}:\n{shown}"
+        );
+    }
+    assert!(shown.contains("verdict:"), "{shown}");
+    assert!(!shown.contains("FAIL"), "{shown}");
+}
+
+#[test]
+fn doctor_fails_when_a_dependency_is_down() {
+    let out = daarion()
+        .args(["doctor"])
+        .env("DAARION__REDIS__URL", "redis://127.0.0.1:1/0")
+        .env("DAARION__GENERAL__MIN_FREE_DISK_MB", "1")
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let redis = shown.lines().find(|l| l.starts_with("redis")).unwrap();
+    assert!(redis.contains("FAIL"), "{redis}");
+    assert!(redis.contains("127.0.0.1:1"), "{redis}");
+    let postgres = shown.lines().find(|l| l.starts_with("postgres")).unwrap();
+    assert!(!postgres.contains("FAIL"), "only redis is down: {shown}");
+    assert!(shown.contains("1 failing"), "{shown}");
+}
+
+#[test]
+fn doctor_json_names_the_failing_check() {
+    let out = daarion()
+        .args(["doctor", "--json"])
+        .env("DAARION__BUS__URL", "nats://127.0.0.1:1")
+        .env("DAARION__BUS__CONNECT_TIMEOUT_SECS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["healthy"], false);
+    let nats = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "nats")
+        .unwrap();
+    assert_eq!(nats["verdict"], "fail", "{nats}");
+}
+
+#[test]
+fn doctor_password_never_shown() {
+    let out = daarion()
+        .args(["doctor"])
+        .env(
+            "DAARION__DATABASE__URL",
+            "postgres://daarion:hunter2@127.0.0.1:1/daarion",
+        )
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("daarion:***@127.0.0.1:1"), "{shown}");
+}
+
+#[test]
+fn invalid_config_exits_78_naming_the_key() {
+    let out = daarion()
+        .arg("version")
+        .env("DAARION__BUS__MAX_DELIVERIES", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(text(&out).contains("bus.max_deliveries"), "{}", text(&out));
+}
+
+#[test]
+fn unknown_service_is_a_usage_error() {
+    let out = daarion().args(["service", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("known: control-plane"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn migrate_applies_then_reports_up_to_date() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(daarion_db::TestDb::new()).unwrap();
+    let first = daarion()
+        .arg("migrate")
+        .env("DAARION__DATABASE__URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first).contains("applied migrations: [1]"),
+        "{}",
+        text(&first)
+    );
+    let second = daarion()
+        .arg("migrate")
+        .env("DAARION__DATABASE__URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(text(&second).contains("up to date"), "{}", text(&second));
+    rt.block_on(db.drop_schema());
+}
