@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian/Ubuntu machine to the point where `cargo test --workspace` can run:
+# build tools, PostgreSQL, Redis and NATS (JetStream) running on their standard ports, and the
+# small real test models. Idempotent: on a prepared machine it only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 60); do
+    port_open "$port" && return 0
+    sleep 0.5
+  done
+  echo "[setup] $name did not open 127.0.0.1:$port" >&2
+  return 1
+}
+
+# --- Debian packages -------------------------------------------------------------------------
+need=()
+command -v cc >/dev/null || need+=(build-essential)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v psql >/dev/null || need+=(postgresql postgresql-client)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nats-server >/dev/null || need+=(nats-server)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v npm >/dev/null || need+=(npm)
+command -v python3 >/dev/null || need+=(python3 python3-pip python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "[setup] cargo is missing: install Rust with rustup first" >&2; exit 1; }
+
+# --- Services ----------------------------------------------------------------------------------
+if ! port_open 5432; then
+  log "starting PostgreSQL"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+  wait_port 5432 PostgreSQL
+fi
+if ! port_open 6379; then
+  log "starting Redis"
+  $SUDO mkdir -p /var/lib/redis /var/log/redis
+  $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_port 6379 Redis
+fi
+if ! port_open 4222; then
+  log "starting NATS with JetStream"
+  $SUDO mkdir -p /var/lib/nats-server
+  $SUDO start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  wait_port 4222 NATS
+fi
+# Tests connect as the postgres superuser over TCP; trust auth is what the test machines use.
+psql -h 127.0.0.1 -U postgres -Atc 'select 1' >/dev/null \
+  || { echo "[setup] cannot connect to PostgreSQL as postgres@127.0.0.1 (trust auth expected)" >&2; exit 1; }
+
+# --- Test models -------------------------------------------------------------------------------
+if [ -x ../shared/test-models/prepare.sh ] || [ -f ../shared/test-models/prepare.sh ]; then
+  export DAARION_TEST_MODELS="${DAARION_TEST_MODELS:-/var/cache/daarion/test-models}"
+  log "preparing test models in $DAARION_TEST_MODELS"
+  bash ../shared/test-models/prepare.sh "$DAARION_TEST_MODELS" | tail -1
+elif [ "${CI:-}" = "true" ]; then
+  echo "[setup] ../shared/test-models/prepare.sh is missing; CI needs the test models" >&2
+  exit 1
+else
+  log "no ../shared/test-models: tests that need models will fail"
+fi
+log "ready"
