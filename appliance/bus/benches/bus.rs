@@ -23,7 +23,10 @@ struct Payload {
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 fn payload() -> Payload {
@@ -87,18 +90,23 @@ async fn e2e_daarion(t: &TestBus) -> Row {
     let consumer = {
         let (bus, lat, shutdown) = (t.bus.clone(), lat.clone(), shutdown.clone());
         tokio::spawn(async move {
-            consume(&bus, MEMORY_INDEXER, shutdown.clone(), |e: Envelope<Payload>| {
-                let lat = lat.clone();
-                let shutdown = shutdown.clone();
-                async move {
-                    let mut lat = lat.lock().unwrap();
-                    lat.push((now_ns() - e.payload.sent_ns) as f64 / 1e3);
-                    if lat.len() == N {
-                        shutdown.cancel();
+            consume(
+                &bus,
+                MEMORY_INDEXER,
+                shutdown.clone(),
+                |e: Envelope<Payload>| {
+                    let lat = lat.clone();
+                    let shutdown = shutdown.clone();
+                    async move {
+                        let mut lat = lat.lock().unwrap();
+                        lat.push((now_ns() - e.payload.sent_ns) as f64 / 1e3);
+                        if lat.len() == N {
+                            shutdown.cancel();
+                        }
+                        Ok(())
                     }
-                    Ok(())
-                }
-            })
+                },
+            )
             .await
             .unwrap();
         })

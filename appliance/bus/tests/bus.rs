@@ -146,7 +146,7 @@ async fn same_event_published_twice_is_consumed_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     shutdown.cancel();
     task.await.unwrap().unwrap();
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0], event);
     t.cleanup().await;
