@@ -22,6 +22,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the supervisor: every enabled service, in dependency order, until SIGTERM.
+    Up,
+    /// Show every unit's state, pid, uptime and restarts (exit 3 if one is not ready).
+    Status,
+    /// Print the last lines a unit wrote.
+    Logs {
+        unit: String,
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        /// Only lines containing this text.
+        #[arg(long, default_value = "")]
+        filter: String,
+    },
+    /// Restart a unit.
+    Restart { unit: String },
+    /// Start a unit that was stopped or marked failed.
+    Start { unit: String },
+    /// Stop a unit (it stays stopped until started).
+    Stop { unit: String },
     /// Run one service in the foreground (what the supervisor starts for each child).
     Service {
         #[arg(value_parser = parse_service)]
@@ -37,6 +57,14 @@ pub enum Command {
     },
     /// Print the version.
     Version,
+    /// Internal: how the supervisor starts a child (sets the parent-death signal, then execs).
+    #[command(hide = true)]
+    ChildExec {
+        #[arg(long)]
+        parent: i32,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 fn parse_service(s: &str) -> Result<ServiceName, String> {

@@ -1,10 +1,13 @@
 //! `daarion`: the one binary of the appliance. Every subcommand is a thin shell over a library
 //! crate; see `docs/architecture.md`.
 
+mod child_exec;
 mod cli;
+mod client;
 mod doctor;
 mod service;
 mod signals;
+mod up;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,10 @@ const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any config or runtime: it only sets up and replaces this process.
+    if let Command::ChildExec { parent, command } = &cli.command {
+        return child_exec::run(*parent, &command[0], &command[1..]);
+    }
     let config = match load_config(&cli) {
         Ok(config) => config,
         Err(e) => {
@@ -76,6 +83,22 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             service::run(name, config, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Up => {
+            init_logging(&config, "supervisor")?;
+            let shutdown = signals::shutdown_token();
+            up::run(config, cli.config.clone(), shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => client::status(&config).await,
+        Command::Logs {
+            unit,
+            lines,
+            filter,
+        } => client::logs(&config, &unit, lines, &filter).await,
+        Command::Restart { unit } => client::act(&config, &unit, "restart").await,
+        Command::Start { unit } => client::act(&config, &unit, "start").await,
+        Command::Stop { unit } => client::act(&config, &unit, "stop").await,
+        Command::ChildExec { .. } => unreachable!("handled before the runtime starts"),
     }
 }
 

@@ -14,7 +14,7 @@ pub use model::redact_url;
 pub use error::ConfigError;
 pub use model::{
     BusConfig, Config, DatabaseConfig, GeneralConfig, HttpConfig, LogFormat, RedisConfig,
-    ServiceConfig, ServiceName, TelemetryConfig,
+    ServiceConfig, ServiceName, SupervisorConfig, TelemetryConfig,
 };
 
 use std::path::Path;

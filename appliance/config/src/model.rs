@@ -15,6 +15,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub bus: BusConfig,
     pub http: HttpConfig,
+    pub supervisor: SupervisorConfig,
     pub control_plane: ServiceConfig,
     pub gateway: ServiceConfig,
     pub router: ServiceConfig,
@@ -137,6 +138,38 @@ impl HttpConfig {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorConfig {
+    pub admin_listen: SocketAddr,
+    pub admin_token_file: PathBuf,
+    pub nats_server: PathBuf,
+    pub ready_timeout_secs: u64,
+    pub stop_grace_secs: u64,
+    pub health_interval_secs: u64,
+    pub health_failures: u32,
+    pub max_restarts: u32,
+    pub restart_window_secs: u64,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub log_ring_lines: usize,
+}
+
+impl SupervisorConfig {
+    pub fn ready_timeout(&self) -> Duration {
+        Duration::from_secs(self.ready_timeout_secs)
+    }
+    pub fn stop_grace(&self) -> Duration {
+        Duration::from_secs(self.stop_grace_secs)
+    }
+    pub fn health_interval(&self) -> Duration {
+        Duration::from_secs(self.health_interval_secs)
+    }
+    pub fn restart_window(&self) -> Duration {
+        Duration::from_secs(self.restart_window_secs)
     }
 }
 

@@ -93,7 +93,40 @@ impl Config {
             "must be at least 1024",
         );
 
-        let mut by_addr: HashMap<_, ServiceName> = HashMap::new();
+        let sup = &self.supervisor;
+        check(
+            sup.ready_timeout_secs >= 1,
+            "supervisor.ready_timeout_secs",
+            "must be at least 1",
+        );
+        check(
+            sup.health_interval_secs >= 1,
+            "supervisor.health_interval_secs",
+            "must be at least 1",
+        );
+        check(
+            sup.health_failures >= 1,
+            "supervisor.health_failures",
+            "must be at least 1",
+        );
+        check(
+            sup.max_restarts >= 1,
+            "supervisor.max_restarts",
+            "must be at least 1",
+        );
+        check(
+            sup.backoff_initial_ms >= 1 && sup.backoff_initial_ms <= sup.backoff_max_ms,
+            "supervisor.backoff_initial_ms",
+            "must be at least 1 and at most supervisor.backoff_max_ms",
+        );
+        check(
+            sup.log_ring_lines >= 10,
+            "supervisor.log_ring_lines",
+            "must be at least 10",
+        );
+
+        let mut by_addr: HashMap<_, &str> = HashMap::new();
+        by_addr.insert(self.supervisor.admin_listen, "the supervisor admin API");
         for name in ServiceName::ALL {
             let service = self.service(name);
             if !service.enabled {
@@ -102,7 +135,7 @@ impl Config {
             let key = format!("{}.listen", name.section());
             if service.listen.port() == 0 {
                 errors.push(ConfigError::invalid(&key, "port 0 is not allowed"));
-            } else if let Some(other) = by_addr.insert(service.listen, name) {
+            } else if let Some(other) = by_addr.insert(service.listen, name.as_str()) {
                 errors.push(ConfigError::invalid(
                     &key,
                     format!("{} is already used by {other}", service.listen),

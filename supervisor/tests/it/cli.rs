@@ -1,6 +1,6 @@
 //! The `daarion` binary end to end.
 
-mod helpers;
+use crate::helpers;
 
 use helpers::{daarion, text};
 

@@ -26,3 +26,5 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+pub mod appliance;

@@ -1,0 +1,265 @@
+//! `daarion up`: the supervisor. Starts every enabled unit in dependency order, keeps them
+//! running, serves the admin API, talks to systemd, and stops everything in reverse order.
+
+mod admin;
+mod metrics;
+mod plan;
+mod policy;
+mod probe;
+mod ring;
+mod token;
+mod unit;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use daarion_config::{Config, ServiceName};
+use daarion_telemetry::Readiness;
+use sd_notify::NotifyState;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use plan::UnitName;
+use unit::{Spawn, State, Unit, UnitHandle};
+
+/// Runs the supervisor until `shutdown` fires, then stops every unit, last-started first.
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    for name in ServiceName::ALL {
+        if config.service(name).enabled && !crate::service::built(name) {
+            bail!(
+                "service `{name}` is enabled ({}.enabled) but not in this build yet",
+                name.section()
+            );
+        }
+    }
+    let token = token::load_or_create(&config.supervisor.admin_token_file).with_context(|| {
+        format!(
+            "admin token file {} (supervisor.admin_token_file)",
+            config.supervisor.admin_token_file.display()
+        )
+    })?;
+    let admin_listener = TcpListener::bind(config.supervisor.admin_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (supervisor.admin_listen)",
+                config.supervisor.admin_listen
+            )
+        })?;
+
+    let exe = std::env::current_exe().context("locating the daarion binary")?;
+    let tiers = plan::tiers(&config);
+    let mut units: Vec<(usize, Unit, CancellationToken)> = Vec::new();
+    let mut handles: Vec<UnitHandle> = Vec::new();
+    for (tier_index, tier) in tiers.iter().enumerate() {
+        for name in tier {
+            let spawn = spawn_for(*name, &config, &exe, config_path.as_ref())?;
+            let probe = probe::Probe::for_unit(*name, &config).map_err(anyhow::Error::msg)?;
+            let stop = CancellationToken::new();
+            let (unit, handle) = Unit::new(*name, spawn, probe, &config.supervisor, stop.clone());
+            units.push((tier_index, unit, stop));
+            handles.push(handle);
+        }
+    }
+    let handles = Arc::new(handles);
+
+    let admin_stop = CancellationToken::new();
+    let admin = {
+        let state = admin::AdminState {
+            units: handles.clone(),
+            token: Arc::new(token),
+            gpus: Arc::new(daarion_gpu::Gpus::new()),
+        };
+        let ready_units = handles.clone();
+        let readiness = Readiness::new().with_fn("units", move || {
+            let units = ready_units.clone();
+            Box::pin(async move { all_ready(&units) })
+        });
+        let app =
+            daarion_http::build_app("supervisor", admin::routes(state), readiness, &config.http);
+        tracing::info!(addr = %config.supervisor.admin_listen, "admin API listening");
+        tokio::spawn(daarion_http::serve(
+            admin_listener,
+            app,
+            admin_stop.clone(),
+            config.http.shutdown_grace(),
+        ))
+    };
+    let watchdog = spawn_watchdog(admin_stop.clone());
+
+    // Start tier by tier; a tier starts when the one before it is ready (or has failed).
+    let mut tasks: Vec<(usize, CancellationToken, tokio::task::JoinHandle<()>)> = Vec::new();
+    let mut units = units.into_iter().peekable();
+    for (tier_index, tier) in tiers.iter().enumerate() {
+        notify(&[NotifyState::Status(&format!(
+            "starting {}",
+            tier.iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))]);
+        while let Some((_, unit, stop)) = units.next_if(|(t, _, _)| *t == tier_index) {
+            tasks.push((tier_index, stop, tokio::spawn(unit.run())));
+        }
+        let tier_handles: Vec<&UnitHandle> =
+            handles.iter().filter(|h| tier.contains(&h.name)).collect();
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = settled(&tier_handles) => {}
+        }
+    }
+    if !shutdown.is_cancelled() {
+        let status = status_line(&handles);
+        tracing::info!(%status, "all units started");
+        notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    }
+
+    shutdown.cancelled().await;
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+    // Reverse dependency order: edges first, the event bus last. Each unit task stops its
+    // child (SIGTERM, grace, SIGKILL on the whole process group) before it returns.
+    for tier_index in (0..tiers.len()).rev() {
+        let (this_tier, rest): (Vec<_>, Vec<_>) =
+            tasks.into_iter().partition(|(t, _, _)| *t == tier_index);
+        tasks = rest;
+        for (_, stop, _) in &this_tier {
+            stop.cancel();
+        }
+        for (_, _, task) in this_tier {
+            let _ = task.await;
+        }
+    }
+    admin_stop.cancel();
+    watchdog.abort();
+    match admin.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "admin API shutdown"),
+        Err(e) => tracing::warn!(error = %e, "admin API task"),
+    }
+    tracing::info!("supervisor stopped");
+    Ok(())
+}
+
+/// `daarion child-exec --parent PID -- PROGRAM ARGS`: see `crate::child_exec`.
+fn spawn_for(
+    name: UnitName,
+    config: &Config,
+    exe: &std::path::Path,
+    config_path: Option<&PathBuf>,
+) -> anyhow::Result<Spawn> {
+    Ok(match name {
+        UnitName::Nats => {
+            let addr = probe::nats_addr(&config.bus.url).map_err(anyhow::Error::msg)?;
+            if !addr.ip().is_loopback() {
+                bail!("bus.bundled = true needs bus.url on 127.0.0.1, not {addr}");
+            }
+            let store = config.general.data_dir.join("nats");
+            std::fs::create_dir_all(&store)
+                .with_context(|| format!("creating the NATS store {}", store.display()))?;
+            Spawn {
+                exe: exe.to_owned(),
+                program: config.supervisor.nats_server.clone(),
+                args: vec![
+                    "--addr".into(),
+                    addr.ip().to_string(),
+                    "--port".into(),
+                    addr.port().to_string(),
+                    "--jetstream".into(),
+                    "--store_dir".into(),
+                    store.display().to_string(),
+                    "--server_name".into(),
+                    "daarion".into(),
+                ],
+            }
+        }
+        UnitName::Service(service) => {
+            let mut args = Vec::new();
+            if let Some(path) = config_path {
+                args.push("--config".to_owned());
+                args.push(path.display().to_string());
+            }
+            args.push("service".to_owned());
+            args.push(service.as_str().to_owned());
+            Spawn {
+                exe: exe.to_owned(),
+                program: exe.to_owned(),
+                args,
+            }
+        }
+    })
+}
+
+fn all_ready(units: &[UnitHandle]) -> Result<String, String> {
+    let not_ready: Vec<String> = units
+        .iter()
+        .map(UnitHandle::snapshot)
+        .filter(|s| s.state != State::Ready)
+        .map(|s| format!("{} is {:?}", s.name, s.state).to_lowercase())
+        .collect();
+    if not_ready.is_empty() {
+        Ok(format!("{} units ready", units.len()))
+    } else {
+        Err(not_ready.join(", "))
+    }
+}
+
+/// Waits until every unit of a tier is ready or has been given up on.
+async fn settled(units: &[&UnitHandle]) {
+    loop {
+        if units
+            .iter()
+            .all(|u| matches!(u.snapshot().state, State::Ready | State::Failed))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn status_line(units: &[UnitHandle]) -> String {
+    let snapshots: Vec<_> = units.iter().map(UnitHandle::snapshot).collect();
+    let ready = snapshots.iter().filter(|s| s.state == State::Ready).count();
+    let failed: Vec<&str> = snapshots
+        .iter()
+        .filter(|s| s.state == State::Failed)
+        .map(|s| s.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        format!("{ready}/{} units ready", snapshots.len())
+    } else {
+        format!(
+            "{ready}/{} units ready; failed: {}",
+            snapshots.len(),
+            failed.join(", ")
+        )
+    }
+}
+
+/// Tells systemd (when it started us with Type=notify); a no-op elsewhere.
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+/// Pings systemd's watchdog at half its interval while the supervisor's runtime is alive.
+fn spawn_watchdog(stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(interval) = sd_notify::watchdog_enabled() else {
+            return;
+        };
+        let mut ticker = tokio::time::interval(interval / 2);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => notify(&[NotifyState::Watchdog]),
+            }
+        }
+    })
+}

@@ -1,0 +1,247 @@
+//! A whole appliance under `daarion up`, isolated: its own ports, data dir, admin token,
+//! bundled nats-server and PostgreSQL schema.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use daarion_db::TestDb;
+use serde_json::Value;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Appliance {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub admin: String,
+    pub nats_url: String,
+    pub db: Option<TestDb>,
+    http: reqwest::Client,
+}
+
+impl Appliance {
+    /// Configures (but does not start) an appliance: bundled NATS and the memory service.
+    pub async fn new() -> Appliance {
+        let dir =
+            std::env::temp_dir().join(format!("daarion-it-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = TestDb::new().await.unwrap();
+        let admin_port = free_port();
+        let nats_url = format!("nats://127.0.0.1:{}", free_port());
+        let nats_server =
+            which("nats-server").expect("nats-server on PATH (tests/setup.sh installs it)");
+        let env = vec![
+            (
+                "DAARION__GENERAL__DATA_DIR",
+                dir.join("data").display().to_string(),
+            ),
+            (
+                "DAARION__GENERAL__MODELS_DIR",
+                dir.join("models").display().to_string(),
+            ),
+            (
+                "DAARION__SUPERVISOR__ADMIN_TOKEN_FILE",
+                dir.join("admin.token").display().to_string(),
+            ),
+            (
+                "DAARION__SUPERVISOR__ADMIN_LISTEN",
+                format!("127.0.0.1:{admin_port}"),
+            ),
+            (
+                "DAARION__SUPERVISOR__NATS_SERVER",
+                nats_server.display().to_string(),
+            ),
+            ("DAARION__SUPERVISOR__HEALTH_INTERVAL_SECS", "1".into()),
+            ("DAARION__SUPERVISOR__HEALTH_FAILURES", "2".into()),
+            ("DAARION__SUPERVISOR__STOP_GRACE_SECS", "3".into()),
+            ("DAARION__SUPERVISOR__BACKOFF_INITIAL_MS", "50".into()),
+            ("DAARION__SUPERVISOR__BACKOFF_MAX_MS", "200".into()),
+            ("DAARION__SUPERVISOR__READY_TIMEOUT_SECS", "20".into()),
+            ("DAARION__BUS__BUNDLED", "true".into()),
+            ("DAARION__BUS__URL", nats_url.clone()),
+            (
+                "DAARION__MEMORY__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            ("DAARION__DATABASE__URL", db.url.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Appliance {
+            child: None,
+            dir,
+            env,
+            admin: format!("http://127.0.0.1:{admin_port}"),
+            nats_url,
+            db: Some(db),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = super::daarion();
+        cmd.args(args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("up.log"))
+            .unwrap();
+        let child = self
+            .command(&["up"])
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("up.log")).unwrap_or_default()
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.admin))
+            .bearer_auth(self.token())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.admin))
+            .bearer_auth(self.token())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn unit(&self, name: &str) -> Value {
+        self.get(&format!("/api/services/{name}"))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the supervisor's /ready says every unit is ready; returns how long it took.
+    pub async fn wait_all_ready(&self, within: Duration) -> Duration {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Ok(r) = self.http.get(format!("{}/ready", self.admin)).send().await
+                && r.status().is_success()
+            {
+                return started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("not all ready within {within:?}; log:\n{}", self.log());
+    }
+
+    /// Polls a unit until `pred` holds.
+    pub async fn wait_unit(
+        &self,
+        name: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let unit = self.unit(name).await;
+            if pred(&unit) {
+                return unit;
+            }
+            if started.elapsed() > within {
+                panic!(
+                    "{name} never reached the expected state: {unit}\nlog:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).unwrap();
+    }
+
+    /// Waits for the supervisor to exit; returns its exit code and how long it took.
+    pub fn wait_exit(&mut self, within: Duration) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        let child = self.child.as_mut().unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status.code(), started.elapsed());
+            }
+            if started.elapsed() > within {
+                panic!("supervisor still running after {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn cleanup(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(db) = self.db.take() {
+            db.drop_schema().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether a pid is gone (no process, or a zombie nobody reaped yet: it runs no code).
+pub fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(program))
+        .find(|p| p.is_file())
+}
