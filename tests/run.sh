@@ -17,3 +17,5 @@ echo "[run] cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "[run] cargo test"
 cargo test --workspace --locked --no-fail-fast
+echo "[run] installer"
+bash tests/installer.sh

