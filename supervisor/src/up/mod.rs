@@ -164,7 +164,7 @@ fn spawn_for(
                 .with_context(|| format!("creating the NATS store {}", store.display()))?;
             Spawn {
                 exe: exe.to_owned(),
-                program: config.supervisor.nats_server.clone(),
+                program: find_nats_server(&config.supervisor.nats_server)?,
                 args: vec![
                     "--addr".into(),
                     addr.ip().to_string(),
@@ -193,6 +193,35 @@ fn spawn_for(
             }
         }
     })
+}
+
+/// The configured nats-server, or the one on PATH when the configured file is not there (a box
+/// where Debian's or a hand-installed server is used).
+fn find_nats_server(configured: &std::path::Path) -> anyhow::Result<PathBuf> {
+    if configured.is_file() {
+        return Ok(configured.to_owned());
+    }
+    let name = configured
+        .file_name()
+        .map(|n| n.to_owned())
+        .unwrap_or_else(|| "nats-server".into());
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(&name))
+            .find(|candidate| candidate.is_file())
+    });
+    match on_path {
+        Some(found) => {
+            if configured.components().count() > 1 {
+                tracing::warn!(configured = %configured.display(), using = %found.display(), "supervisor.nats_server not found; using the one on PATH");
+            }
+            Ok(found)
+        }
+        None => bail!(
+            "nats-server not found at {} (supervisor.nats_server) nor on PATH; run the installer or set bus.bundled = false",
+            configured.display()
+        ),
+    }
 }
 
 fn all_ready(units: &[UnitHandle]) -> Result<String, String> {

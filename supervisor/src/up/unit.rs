@@ -248,6 +248,10 @@ impl Unit {
             .arg("--")
             .arg(&self.spawn.program)
             .args(&self.spawn.args)
+            // systemd talks to the supervisor only (NotifyAccess=main).
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -351,3 +351,56 @@ async fn enabling_a_service_not_in_this_build_is_refused() {
     assert!(text(&out).contains("gateway"), "{}", text(&out));
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn systemd_is_told_ready_status_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let mut app = Appliance::new().await;
+    let socket_path = app.dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    app.set("NOTIFY_SOCKET", socket_path.display().to_string());
+    app.set("WATCHDOG_USEC", "400000");
+    app.start();
+    app.wait_all_ready(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.signal(Signal::SIGTERM);
+    app.wait_exit(Duration::from_secs(15));
+
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let all = messages.join("\n");
+    assert!(all.contains("READY=1"), "{all}");
+    assert!(all.contains("STATUS=2/2 units ready"), "{all}");
+    assert!(all.contains("WATCHDOG=1"), "{all}");
+    assert!(all.contains("STOPPING=1"), "{all}");
+    let ready_at = messages.iter().position(|m| m.contains("READY=1")).unwrap();
+    let starting_at = messages
+        .iter()
+        .position(|m| m.contains("STATUS=starting"))
+        .unwrap();
+    assert!(starting_at < ready_at, "{messages:?}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn missing_nats_server_is_a_clear_error() {
+    let mut app = Appliance::new().await;
+    app.set(
+        "DAARION__SUPERVISOR__NATS_SERVER",
+        "/nonexistent/nats-server-xyz",
+    );
+    let out = app.command(&["up"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("supervisor.nats_server"),
+        "{}",
+        text(&out)
+    );
+    app.cleanup().await;
+}
