@@ -2,9 +2,27 @@
 
 use std::time::Duration;
 
-use daarion_config::Config;
+use std::future::Future;
 
-use crate::{Bus, topology};
+use daarion_config::Config;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Bus, BusError, ConsumerSpec, Envelope, HandlerError, consume, topology};
+
+/// A consumer running in the background of a test.
+pub struct RunningConsumer {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), BusError>>,
+}
+
+impl RunningConsumer {
+    /// Stops it after the message in hand and returns how it ended.
+    pub async fn stop(self) -> Result<(), BusError> {
+        self.shutdown.cancel();
+        self.task.await.expect("consumer task panicked")
+    }
+}
 
 pub struct TestBus {
     pub bus: Bus,
@@ -40,6 +58,20 @@ impl TestBus {
         topology::remove_all(self.bus.jetstream(), self.bus.naming())
             .await
             .unwrap();
+    }
+
+    /// Runs [`consume`] for `spec` on a background task.
+    pub fn spawn_consumer<T, H, Fut>(&self, spec: ConsumerSpec, handler: H) -> RunningConsumer
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        let shutdown = CancellationToken::new();
+        let bus = self.bus.clone();
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move { consume(&bus, spec, token, handler).await });
+        RunningConsumer { shutdown, task }
     }
 
     /// Messages stored in a stream of this test's topology.

@@ -128,24 +128,19 @@ async fn same_event_published_twice_is_consumed_once() {
     assert_eq!(t.stream_len("AUDIT").await, 1);
 
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (bus, seen, shutdown) = (t.bus.clone(), seen.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            consume(&bus, AUDIT_LOGGER, shutdown, |e: Envelope<Value>| {
-                let seen = seen.clone();
-                async move {
-                    seen.lock().unwrap().push(e);
-                    Ok(())
-                }
-            })
-            .await
+    let consumer = {
+        let seen = seen.clone();
+        t.spawn_consumer(AUDIT_LOGGER, move |e: Envelope<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(e);
+                Ok(())
+            }
         })
     };
     t.drained("AUDIT", "audit-logger").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    consumer.stop().await.unwrap();
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0], event);
@@ -164,27 +159,22 @@ async fn transient_failure_is_retried_then_acked() {
         .await
         .unwrap();
     let attempts = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (bus, attempts, shutdown) = (t.bus.clone(), attempts.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            consume(&bus, MEMORY_INDEXER, shutdown, |_: Envelope<Value>| {
-                let n = attempts.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    if n == 0 {
-                        Err(HandlerError::Transient("index not ready".into()))
-                    } else {
-                        Ok(())
-                    }
+    let consumer = {
+        let attempts = attempts.clone();
+        t.spawn_consumer(MEMORY_INDEXER, move |_: Envelope<Value>| {
+            let n = attempts.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(HandlerError::Transient("index not ready".into()))
+                } else {
+                    Ok(())
                 }
-            })
-            .await
+            }
         })
     };
     eventually("a second attempt", || attempts.load(Ordering::SeqCst) >= 2).await;
     t.drained("MEMORY", "memory-indexer").await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    consumer.stop().await.unwrap();
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
     assert_eq!(t.stream_len("DEAD_LETTERS").await, 0);
     t.cleanup().await;
@@ -207,21 +197,16 @@ async fn failing_handler_is_dead_lettered_after_the_limit_with_its_reason() {
     let event = Envelope::new("memory.store.fact", "test", json!({"fact": "boom"}));
     t.bus.publish(&event).await.unwrap();
     let attempts = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (bus, attempts, shutdown) = (t.bus.clone(), attempts.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            consume(&bus, MEMORY_INDEXER, shutdown, |_: Envelope<Value>| {
-                attempts.fetch_add(1, Ordering::SeqCst);
-                async { Err(HandlerError::Transient("database is down".into())) }
-            })
-            .await
+    let consumer = {
+        let attempts = attempts.clone();
+        t.spawn_consumer(MEMORY_INDEXER, move |_: Envelope<Value>| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            async { Err(HandlerError::Transient("database is down".into())) }
         })
     };
     t.drained("MEMORY", "memory-indexer").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    consumer.stop().await.unwrap();
     assert_eq!(attempts.load(Ordering::SeqCst), 3, "max_deliveries = 3");
     assert_eq!(t.stream_len("DEAD_LETTERS").await, 1);
 
@@ -260,21 +245,16 @@ async fn permanent_failure_and_garbage_are_dead_lettered_at_once() {
         .await
         .unwrap();
     let attempts = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (bus, attempts, shutdown) = (t.bus.clone(), attempts.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            consume(&bus, AUDIT_LOGGER, shutdown, |_: Envelope<Value>| {
-                attempts.fetch_add(1, Ordering::SeqCst);
-                async { Err(HandlerError::Permanent("unknown schema version 99".into())) }
-            })
-            .await
+    let consumer = {
+        let attempts = attempts.clone();
+        t.spawn_consumer(AUDIT_LOGGER, move |_: Envelope<Value>| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            async { Err(HandlerError::Permanent("unknown schema version 99".into())) }
         })
     };
     t.drained("AUDIT", "audit-logger").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    consumer.stop().await.unwrap();
     assert_eq!(
         attempts.load(Ordering::SeqCst),
         1,

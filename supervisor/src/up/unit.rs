@@ -275,11 +275,18 @@ impl Unit {
         Ok(child)
     }
 
+    /// Watches a started child: first until `/ready` answers (polled every 100 ms, bounded by
+    /// `ready_timeout`), then its `/health` every `health_interval`. Returns why it stopped.
     async fn supervise(&mut self, child: &mut Child) -> Outcome {
         let started = Instant::now();
-        let deadline = started + self.config.ready_timeout();
-        // Phase 1: until /ready answers.
+        let mut ready = false;
+        let mut misses = 0;
         loop {
+            let wait = if ready {
+                self.config.health_interval()
+            } else {
+                Duration::from_millis(100)
+            };
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => {
@@ -292,22 +299,35 @@ impl Unit {
                         return outcome;
                     }
                 }
-                () = tokio::time::sleep(Duration::from_millis(100)) => {
-                    match self.probe.ready().await {
-                        Ok(()) => break,
-                        Err(reason) if Instant::now() > deadline => {
-                            self.stop(child).await;
-                            return Outcome::Failed(format!(
-                                "not ready within {:?}: {reason}",
-                                self.config.ready_timeout()
-                            ));
+                () = tokio::time::sleep(wait) => {
+                    let failure = if ready {
+                        self.check_health(&mut misses).await
+                    } else {
+                        match self.probe.ready().await {
+                            Ok(()) => {
+                                ready = true;
+                                self.became_ready(started.elapsed());
+                                None
+                            }
+                            Err(reason) if started.elapsed() > self.config.ready_timeout() => {
+                                Some(format!(
+                                    "not ready within {:?}: {reason}",
+                                    self.config.ready_timeout()
+                                ))
+                            }
+                            Err(_) => None,
                         }
-                        Err(_) => {}
+                    };
+                    if let Some(reason) = failure {
+                        self.stop(child).await;
+                        return Outcome::Failed(reason);
                     }
                 }
             }
         }
-        let took = started.elapsed();
+    }
+
+    fn became_ready(&mut self, took: Duration) {
         START_SECONDS
             .with_label_values(&[self.name.as_str()])
             .observe(took.as_secs_f64());
@@ -317,37 +337,20 @@ impl Unit {
             s.state = State::Ready;
             s.detail = None;
         });
+    }
 
-        // Phase 2: running; /health is polled.
-        let period = self.config.health_interval();
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        let mut misses = 0;
-        loop {
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => {
-                    self.stop(child).await;
-                    return Outcome::Shutdown;
-                }
-                status = child.wait() => return self.exited(status),
-                command = self.commands.recv() => {
-                    if let Some(outcome) = self.on_command(command, child).await {
-                        return outcome;
-                    }
-                }
-                _ = ticker.tick() => match self.probe.alive().await {
-                    Ok(()) => misses = 0,
-                    Err(reason) => {
-                        misses += 1;
-                        tracing::warn!(unit = %self.name, misses, %reason, "health check failed");
-                        if misses >= self.config.health_failures {
-                            self.stop(child).await;
-                            return Outcome::Failed(format!(
-                                "/health failed {misses} times in a row: {reason}"
-                            ));
-                        }
-                    }
-                },
+    /// One liveness probe; `Some(reason)` once `health_failures` probes in a row failed.
+    async fn check_health(&mut self, misses: &mut u32) -> Option<String> {
+        match self.probe.alive().await {
+            Ok(()) => {
+                *misses = 0;
+                None
+            }
+            Err(reason) => {
+                *misses += 1;
+                tracing::warn!(unit = %self.name, misses = *misses, %reason, "health check failed");
+                (*misses >= self.config.health_failures)
+                    .then(|| format!("/health failed {misses} times in a row: {reason}"))
             }
         }
     }
