@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Whether this build contains the service's crate.
 pub fn built(name: ServiceName) -> bool {
-    matches!(name, ServiceName::Memory)
+    matches!(name, ServiceName::Memory | ServiceName::ControlPlane)
 }
 
 pub async fn run(
@@ -25,6 +25,7 @@ pub async fn run(
     tracing::info!(service = %name, %addr, "listening");
     match name {
         ServiceName::Memory => daarion_memory::run(config, listener, shutdown).await?,
+        ServiceName::ControlPlane => daarion_control_plane::run(config, listener, shutdown).await?,
         other => unreachable!("`{other}` passed built()"),
     }
     Ok(())

@@ -127,6 +127,7 @@ mod tests {
         let mut config = Config::defaults();
         config.router.enabled = true;
         config.memory.enabled = false;
+        config.control_plane.enabled = false;
         let tiers = tiers(&config);
         assert_eq!(tiers, vec![vec![UnitName::Service(Router)]]);
     }

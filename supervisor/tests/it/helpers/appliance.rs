@@ -71,6 +71,10 @@ impl Appliance {
                 "DAARION__MEMORY__LISTEN",
                 format!("127.0.0.1:{}", free_port()),
             ),
+            (
+                "DAARION__CONTROL_PLANE__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
             ("DAARION__DATABASE__URL", db.url.clone()),
         ]
         .into_iter()

@@ -1,0 +1,274 @@
+//! Bearer-token authentication and scope checks.
+//!
+//! Two kinds of token: the appliance's root token (the supervisor's 0600 admin token file,
+//! created at install) with every scope, and API tokens minted here with chosen scopes; only
+//! their SHA-256 is stored. Every route except the observability ones goes through
+//! [`authenticate`].
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::changes::Change;
+use crate::{App, ControlError};
+
+/// What a token may do. `admin` implies every other scope; any scope implies `read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "admin")]
+    Admin,
+    #[serde(rename = "read")]
+    Read,
+    #[serde(rename = "agents:write")]
+    AgentsWrite,
+    #[serde(rename = "prompts:write")]
+    PromptsWrite,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::Read => "read",
+            Scope::AgentsWrite => "agents:write",
+            Scope::PromptsWrite => "prompts:write",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Scope> {
+        [
+            Scope::Admin,
+            Scope::Read,
+            Scope::AgentsWrite,
+            Scope::PromptsWrite,
+        ]
+        .into_iter()
+        .find(|scope| scope.as_str() == s)
+    }
+}
+
+/// Who is calling: recorded as the author and audit actor of every change.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn require(&self, scope: Scope) -> Result<(), ControlError> {
+        let ok = self.scopes.contains(&Scope::Admin)
+            || self.scopes.contains(&scope)
+            || (scope == Scope::Read && !self.scopes.is_empty());
+        if ok {
+            Ok(())
+        } else {
+            Err(ControlError::Forbidden(scope.as_str()))
+        }
+    }
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Resolves the bearer token into a [`Principal`] in the request's extensions, or answers 401.
+pub async fn authenticate(
+    State(app): State<App>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ControlError> {
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ControlError::Unauthenticated)?;
+    let principal = if app
+        .root_token
+        .as_deref()
+        .is_some_and(|root| constant_time_eq(root.as_bytes(), token.as_bytes()))
+    {
+        Principal {
+            name: "root".into(),
+            scopes: vec![Scope::Admin],
+        }
+    } else {
+        let row: Option<(String, Vec<String>)> = sqlx::query_as(
+            "SELECT name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash(token))
+        .fetch_optional(&app.pool)
+        .await?;
+        let (name, scopes) = row.ok_or(ControlError::Unauthenticated)?;
+        Principal {
+            name: format!("token:{name}"),
+            scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        }
+    };
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    name: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct TokenInfo {
+    id: Uuid,
+    name: String,
+    scopes: Vec<String>,
+    created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    revoked_at: Option<OffsetDateTime>,
+}
+
+/// `POST /auth/tokens`: mints a token; the plaintext is in this answer only.
+pub async fn create_token(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Json(new): Json<NewToken>,
+) -> Result<impl IntoResponse, ControlError> {
+    principal.require(Scope::Admin)?;
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ControlError::invalid("name", "must be 1 to 100 characters"));
+    }
+    if new.scopes.is_empty() {
+        return Err(ControlError::invalid("scopes", "at least one scope"));
+    }
+    for scope in &new.scopes {
+        if Scope::parse(scope).is_none() {
+            return Err(ControlError::invalid(
+                "scopes",
+                format!("unknown scope `{scope}` (admin, read, agents:write, prompts:write)"),
+            ));
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!(
+        "dcp_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let id = Uuid::now_v7();
+    let mut tx = app.pool.begin().await?;
+    let info: TokenInfo = sqlx::query_as(
+        "INSERT INTO api_tokens (id, name, token_hash, scopes, created_by) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id, name, scopes, created_by, created_at, revoked_at",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(hash(&token))
+    .bind(&new.scopes)
+    .bind(&principal.name)
+    .fetch_one(&mut *tx)
+    .await?;
+    Change::new(&principal, "token.create", format!("token:{id}"))
+        .after(serde_json::to_value(&info).unwrap_or_default())
+        .record(&mut tx)
+        .await?;
+    tx.commit().await?;
+    app.changes.wake();
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "token": token, "info": info })),
+    ))
+}
+
+/// `GET /auth/tokens`: every token without its secret.
+pub async fn list_tokens(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+) -> Result<Json<Vec<TokenInfo>>, ControlError> {
+    principal.require(Scope::Admin)?;
+    let tokens = sqlx::query_as(
+        "SELECT id, name, scopes, created_by, created_at, revoked_at FROM api_tokens ORDER BY created_at",
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    Ok(Json(tokens))
+}
+
+/// `DELETE /auth/tokens/{id}`: revokes at once (the row stays for the audit trail).
+pub async fn revoke_token(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ControlError> {
+    principal.require(Scope::Admin)?;
+    let mut tx = app.pool.begin().await?;
+    let revoked = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if revoked.rows_affected() == 0 {
+        return Err(ControlError::UnknownToken(id));
+    }
+    Change::new(&principal, "token.revoke", format!("token:{id}"))
+        .record(&mut tx)
+        .await?;
+    tx.commit().await?;
+    app.changes.wake();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_implications() {
+        let reader = Principal {
+            name: "r".into(),
+            scopes: vec![Scope::Read],
+        };
+        assert!(reader.require(Scope::Read).is_ok());
+        assert!(reader.require(Scope::PromptsWrite).is_err());
+        let writer = Principal {
+            name: "w".into(),
+            scopes: vec![Scope::PromptsWrite],
+        };
+        assert!(writer.require(Scope::Read).is_ok(), "writers may read");
+        assert!(writer.require(Scope::AgentsWrite).is_err());
+        assert!(writer.require(Scope::Admin).is_err());
+        let admin = Principal {
+            name: "a".into(),
+            scopes: vec![Scope::Admin],
+        };
+        assert!(admin.require(Scope::AgentsWrite).is_ok());
+    }
+
+    #[test]
+    fn scopes_round_trip() {
+        for s in [
+            Scope::Admin,
+            Scope::Read,
+            Scope::AgentsWrite,
+            Scope::PromptsWrite,
+        ] {
+            assert_eq!(Scope::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Scope::parse("root"), None);
+    }
+}

@@ -1,0 +1,145 @@
+//! Control plane (:9200): policy and configuration, kept apart from the data plane.
+//!
+//! This build manages agents (`/agents`) and their versioned system prompts (`/prompts`), and the
+//! API tokens that guard every endpoint (`/auth/tokens`). Each change is validated, versioned,
+//! audited (`audit.action` with before/after) and announced on `control.changed.<kind>` through a
+//! transactional outbox, so it is never applied without its audit event.
+
+pub mod agents;
+pub mod auth;
+pub mod changes;
+mod error;
+pub mod prompts;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use daarion_bus::Bus;
+use daarion_config::Config;
+use daarion_db::PgPool;
+use daarion_telemetry::Readiness;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use changes::Announcement;
+pub use error::ControlError;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub bus: Bus,
+    pub changes: changes::Changes,
+    /// The appliance's root token (the supervisor's admin token), when its file is readable.
+    pub root_token: Option<Arc<str>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] daarion_db::DbError),
+    #[error(transparent)]
+    Bus(#[from] daarion_bus::BusError),
+    #[error(transparent)]
+    Serve(#[from] daarion_http::ServeError),
+}
+
+/// The API routes, every one behind token authentication.
+pub fn routes(app: App) -> Router {
+    Router::new()
+        .route("/agents", get(agents::list).post(agents::create))
+        .route("/agents/{id}", get(agents::get).patch(agents::update))
+        .route(
+            "/prompts/{agent_id}",
+            get(prompts::list).post(prompts::create),
+        )
+        .route("/prompts/{agent_id}/active", get(prompts::active))
+        .route("/prompts/{agent_id}/diff", get(prompts::diff))
+        .route("/prompts/{agent_id}/{version}", get(prompts::get))
+        .route(
+            "/prompts/{agent_id}/{version}/activate",
+            post(prompts::activate),
+        )
+        .route(
+            "/auth/tokens",
+            get(auth::list_tokens).post(auth::create_token),
+        )
+        .route(
+            "/auth/tokens/{id}",
+            axum::routing::delete(auth::revoke_token),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::authenticate,
+        ))
+        .with_state(app)
+}
+
+fn read_root_token(config: &Config) -> Option<Arc<str>> {
+    let path = &config.supervisor.admin_token_file;
+    match std::fs::read_to_string(path) {
+        Ok(token) if !token.trim().is_empty() => Some(Arc::from(token.trim())),
+        Ok(_) | Err(_) => {
+            tracing::warn!(path = %path.display(), "no root token: only API tokens are accepted");
+            None
+        }
+    }
+}
+
+/// Runs the control plane until `shutdown`.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let pool = daarion_db::connect(&config.database).await?;
+    if config.database.migrate_on_start {
+        daarion_db::migrate(&pool).await?;
+    }
+    let bus = Bus::connect(&config.bus, "control-plane").await?;
+    bus.ensure_topology().await?;
+    let app = App {
+        root_token: read_root_token(&config),
+        config: Arc::new(config),
+        pool,
+        bus,
+        changes: changes::Changes::default(),
+    };
+    let relay = tokio::spawn(app.changes.clone().relay(
+        app.pool.clone(),
+        app.bus.clone(),
+        shutdown.clone(),
+    ));
+    let readiness = {
+        let (pool, bus) = (app.pool.clone(), app.bus.clone());
+        Readiness::new()
+            .with_fn("postgres", move || {
+                let pool = pool.clone();
+                Box::pin(async move { daarion_db::check(&pool).await })
+            })
+            .with_fn("nats", move || {
+                let bus = bus.clone();
+                Box::pin(async move { bus.check().await })
+            })
+    };
+    let router = daarion_http::build_app(
+        "control-plane",
+        routes(app.clone()),
+        readiness,
+        &app.config.http,
+    );
+    let served = daarion_http::serve(
+        listener,
+        router,
+        shutdown.clone(),
+        app.config.http.shutdown_grace(),
+    )
+    .await;
+    shutdown.cancel();
+    let _ = relay.await;
+    app.pool.close().await;
+    served?;
+    Ok(())
+}

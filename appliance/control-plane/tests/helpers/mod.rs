@@ -1,0 +1,127 @@
+//! A control plane in-process on its own schema, bus prefix and port.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use daarion_bus::testing::TestBus;
+use daarion_db::TestDb;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct Plane {
+    pub addr: SocketAddr,
+    pub root: String,
+    pub db: TestDb,
+    pub bus: TestBus,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), daarion_control_plane::StartError>>,
+    token_dir: std::path::PathBuf,
+    http: reqwest::Client,
+}
+
+impl Plane {
+    pub async fn start() -> Plane {
+        let db = TestDb::new().await.unwrap();
+        let bus = TestBus::new().await;
+        let token_dir = std::env::temp_dir().join(format!("daarion-cp-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&token_dir).unwrap();
+        let root = format!("root-{}", uuid::Uuid::new_v4().simple());
+        std::fs::write(token_dir.join("admin.token"), format!("{root}\n")).unwrap();
+        let mut config = bus.config.clone();
+        config.database.url = db.url.clone();
+        config.supervisor.admin_token_file = token_dir.join("admin.token");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(daarion_control_plane::run(
+            config,
+            listener,
+            shutdown.clone(),
+        ));
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("http://{addr}/ready")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Plane {
+            addr,
+            root,
+            db,
+            bus,
+            shutdown,
+            task,
+            token_dir,
+            http,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A request with `token` (None: no Authorization header).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, Some(&self.root), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(&self.root), Some(body))
+            .await
+    }
+
+    /// Mints an API token with the given scopes.
+    pub async fn token(&self, scopes: &[&str]) -> String {
+        let (status, body) = self
+            .post(
+                "/auth/tokens",
+                serde_json::json!({"name": format!("test-{}", scopes.join("+")), "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+        self.bus.cleanup().await;
+        self.db.drop_schema().await;
+        let _ = std::fs::remove_dir_all(&self.token_dir);
+    }
+}
