@@ -30,7 +30,29 @@ pub enum Scope {
     AgentsWrite,
     #[serde(rename = "prompts:write")]
     PromptsWrite,
+    /// Roles, user role assignments and agent policies.
+    #[serde(rename = "policy:write")]
+    PolicyWrite,
+    #[serde(rename = "config:write")]
+    ConfigWrite,
+    /// Quota limits.
+    #[serde(rename = "quotas:write")]
+    QuotasWrite,
+    /// What the data plane needs: check-and-consume and settle usage.
+    #[serde(rename = "quota:consume")]
+    QuotaConsume,
 }
+
+const ALL_SCOPES: [Scope; 8] = [
+    Scope::Admin,
+    Scope::Read,
+    Scope::AgentsWrite,
+    Scope::PromptsWrite,
+    Scope::PolicyWrite,
+    Scope::ConfigWrite,
+    Scope::QuotasWrite,
+    Scope::QuotaConsume,
+];
 
 impl Scope {
     pub fn as_str(self) -> &'static str {
@@ -39,18 +61,15 @@ impl Scope {
             Scope::Read => "read",
             Scope::AgentsWrite => "agents:write",
             Scope::PromptsWrite => "prompts:write",
+            Scope::PolicyWrite => "policy:write",
+            Scope::ConfigWrite => "config:write",
+            Scope::QuotasWrite => "quotas:write",
+            Scope::QuotaConsume => "quota:consume",
         }
     }
 
     fn parse(s: &str) -> Option<Scope> {
-        [
-            Scope::Admin,
-            Scope::Read,
-            Scope::AgentsWrite,
-            Scope::PromptsWrite,
-        ]
-        .into_iter()
-        .find(|scope| scope.as_str() == s)
+        ALL_SCOPES.into_iter().find(|scope| scope.as_str() == s)
     }
 }
 
@@ -159,7 +178,10 @@ pub async fn create_token(
         if Scope::parse(scope).is_none() {
             return Err(ControlError::invalid(
                 "scopes",
-                format!("unknown scope `{scope}` (admin, read, agents:write, prompts:write)"),
+                format!(
+                    "unknown scope `{scope}` (known: {})",
+                    ALL_SCOPES.map(Scope::as_str).join(", ")
+                ),
             ));
         }
     }
@@ -261,12 +283,7 @@ mod tests {
 
     #[test]
     fn scopes_round_trip() {
-        for s in [
-            Scope::Admin,
-            Scope::Read,
-            Scope::AgentsWrite,
-            Scope::PromptsWrite,
-        ] {
+        for s in ALL_SCOPES {
             assert_eq!(Scope::parse(s.as_str()), Some(s));
         }
         assert_eq!(Scope::parse("root"), None);

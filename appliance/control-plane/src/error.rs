@@ -18,6 +18,12 @@ pub enum ControlError {
     NoActivePrompt(String),
     #[error("no API token {0}")]
     UnknownToken(uuid::Uuid),
+    #[error("no config key `{0}`")]
+    UnknownConfig(String),
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    #[error("quota store unavailable: {0}")]
+    QuotaStore(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{field}: {message}")]
@@ -49,7 +55,15 @@ impl IntoResponse for ControlError {
             ControlError::UnknownAgent(_)
             | ControlError::UnknownVersion { .. }
             | ControlError::NoActivePrompt(_)
-            | ControlError::UnknownToken(_) => ErrorResponse::not_found(message),
+            | ControlError::UnknownToken(_)
+            | ControlError::UnknownConfig(_) => ErrorResponse::not_found(message),
+            ControlError::QuotaExceeded(_) => {
+                ErrorResponse::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
+            }
+            ControlError::QuotaStore(e) => {
+                tracing::error!(error = %e, "quota store error");
+                ErrorResponse::unavailable("quota store unavailable; try again")
+            }
             ControlError::Conflict(_) => ErrorResponse::conflict(message),
             ControlError::Invalid { .. } => {
                 ErrorResponse::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)

@@ -8,8 +8,11 @@
 pub mod agents;
 pub mod auth;
 pub mod changes;
+pub mod config;
 mod error;
+pub mod policy;
 pub mod prompts;
+pub mod quotas;
 
 use std::sync::Arc;
 
@@ -32,6 +35,8 @@ pub struct App {
     pub pool: PgPool,
     pub bus: Bus,
     pub changes: changes::Changes,
+    /// Quota counters.
+    pub redis: redis::aio::ConnectionManager,
     /// The appliance's root token (the supervisor's admin token), when its file is readable.
     pub root_token: Option<Arc<str>>,
 }
@@ -44,6 +49,8 @@ pub enum StartError {
     Bus(#[from] daarion_bus::BusError),
     #[error(transparent)]
     Serve(#[from] daarion_http::ServeError),
+    #[error("cannot connect to Redis at {url}: {message}")]
+    Redis { url: String, message: String },
 }
 
 /// The API routes, every one behind token authentication.
@@ -69,6 +76,28 @@ pub fn routes(app: App) -> Router {
         .route(
             "/auth/tokens/{id}",
             axum::routing::delete(auth::revoke_token),
+        )
+        .route("/roles", get(policy::list_roles).post(policy::create_role))
+        .route(
+            "/users/{user_id}/roles",
+            get(policy::get_user_roles).put(policy::set_user_roles),
+        )
+        .route(
+            "/policy/{agent_id}",
+            get(policy::get_policy).put(policy::put_policy),
+        )
+        .route("/policy/{agent_id}/versions", get(policy::policy_versions))
+        .route("/policy/{agent_id}/decide", post(policy::decide_endpoint))
+        .route("/config", get(config::list))
+        .route("/config/{key}", get(config::get).put(config::put))
+        .route("/config/{key}/versions", get(config::versions))
+        .route("/flags/{name}", get(config::evaluate_flag))
+        .route("/quotas/{user_id}", get(quotas::status))
+        .route("/quotas/{user_id}/consume", post(quotas::consume))
+        .route("/quotas/{user_id}/settle", post(quotas::settle))
+        .route(
+            "/quotas/limits/{kind}/{name}",
+            axum::routing::put(quotas::set_limits),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -98,6 +127,15 @@ pub async fn run(
     if config.database.migrate_on_start {
         daarion_db::migrate(&pool).await?;
     }
+    let redis_err = |e: redis::RedisError| StartError::Redis {
+        url: daarion_config::redact_url(&config.redis.url),
+        message: e.to_string(),
+    };
+    let redis = redis::Client::open(config.redis.url.as_str())
+        .map_err(redis_err)?
+        .get_connection_manager()
+        .await
+        .map_err(redis_err)?;
     let bus = Bus::connect(&config.bus, "control-plane").await?;
     bus.ensure_topology().await?;
     let app = App {
@@ -106,6 +144,7 @@ pub async fn run(
         pool,
         bus,
         changes: changes::Changes::default(),
+        redis,
     };
     let relay = tokio::spawn(app.changes.clone().relay(
         app.pool.clone(),
@@ -113,8 +152,17 @@ pub async fn run(
         shutdown.clone(),
     ));
     let readiness = {
-        let (pool, bus) = (app.pool.clone(), app.bus.clone());
+        let (pool, bus, redis) = (app.pool.clone(), app.bus.clone(), app.redis.clone());
         Readiness::new()
+            .with_fn("redis", move || {
+                let mut redis = redis.clone();
+                Box::pin(async move {
+                    redis::cmd("PING")
+                        .query_async::<String>(&mut redis)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            })
             .with_fn("postgres", move || {
                 let pool = pool.clone();
                 Box::pin(async move { daarion_db::check(&pool).await })

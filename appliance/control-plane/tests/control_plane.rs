@@ -374,3 +374,347 @@ async fn changes_are_audited_and_announced_within_a_second() {
     assert_eq!(plane.count("SELECT count(*) FROM control_outbox").await, 0);
     plane.stop().await;
 }
+
+#[tokio::test]
+async fn policy_versions_and_decisions_follow_precedence() {
+    let plane = Plane::start().await;
+    agent(&plane, "helper").await;
+    let (status, body) = plane.post("/roles", json!({"name": "beta"})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = plane.post("/roles", json!({"name": "beta"})).await;
+    assert_eq!(status, 409);
+
+    let document = json!({
+        "roles": {
+            "user": {"use": true, "tools": {"allow": ["search_memory"]}, "models": {"allow": ["local-*"]}},
+            "guest": {"use": false},
+            "beta": {"tools": {"allow": ["generate_image"]}}
+        },
+        "users": {"u-banned": {"use": false}}
+    });
+    let (status, body) = plane
+        .put(
+            "/policy/helper",
+            json!({"document": document, "comment": "first"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["version"], 1);
+
+    let (status, _) = plane
+        .put("/users/alice/roles", json!({"roles": ["user", "beta"]}))
+        .await;
+    assert_eq!(status, 200);
+    plane
+        .put("/users/u-banned/roles", json!({"roles": ["admin"]}))
+        .await;
+
+    let decide = |user: &'static str, action: &'static str, resource: &'static str| {
+        let plane = &plane;
+        async move {
+            let (status, body) = plane
+                .post(
+                    "/policy/helper/decide",
+                    json!({"user_id": user, "action": action, "resource": resource}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            (
+                body["allow"].as_bool().unwrap(),
+                body["rule"].as_str().unwrap().to_owned(),
+                body["policy_version"].as_i64().unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        decide("alice", "use", "").await,
+        (true, "role:user use=true".into(), 1)
+    );
+    assert_eq!(
+        decide("alice", "tool", "generate_image").await.1,
+        "role:beta tools.allow generate_image"
+    );
+    assert!(!decide("alice", "model", "cloud-x").await.0);
+    assert_eq!(
+        decide("stranger", "use", "").await.1,
+        "role:guest use=false"
+    );
+    assert_eq!(
+        decide("u-banned", "use", "").await.1,
+        "user:u-banned use=false",
+        "a user entitlement beats even the admin role"
+    );
+
+    // Bad input leaves the stored policy as it was.
+    for (body, field) in [
+        (
+            json!({"document": {"roles": {"ghost": {"use": true}}}}),
+            "ghost",
+        ),
+        (
+            json!({"document": {"roles": {"user": {"modes": {"allow": ["secret"]}}}}}),
+            "modes",
+        ),
+    ] {
+        let (status, error) = plane.put("/policy/helper", body).await;
+        assert_eq!(status, 422, "{error}");
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains(field),
+            "{error}"
+        );
+    }
+    let (status, _) = plane.put("/policy/nobody", json!({"document": {}})).await;
+    assert_eq!(status, 404);
+    let (status, _) = plane
+        .put("/users/alice/roles", json!({"roles": ["wizard"]}))
+        .await;
+    assert_eq!(status, 422);
+    let (_, current) = plane.get("/policy/helper").await;
+    assert_eq!(current["version"], 1);
+    let (_, roles) = plane.get("/users/alice/roles").await;
+    assert_eq!(roles["roles"], json!(["beta", "user"]));
+    let (status, body) = plane
+        .post(
+            "/policy/helper/decide",
+            json!({"user_id": "a", "action": "fly"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    // Disabling the agent denies everyone.
+    plane
+        .call(
+            Method::PATCH,
+            "/agents/helper",
+            Some(&plane.root),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(decide("alice", "use", "").await.1, "agent disabled");
+
+    // A read token cannot change policy.
+    let reader = plane.token(&["read"]).await;
+    let (status, _) = plane
+        .call(
+            Method::PUT,
+            "/policy/helper",
+            Some(&reader),
+            Some(json!({"document": {}})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    plane.stop().await;
+}
+
+#[tokio::test]
+async fn config_is_typed_versioned_and_flags_roll_out_stably() {
+    let plane = Plane::start().await;
+    agent(&plane, "helper").await;
+    let (status, body) = plane
+        .put(
+            "/config/flags.voice_replies",
+            json!({"value": {"enabled": true, "rollout_percent": 30}, "comment": "try"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["version"], 1);
+
+    // Bad input: 4xx and the stored value stays.
+    for (key, value, what) in [
+        (
+            "flags.voice_replies",
+            json!({"enabled": true, "rollout_percent": 150}),
+            "percent",
+        ),
+        ("flags.voice_replies", json!({"enabled": "yes"}), "flag"),
+        (
+            "providers.deepseek",
+            json!({"kind": "openai", "base_url": "https://api.deepseek.com", "api_key": "sk-live"}),
+            "secret",
+        ),
+        (
+            "routing.main",
+            json!({"rules": [{"command": "/x", "agent": "ghost"}]}),
+            "ghost",
+        ),
+        ("Bad Key", json!(1), "key"),
+    ] {
+        let (status, body) = plane
+            .put(
+                &format!("/config/{}", key.replace(' ', "%20")),
+                json!({"value": value}),
+            )
+            .await;
+        assert_eq!(status, 422, "{key} ({what}): {body}");
+    }
+    let (_, current) = plane.get("/config/flags.voice_replies").await;
+    assert_eq!(current["version"], 1);
+    assert_eq!(current["value"]["rollout_percent"], 30);
+    let (status, _) = plane.get("/config/nope").await;
+    assert_eq!(status, 404);
+
+    let (status, body) = plane
+        .put(
+            "/config/providers.deepseek",
+            json!({"value": {"kind": "openai", "base_url": "https://api.deepseek.com", "api_key_ref": "env:DEEPSEEK_API_KEY", "models": ["deepseek-chat"]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = plane
+        .put(
+            "/config/routing.main",
+            json!({"value": {"rules": [{"command": "/help", "agent": "helper"}], "default_agent": "helper"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Stable rollout: the same users are in on every evaluation, about 30% of them.
+    let mut enabled = Vec::new();
+    for i in 0..200 {
+        let (_, body) = plane
+            .get(&format!("/flags/voice_replies?user_id=user-{i}"))
+            .await;
+        enabled.push(body["enabled"].as_bool().unwrap());
+    }
+    let share = enabled.iter().filter(|e| **e).count();
+    assert!((35..=85).contains(&share), "≈60 of 200, got {share}");
+    for i in [0, 7, 99] {
+        let (_, body) = plane
+            .get(&format!("/flags/voice_replies?user_id=user-{i}"))
+            .await;
+        assert_eq!(body["enabled"].as_bool().unwrap(), enabled[i]);
+    }
+
+    // History: a second version, and the first is still there.
+    plane
+        .put(
+            "/config/flags.voice_replies",
+            json!({"value": {"enabled": false}}),
+        )
+        .await;
+    let (_, history) = plane.get("/config/flags.voice_replies/versions").await;
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["value"]["rollout_percent"], 30);
+    assert_eq!(history[1]["author"], "root");
+    let (_, body) = plane.get("/flags/voice_replies?user_id=user-0").await;
+    assert_eq!(body["enabled"], false);
+    plane.stop().await;
+}
+
+#[tokio::test]
+async fn quota_of_ten_admits_exactly_ten_of_a_hundred_concurrent_requests() {
+    let plane = Plane::start().await;
+    let (status, body) = plane
+        .put(
+            "/quotas/limits/user/alice",
+            json!({"tokens_per_day": 10, "requests_per_minute": 1000}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let consumer = plane.token(&["quota:consume"]).await;
+    let plane = std::sync::Arc::new(plane);
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (plane, consumer) = (plane.clone(), consumer.clone());
+        tasks.push(tokio::spawn(async move {
+            plane
+                .call(
+                    Method::POST,
+                    "/quotas/alice/consume",
+                    Some(&consumer),
+                    Some(json!({"requests": 1, "tokens": 1})),
+                )
+                .await
+        }));
+    }
+    let mut allowed = 0;
+    let mut refused = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            200 => allowed += 1,
+            429 => {
+                assert_eq!(body["error"]["code"], "quota_exceeded");
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("tokens_per_day")
+                );
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((allowed, refused), (10, 90));
+    let (_, status) = plane.get("/quotas/alice").await;
+    assert_eq!(status["usage"]["tokens_today"], 10);
+    assert_eq!(status["usage"]["requests_this_minute"], 10);
+    assert_eq!(status["sources"]["tokens_per_day"], "user:alice");
+
+    // Settling gives back what a reservation over-estimated.
+    let (code, body) = plane
+        .call(
+            Method::POST,
+            "/quotas/alice/settle",
+            Some(&consumer),
+            Some(json!({"reserved": {"tokens": 4}, "actual": {"tokens": 1}})),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let (_, status) = plane.get("/quotas/alice").await;
+    assert_eq!(status["usage"]["tokens_today"], 7);
+
+    // Role limits apply to users without their own; the most generous role wins.
+    plane
+        .put("/users/bob/roles", json!({"roles": ["user", "operator"]}))
+        .await;
+    plane
+        .put(
+            "/quotas/limits/role/user",
+            json!({"gpu_seconds_per_day": 60.0}),
+        )
+        .await;
+    plane
+        .put(
+            "/quotas/limits/role/operator",
+            json!({"gpu_seconds_per_day": 600.0}),
+        )
+        .await;
+    let (_, status) = plane.get("/quotas/bob").await;
+    assert_eq!(status["limits"]["gpu_seconds_per_day"], 600.0);
+    assert_eq!(status["sources"]["gpu_seconds_per_day"], "role:operator");
+
+    // Bad input and missing scope.
+    let (code, _) = plane
+        .put("/quotas/limits/user/alice", json!({"tokens_per_day": -5}))
+        .await;
+    assert_eq!(code, 422);
+    let (code, _) = plane
+        .put("/quotas/limits/role/wizard", json!({"tokens_per_day": 5}))
+        .await;
+    assert_eq!(code, 422);
+    let (_, status) = plane.get("/quotas/alice").await;
+    assert_eq!(status["limits"]["tokens_per_day"], 10, "unchanged");
+    let (code, _) = plane
+        .call(
+            Method::POST,
+            "/quotas/alice/consume",
+            Some(&consumer),
+            Some(json!({"cost": -1.0})),
+        )
+        .await;
+    assert_eq!(code, 422);
+    let (code, _) = plane
+        .call(
+            Method::PUT,
+            "/quotas/limits/user/alice",
+            Some(&consumer),
+            Some(json!({"tokens_per_day": 1000000})),
+        )
+        .await;
+    assert_eq!(code, 403, "the data plane cannot raise its own limits");
+    let plane = std::sync::Arc::into_inner(plane).unwrap();
+    plane.stop().await;
+}

@@ -31,6 +31,9 @@ impl Plane {
         let mut config = bus.config.clone();
         config.database.url = db.url.clone();
         config.supervisor.admin_token_file = token_dir.join("admin.token");
+        config.redis.url = std::env::var("DAARION_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+        config.redis.key_prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -90,6 +93,11 @@ impl Plane {
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, Some(&self.root), None)
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(&self.root), Some(body))
             .await
     }
 

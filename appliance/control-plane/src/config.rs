@@ -1,0 +1,391 @@
+//! `/config/{key}`: typed JSON values with a version history. The key's prefix says its type:
+//! `flags.*` feature flags, `routing.*` routing rules, `providers.*` LLM provider settings
+//! (secrets only by reference); any other key holds free JSON.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use daarion_policy::{Flag, bucket, flag_enabled};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::auth::{Principal, Scope};
+use crate::changes::Change;
+use crate::{App, ControlError};
+
+/// Values bigger than this are data, not configuration.
+const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct ConfigVersion {
+    pub key: String,
+    pub version: i32,
+    pub value: Value,
+    pub comment: String,
+    pub author: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "key, version, value, comment, author, created_at";
+
+/// One routing rule: the first rule whose given fields all match picks the agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRule {
+    pub bot: Option<String>,
+    pub chat: Option<String>,
+    pub command: Option<String>,
+    pub agent: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    #[serde(default)]
+    pub rules: Vec<RoutingRule>,
+    pub default_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    /// `openai` (any OpenAI-compatible API) or `ollama`.
+    pub kind: String,
+    pub base_url: String,
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// `env:NAME` or `file:/path/0600-file`: the secret itself never enters the control plane.
+    pub api_key_ref: Option<String>,
+    pub timeout_secs: Option<u64>,
+}
+
+pub fn valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    key.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.' || c == '-'
+        })
+}
+
+fn looks_secret(field: &str) -> bool {
+    let f = field.to_ascii_lowercase();
+    !f.ends_with("_ref")
+        && ["key", "token", "secret", "password"]
+            .iter()
+            .any(|s| f.contains(s))
+}
+
+fn find_secret(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = format!("{path}.{k}");
+            if looks_secret(k) && !v.is_null() {
+                Some(here)
+            } else {
+                find_secret(v, &here)
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_secret(v, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+/// Checks a value against the type its key implies; `agents` are the known agent ids.
+fn validate(key: &str, value: &Value, agents: &[String]) -> Result<(), ControlError> {
+    let invalid = |m: String| ControlError::invalid("value", m);
+    if let Some(field) = find_secret(value, "value") {
+        return Err(ControlError::invalid(
+            "value",
+            format!(
+                "{field} looks like a secret: reference it as `<name>_ref = \"env:NAME\"` or `\"file:/path\"`"
+            ),
+        ));
+    }
+    if key.starts_with("flags.") {
+        let flag: Flag = serde_json::from_value(value.clone())
+            .map_err(|e| invalid(format!("not a flag: {e}")))?;
+        flag.validate().map_err(invalid)?;
+    } else if key.starts_with("routing.") {
+        let routing: Routing = serde_json::from_value(value.clone())
+            .map_err(|e| invalid(format!("not routing rules: {e}")))?;
+        let named = routing
+            .rules
+            .iter()
+            .map(|r| &r.agent)
+            .chain(routing.default_agent.as_ref());
+        for agent in named {
+            if !agents.contains(agent) {
+                return Err(invalid(format!("routes to unknown agent `{agent}`")));
+            }
+        }
+        if let Some(i) = routing
+            .rules
+            .iter()
+            .position(|r| r.bot.is_none() && r.chat.is_none() && r.command.is_none())
+        {
+            return Err(invalid(format!(
+                "rules[{i}] matches everything: use default_agent"
+            )));
+        }
+    } else if key.starts_with("providers.") {
+        let provider: Provider = serde_json::from_value(value.clone())
+            .map_err(|e| invalid(format!("not a provider: {e}")))?;
+        if !["openai", "ollama"].contains(&provider.kind.as_str()) {
+            return Err(invalid(format!(
+                "kind `{}` is not openai or ollama",
+                provider.kind
+            )));
+        }
+        if !(provider.base_url.starts_with("http://") || provider.base_url.starts_with("https://"))
+        {
+            return Err(invalid("base_url must be an http(s) URL".into()));
+        }
+        if let Some(r) = &provider.api_key_ref
+            && !(r.starts_with("env:") || r.starts_with("file:/"))
+        {
+            return Err(invalid(
+                "api_key_ref must be env:NAME or file:/absolute/path".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn current(
+    executor: impl sqlx::PgExecutor<'_>,
+    key: &str,
+) -> Result<Option<ConfigVersion>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM config_versions WHERE key = $1 ORDER BY version DESC LIMIT 1"
+    ))
+    .bind(key)
+    .fetch_optional(executor)
+    .await
+}
+
+fn unknown_key(key: &str) -> ControlError {
+    ControlError::UnknownConfig(key.to_owned())
+}
+
+pub async fn list(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+) -> Result<Json<Vec<ConfigVersion>>, ControlError> {
+    principal.require(Scope::Read)?;
+    Ok(Json(
+        sqlx::query_as(&format!(
+            "SELECT DISTINCT ON (key) {COLUMNS} FROM config_versions ORDER BY key, version DESC"
+        ))
+        .fetch_all(&app.pool)
+        .await?,
+    ))
+}
+
+pub async fn get(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(key): Path<String>,
+) -> Result<Json<ConfigVersion>, ControlError> {
+    principal.require(Scope::Read)?;
+    current(&app.pool, &key)
+        .await?
+        .map(Json)
+        .ok_or_else(|| unknown_key(&key))
+}
+
+pub async fn versions(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<ConfigVersion>>, ControlError> {
+    principal.require(Scope::Read)?;
+    let all: Vec<ConfigVersion> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM config_versions WHERE key = $1 ORDER BY version"
+    ))
+    .bind(&key)
+    .fetch_all(&app.pool)
+    .await?;
+    if all.is_empty() {
+        return Err(unknown_key(&key));
+    }
+    Ok(Json(all))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewValue {
+    value: Value,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn put(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(key): Path<String>,
+    Json(new): Json<NewValue>,
+) -> Result<impl IntoResponse, ControlError> {
+    principal.require(Scope::ConfigWrite)?;
+    if !valid_key(&key) {
+        return Err(ControlError::invalid(
+            "key",
+            "1 to 128 characters: lowercase letters, digits, '.', '_' and '-'",
+        ));
+    }
+    if new.value.to_string().len() > MAX_VALUE_BYTES {
+        return Err(ControlError::invalid("value", "larger than 64 KiB"));
+    }
+    let mut tx = app.pool.begin().await?;
+    let agents: Vec<String> = sqlx::query_scalar("SELECT id FROM agents")
+        .fetch_all(&mut *tx)
+        .await?;
+    validate(&key, &new.value, &agents)?;
+    // Serialise writers of one key so versions stay gapless.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('config:' || $1))")
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+    let before = current(&mut *tx, &key).await?;
+    let version = before.as_ref().map_or(0, |b| b.version) + 1;
+    let created: ConfigVersion = sqlx::query_as(&format!(
+        "INSERT INTO config_versions (key, version, value, comment, author) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(&key)
+    .bind(version)
+    .bind(&new.value)
+    .bind(&new.comment)
+    .bind(&principal.name)
+    .fetch_one(&mut *tx)
+    .await?;
+    Change::new(&principal, "config.set", format!("config:{key}"))
+        .before(json!({"version": before.as_ref().map(|b| b.version), "value": before.map(|b| b.value)}))
+        .after(json!({"version": version, "value": new.value}))
+        .announce("config", &key, i64::from(version))
+        .record(&mut tx)
+        .await?;
+    tx.commit().await?;
+    app.changes.wake();
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FlagQuery {
+    user_id: String,
+}
+
+/// `GET /flags/{name}?user_id=`: whether `flags.<name>` is on for this user, and why.
+pub async fn evaluate_flag(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(name): Path<String>,
+    Query(query): Query<FlagQuery>,
+) -> Result<impl IntoResponse, ControlError> {
+    principal.require(Scope::Read)?;
+    let key = format!("flags.{name}");
+    let stored = current(&app.pool, &key)
+        .await?
+        .ok_or_else(|| unknown_key(&key))?;
+    let flag: Flag = serde_json::from_value(stored.value)
+        .map_err(|e| ControlError::invalid("value", e.to_string()))?;
+    Ok(Json(json!({
+        "flag": name,
+        "user_id": query.user_id,
+        "enabled": flag_enabled(&name, &flag, &query.user_id),
+        "bucket": bucket(&name, &query.user_id),
+        "version": stored.version,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_refused_anywhere_in_a_value() {
+        let agents = vec!["helper".to_owned()];
+        let provider =
+            json!({"kind": "openai", "base_url": "https://api.example", "api_key": "sk-123"});
+        let err = validate("providers.x", &provider, &agents)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("value.api_key"), "{err}");
+        let nested = json!({"a": [{"password": "x"}]});
+        assert!(validate("misc", &nested, &agents).is_err());
+        let by_ref = json!({"kind": "openai", "base_url": "https://api.example", "api_key_ref": "env:DEEPSEEK_KEY"});
+        assert!(validate("providers.x", &by_ref, &agents).is_ok());
+    }
+
+    #[test]
+    fn typed_prefixes_are_checked() {
+        let agents = vec!["helper".to_owned()];
+        assert!(
+            validate(
+                "flags.x",
+                &json!({"enabled": true, "rollout_percent": 101}),
+                &agents
+            )
+            .is_err()
+        );
+        assert!(
+            validate(
+                "flags.x",
+                &json!({"enabled": true, "rollout_percent": 30}),
+                &agents
+            )
+            .is_ok()
+        );
+        assert!(validate("flags.x", &json!({"on": true}), &agents).is_err());
+        assert!(
+            validate(
+                "routing.main",
+                &json!({"rules": [{"command": "/code", "agent": "coder"}]}),
+                &agents
+            )
+            .is_err(),
+            "unknown agent"
+        );
+        assert!(
+            validate(
+                "routing.main",
+                &json!({"rules": [{"agent": "helper"}]}),
+                &agents
+            )
+            .is_err(),
+            "catch-all rule"
+        );
+        assert!(
+            validate(
+                "routing.main",
+                &json!({"rules": [{"bot": "b", "agent": "helper"}], "default_agent": "helper"}),
+                &agents
+            )
+            .is_ok()
+        );
+        assert!(
+            validate(
+                "providers.x",
+                &json!({"kind": "grpc", "base_url": "http://x"}),
+                &agents
+            )
+            .is_err()
+        );
+        assert!(validate("anything.else", &json!([1, 2, 3]), &agents).is_ok());
+    }
+
+    #[test]
+    fn keys() {
+        assert!(valid_key("flags.voice_replies"));
+        assert!(!valid_key("Flags"));
+        assert!(!valid_key(".x"));
+        assert!(!valid_key(""));
+    }
+}
