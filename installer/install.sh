@@ -207,6 +207,23 @@ step_migrate() {
   if echo "$out" | grep -q "up to date"; then unchanged "database schema"; else changed "database schema: $out"; fi
 }
 
+ADMIN_PASSWORD_FILE=$ETC/admin-password
+
+step_admin() {
+  if [ "$DRY_RUN" = 1 ]; then
+    changed "creating the first admin account (password to $ADMIN_PASSWORD_FILE, 0600)"
+    run "$BIN" --config "$CONFIG" admin create admin --password-stdin
+    return
+  fi
+  local count
+  count=$(as_postgres psql -X -d "$DB_NAME" -Atqc "SELECT count(*) FROM admin_accounts")
+  if [ "$count" != 0 ]; then unchanged "admin accounts"; return; fi
+  changed "creating the first admin account \`admin\` (password in $ADMIN_PASSWORD_FILE, 0600)"
+  local password; password=$(random_secret)
+  (umask 077; printf '%s\n' "$password" > "$ADMIN_PASSWORD_FILE")
+  printf '%s\n' "$password" | runuser -u "$USER_NAME" -- "$BIN" --config "$CONFIG" admin create admin --password-stdin >/dev/null
+}
+
 step_unit() {
   if ! { [ -f "$DOCDIR/README.md" ] && cmp -s "$REPO/README.md" "$DOCDIR/README.md"; }; then
     run install -D -m 0644 "$REPO/README.md" "$DOCDIR/README.md"
@@ -252,11 +269,13 @@ install_all() {
   step_token
   step_database
   step_migrate
+  step_admin
   step_unit
   step_start
   if [ "$DRY_RUN" = 1 ]; then say "dry run: nothing was changed"; return; fi
   if [ "$CHANGES" -eq 0 ]; then say "nothing to change: DAARION is installed and up to date"; else say "done: $CHANGES changes"; fi
   say "admin API: http://$(sed -n 's/^admin_listen = "\(.*\)"/\1/p' "$CONFIG")  token: $TOKEN (sudo cat $TOKEN)"
+  say "first admin login: admin, password in $ADMIN_PASSWORD_FILE (sudo cat it, then change it)"
 }
 
 uninstall_all() {

@@ -49,6 +49,9 @@ check "config loads and validates" /usr/local/bin/daarion --config /etc/daarion/
 check "database exists" bash -c "runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"
 check "schema migrated" bash -c "runuser -u postgres -- psql -d daarion -Atqc 'select count(*) from _sqlx_migrations' | grep -q '^[1-9]'"
 check "unit installed" cmp -s systemd/daarion.service /etc/systemd/system/daarion.service
+check "first admin created" bash -c "runuser -u postgres -- psql -d daarion -Atqc \"select username from admin_accounts\" | grep -qx admin"
+check "admin password file is 0600" mode_is /etc/daarion/admin-password 600
+check "admin password not printed" bash -c "! grep -qF \"\$(cat /etc/daarion/admin-password)\" <<<'$first'"
 check "password not printed" bash -c "! grep -q \"\$(sed -n 's|.*daarion:\\([^@]*\\)@.*|\\1|p' /etc/daarion/daarion.toml)\" <<<'$first'"
 
 echo "installer: second install"
@@ -66,6 +69,12 @@ for _ in $(seq 1 60); do
 done
 check "daarion status: every unit ready" /usr/local/bin/daarion --config /etc/daarion/daarion.toml status
 check "doctor passes" /usr/local/bin/daarion --config /etc/daarion/daarion.toml doctor
+admin_login() {
+  local password; password=$(cat /etc/daarion/admin-password)
+  curl -sf -o /dev/null -X POST -H 'content-type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$password\"}" http://127.0.0.1:9200/auth/login
+}
+check "first admin can log in to the control plane" admin_login
 kill -TERM "$up_pid" 2>/dev/null; wait "$up_pid"; rc=$?
 check "SIGTERM stops it cleanly" test "$rc" = 0
 [ "$failed" = 0 ] || { echo "--- daarion up log"; tail -30 /tmp/daarion-installed.log; }

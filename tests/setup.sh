@@ -30,6 +30,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v npm >/dev/null || need+=(npm)
+command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3 python3-pip python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"

@@ -55,6 +55,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Admin accounts for the browser panel.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Print the version.
     Version,
     /// Internal: how the supervisor starts a child (sets the parent-death signal, then execs).
@@ -69,4 +74,15 @@ pub enum Command {
 
 fn parse_service(s: &str) -> Result<ServiceName, String> {
     s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account (the installer creates the first one).
+    Create {
+        username: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }

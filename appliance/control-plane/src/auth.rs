@@ -107,38 +107,83 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ControlError> {
-    let token = request
+    let bearer = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(ControlError::Unauthenticated)?;
-    let principal = if app
-        .root_token
-        .as_deref()
-        .is_some_and(|root| constant_time_eq(root.as_bytes(), token.as_bytes()))
-    {
-        Principal {
-            name: "root".into(),
-            scopes: vec![Scope::Admin],
-        }
-    } else {
-        let row: Option<(String, Vec<String>)> = sqlx::query_as(
-            "SELECT name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash(token))
-        .fetch_optional(&app.pool)
-        .await?;
-        let (name, scopes) = row.ok_or(ControlError::Unauthenticated)?;
-        Principal {
-            name: format!("token:{name}"),
-            scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        .map(str::to_owned);
+    let principal = match bearer {
+        Some(token) => token_principal(&app, &token).await?,
+        None => {
+            let headers = request.headers().clone();
+            session_principal(&app, &headers, request.method().clone()).await?
         }
     };
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+async fn token_principal(app: &App, token: &str) -> Result<Principal, ControlError> {
+    if app
+        .root_token
+        .as_deref()
+        .is_some_and(|root| constant_time_eq(root.as_bytes(), token.as_bytes()))
+    {
+        return Ok(Principal {
+            name: "root".into(),
+            scopes: vec![Scope::Admin],
+        });
+    }
+    let row: Option<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(hash(token))
+    .fetch_optional(&app.pool)
+    .await?;
+    let (name, scopes) = row.ok_or(ControlError::Unauthenticated)?;
+    Ok(Principal {
+        name: format!("token:{name}"),
+        scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+    })
+}
+
+/// A browser session: the cookie authenticates, and a state-changing request must also carry
+/// the session's CSRF token (a cross-site page can make the browser send the cookie, never
+/// read the token).
+async fn session_principal(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    method: axum::http::Method,
+) -> Result<Principal, ControlError> {
+    let session = crate::admins::session_cookie(headers).ok_or(ControlError::Unauthenticated)?;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT a.username, s.csrf_token FROM admin_sessions s JOIN admin_accounts a ON a.id = s.account_id \
+         WHERE s.id_hash = $1 AND s.expires_at > now() AND a.disabled_at IS NULL",
+    )
+    .bind(crate::admins::session_hash(&session))
+    .fetch_optional(&app.pool)
+    .await?;
+    let (username, csrf) = row.ok_or(ControlError::Unauthenticated)?;
+    let safe = matches!(
+        method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe {
+        let given = headers
+            .get(crate::admins::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), csrf.as_bytes()) {
+            return Err(ControlError::Csrf);
+        }
+    }
+    Ok(Principal {
+        name: format!("admin:{username}"),
+        scopes: vec![Scope::Admin],
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,8 @@ pub enum ControlError {
     Unauthenticated,
     #[error("this token lacks the `{0}` scope")]
     Forbidden(&'static str),
+    #[error("missing or wrong X-CSRF-Token for this session")]
+    Csrf,
     #[error("no agent `{0}`")]
     UnknownAgent(String),
     #[error("agent `{agent}` has no prompt version {version}")]
@@ -52,6 +54,7 @@ impl IntoResponse for ControlError {
         match self {
             ControlError::Unauthenticated => ErrorResponse::unauthorized(message),
             ControlError::Forbidden(_) => ErrorResponse::forbidden(message),
+            ControlError::Csrf => ErrorResponse::new(StatusCode::FORBIDDEN, "csrf", message),
             ControlError::UnknownAgent(_)
             | ControlError::UnknownVersion { .. }
             | ControlError::NoActivePrompt(_)

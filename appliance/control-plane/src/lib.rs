@@ -5,6 +5,7 @@
 //! audited (`audit.action` with before/after) and announced on `control.changed.<kind>` through a
 //! transactional outbox, so it is never applied without its audit event.
 
+pub mod admins;
 pub mod agents;
 pub mod auth;
 pub mod changes;
@@ -13,6 +14,7 @@ mod error;
 pub mod policy;
 pub mod prompts;
 pub mod quotas;
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -99,10 +101,14 @@ pub fn routes(app: App) -> Router {
             "/quotas/limits/{kind}/{name}",
             axum::routing::put(quotas::set_limits),
         )
+        .route("/auth/admins", get(admins::list).post(admins::add))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::authenticate,
         ))
+        // The only routes without a credential: getting one, and giving it up.
+        .route("/auth/login", post(admins::login))
+        .route("/auth/logout", post(admins::logout))
         .with_state(app)
 }
 

@@ -1,11 +1,9 @@
 //! The control plane against the real PostgreSQL and NATS.
 
-mod helpers;
-
 use std::time::{Duration, Instant};
 
+use daarion_control_plane::testing::Plane;
 use futures::StreamExt;
-use helpers::Plane;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -716,5 +714,133 @@ async fn quota_of_ten_admits_exactly_ten_of_a_hundred_concurrent_requests() {
         .await;
     assert_eq!(code, 403, "the data plane cannot raise its own limits");
     let plane = std::sync::Arc::into_inner(plane).unwrap();
+    plane.stop().await;
+}
+
+#[tokio::test]
+async fn admin_login_sessions_and_csrf() {
+    let plane = Plane::start().await;
+    let (status, body) = plane
+        .post(
+            "/auth/admins",
+            json!({"username": "alice", "password": "short"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = plane
+        .post(
+            "/auth/admins",
+            json!({"username": "alice", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = plane
+        .post(
+            "/auth/admins",
+            json!({"username": "alice", "password": "another long password"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    let http = reqwest::Client::new();
+    let login = |username: &'static str, password: &'static str| {
+        let http = http.clone();
+        let url = plane.url("/auth/login");
+        async move {
+            http.post(url)
+                .json(&json!({"username": username, "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for (user, password) in [
+        ("alice", "wrong password!!"),
+        ("mallory", "correct horse battery"),
+    ] {
+        let r = login(user, password).await;
+        assert_eq!(r.status(), 401, "{user}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["message"], "missing or invalid API token");
+    }
+    let r = login("alice", "correct horse battery").await;
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+
+    let with_cookie = |method: Method, path: &str| {
+        http.request(method, plane.url(path))
+            .header("cookie", session.clone())
+    };
+    assert_eq!(
+        with_cookie(Method::GET, "/agents")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = with_cookie(Method::POST, "/agents")
+        .json(&json!({"id": "helper", "name": "Helper"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a state change without the CSRF token");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "csrf");
+    assert_eq!(plane.count("SELECT count(*) FROM agents").await, 0);
+    let r = with_cookie(Method::POST, "/agents")
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"id": "helper", "name": "Helper"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, versions) = plane.get("/agents/helper").await;
+    assert_eq!(versions["id"], "helper");
+
+    // Logout ends it; an expired session is refused too.
+    let r = with_cookie(Method::POST, "/auth/logout")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        with_cookie(Method::GET, "/agents")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = login("alice", "correct horse battery").await;
+    let again = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    sqlx::query("UPDATE admin_sessions SET expires_at = now() - interval '1 minute'")
+        .execute(&plane.db.pool)
+        .await
+        .unwrap();
+    let r = http
+        .get(plane.url("/agents"))
+        .header("cookie", again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The stored hash is argon2id, never the password.
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM admin_accounts")
+        .fetch_one(&plane.db.pool)
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains("correct horse"));
     plane.stop().await;
 }

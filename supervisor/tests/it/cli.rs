@@ -116,7 +116,7 @@ fn migrate_applies_then_reports_up_to_date() {
         .unwrap();
     assert!(first.status.success(), "{}", text(&first));
     assert!(
-        text(&first).contains("applied migrations: [1, 2]"),
+        text(&first).contains("applied migrations: [1, 2, 3, 4]"),
         "{}",
         text(&first)
     );
@@ -126,5 +126,45 @@ fn migrate_applies_then_reports_up_to_date() {
         .output()
         .unwrap();
     assert!(text(&second).contains("up to date"), "{}", text(&second));
+    rt.block_on(db.drop_schema());
+}
+
+#[test]
+fn admin_create_generates_or_reads_a_password() {
+    use std::io::Write;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(daarion_db::TestDb::new()).unwrap();
+    let out = daarion()
+        .args(["admin", "create", "root-user"])
+        .env("DAARION__DATABASE__URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    let password = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("a generated password is shown once");
+    assert_eq!(password.len(), 24);
+
+    let mut child = daarion()
+        .args(["admin", "create", "second", "--password-stdin"])
+        .env("DAARION__DATABASE__URL", &db.url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("at least 12"), "{}", text(&out));
+    let count: i64 = rt.block_on(async {
+        sqlx::query_scalar("SELECT count(*) FROM admin_accounts")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(count, 1, "the refused account was not stored");
     rt.block_on(db.drop_schema());
 }

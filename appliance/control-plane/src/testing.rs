@@ -1,4 +1,5 @@
-//! A control plane in-process on its own schema, bus prefix and port.
+//! A control plane in-process on its own PostgreSQL schema, bus prefix, Redis key prefix and
+//! port, for this crate's tests and for the data-plane crates that test against it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +16,7 @@ pub struct Plane {
     pub db: TestDb,
     pub bus: TestBus,
     shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), daarion_control_plane::StartError>>,
+    task: Option<tokio::task::JoinHandle<Result<(), crate::StartError>>>,
     token_dir: std::path::PathBuf,
     http: reqwest::Client,
 }
@@ -37,11 +38,7 @@ impl Plane {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(daarion_control_plane::run(
-            config,
-            listener,
-            shutdown.clone(),
-        ));
+        let task = tokio::spawn(crate::run(config, listener, shutdown.clone()));
         let http = reqwest::Client::new();
         for _ in 0..200 {
             if let Ok(r) = http.get(format!("http://{addr}/ready")).send().await
@@ -57,7 +54,7 @@ impl Plane {
             db,
             bus,
             shutdown,
-            task,
+            task: Some(task),
             token_dir,
             http,
         }
@@ -125,9 +122,16 @@ impl Plane {
             .unwrap()
     }
 
-    pub async fn stop(self) {
+    /// Stops the server but keeps its database and bus, as if the service went down.
+    pub async fn halt(&mut self) {
         self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.halt().await;
         self.bus.cleanup().await;
         self.db.drop_schema().await;
         let _ = std::fs::remove_dir_all(&self.token_dir);
