@@ -18,6 +18,8 @@ use uuid::Uuid;
 
 use crate::auth::{Principal, Scope};
 use crate::changes::Change;
+#[allow(unused_imports)]
+use crate::openapi::ErrorEnvelope;
 use crate::{App, ControlError};
 
 pub const SESSION_COOKIE: &str = "daarion_session";
@@ -116,7 +118,7 @@ pub async fn create_admin(
     Ok(id)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAdmin {
     username: String,
@@ -132,7 +134,7 @@ impl std::fmt::Debug for NewAdmin {
     }
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AdminInfo {
     id: Uuid,
     username: String,
@@ -142,6 +144,7 @@ pub struct AdminInfo {
     disabled_at: Option<OffsetDateTime>,
 }
 
+#[utoipa::path(post, path = "/auth/admins", tag = "auth", request_body = NewAdmin, responses((status = 201, description = "created"), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn add(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -166,6 +169,7 @@ pub async fn add(
     ))
 }
 
+#[utoipa::path(get, path = "/auth/admins", tag = "auth", responses((status = 200, body = [AdminInfo]), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn list(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -180,7 +184,7 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     username: String,
@@ -189,6 +193,7 @@ pub struct Login {
 
 /// `POST /auth/login`: the same answer for an unknown user and a wrong password, and the same
 /// work (a hash verification) for both, so neither is revealed.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()), request_body = Login, responses((status = 200, description = "session cookie set; body has the CSRF token"), (status = 401, body = ErrorEnvelope)))]
 pub async fn login(
     State(app): State<App>,
     Json(login): Json<Login>,
@@ -241,6 +246,7 @@ pub async fn login(
 }
 
 /// `POST /auth/logout`: ends the session the cookie names.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(()), responses((status = 204, description = "session ended")))]
 pub async fn logout(
     State(app): State<App>,
     headers: HeaderMap,

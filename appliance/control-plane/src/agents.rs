@@ -9,9 +9,11 @@ use time::OffsetDateTime;
 
 use crate::auth::{Principal, Scope};
 use crate::changes::Change;
+#[allow(unused_imports)]
+use crate::openapi::ErrorEnvelope;
 use crate::{App, ControlError};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Agent {
     pub id: String,
     pub name: String,
@@ -82,6 +84,7 @@ fn unique_violation(e: sqlx::Error, agent: &str, bot: Option<&str>) -> ControlEr
     }
 }
 
+#[utoipa::path(get, path = "/agents", tag = "agents", responses((status = 200, body = [Agent]), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn list(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -93,6 +96,7 @@ pub async fn list(
     Ok(Json(agents))
 }
 
+#[utoipa::path(get, path = "/agents/{id}", tag = "agents", params(("id" = String, Path)), responses((status = 200, body = Agent), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn get(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -102,7 +106,7 @@ pub async fn get(
     Ok(Json(load(&app.pool, &id, false).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
     id: String,
@@ -119,6 +123,7 @@ fn yes() -> bool {
     true
 }
 
+#[utoipa::path(post, path = "/agents", tag = "agents", request_body = NewAgent, responses((status = 201, body = Agent), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn create(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -157,7 +162,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentPatch {
     name: Option<String>,
@@ -167,6 +172,7 @@ pub struct AgentPatch {
     enabled: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/agents/{id}", tag = "agents", params(("id" = String, Path)), request_body = AgentPatch, responses((status = 200, body = Agent), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn update(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,

@@ -17,6 +17,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::changes::Change;
+#[allow(unused_imports)]
+use crate::openapi::ErrorEnvelope;
 use crate::{App, ControlError};
 
 /// What a token may do. `admin` implies every other scope; any scope implies `read`.
@@ -186,14 +188,14 @@ async fn session_principal(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,
     scopes: Vec<String>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TokenInfo {
     id: Uuid,
     name: String,
@@ -206,6 +208,7 @@ pub struct TokenInfo {
 }
 
 /// `POST /auth/tokens`: mints a token; the plaintext is in this answer only.
+#[utoipa::path(post, path = "/auth/tokens", tag = "auth", request_body = NewToken, responses((status = 201, description = "the token, shown once, and its record"), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn create_token(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -262,6 +265,7 @@ pub async fn create_token(
 }
 
 /// `GET /auth/tokens`: every token without its secret.
+#[utoipa::path(get, path = "/auth/tokens", tag = "auth", responses((status = 200, body = [TokenInfo]), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn list_tokens(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -276,6 +280,7 @@ pub async fn list_tokens(
 }
 
 /// `DELETE /auth/tokens/{id}`: revokes at once (the row stays for the audit trail).
+#[utoipa::path(delete, path = "/auth/tokens/{id}", tag = "auth", params(("id" = uuid::Uuid, Path)), responses((status = 204, description = "revoked"), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn revoke_token(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,

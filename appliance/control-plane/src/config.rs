@@ -13,12 +13,14 @@ use time::OffsetDateTime;
 
 use crate::auth::{Principal, Scope};
 use crate::changes::Change;
+#[allow(unused_imports)]
+use crate::openapi::ErrorEnvelope;
 use crate::{App, ControlError};
 
 /// Values bigger than this are data, not configuration.
 const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConfigVersion {
     pub key: String,
     pub version: i32,
@@ -176,6 +178,7 @@ fn unknown_key(key: &str) -> ControlError {
     ControlError::UnknownConfig(key.to_owned())
 }
 
+#[utoipa::path(get, path = "/config", tag = "config", responses((status = 200, body = [ConfigVersion]), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn list(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -190,6 +193,7 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(get, path = "/config/{key}", tag = "config", params(("key" = String, Path)), responses((status = 200, body = ConfigVersion), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn get(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -202,6 +206,7 @@ pub async fn get(
         .ok_or_else(|| unknown_key(&key))
 }
 
+#[utoipa::path(get, path = "/config/{key}/versions", tag = "config", params(("key" = String, Path)), responses((status = 200, body = [ConfigVersion]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn versions(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -220,7 +225,7 @@ pub async fn versions(
     Ok(Json(all))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewValue {
     value: Value,
@@ -228,6 +233,7 @@ pub struct NewValue {
     comment: String,
 }
 
+#[utoipa::path(put, path = "/config/{key}", tag = "config", params(("key" = String, Path, description = "flags.*, routing.*, providers.* are typed")), request_body = NewValue, responses((status = 201, body = ConfigVersion), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn put(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -283,6 +289,7 @@ pub struct FlagQuery {
 }
 
 /// `GET /flags/{name}?user_id=`: whether `flags.<name>` is on for this user, and why.
+#[utoipa::path(get, path = "/flags/{name}", tag = "config", params(("name" = String, Path), ("user_id" = String, Query)), responses((status = 200, description = "enabled, bucket and version"), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn evaluate_flag(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,

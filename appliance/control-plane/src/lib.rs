@@ -11,6 +11,7 @@ pub mod auth;
 pub mod changes;
 pub mod config;
 mod error;
+mod openapi;
 pub mod policy;
 pub mod prompts;
 pub mod quotas;
@@ -19,13 +20,16 @@ pub mod testing;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use daarion_bus::Bus;
 use daarion_config::Config;
 use daarion_db::PgPool;
 use daarion_telemetry::Readiness;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use changes::Announcement;
 pub use error::ControlError;
@@ -55,61 +59,50 @@ pub enum StartError {
     Redis { url: String, message: String },
 }
 
-/// The API routes, every one behind token authentication.
+/// The API routes, every one behind authentication except login and logout, and the OpenAPI
+/// document generated from the same handlers.
 pub fn routes(app: App) -> Router {
-    Router::new()
-        .route("/agents", get(agents::list).post(agents::create))
-        .route("/agents/{id}", get(agents::get).patch(agents::update))
-        .route(
-            "/prompts/{agent_id}",
-            get(prompts::list).post(prompts::create),
-        )
-        .route("/prompts/{agent_id}/active", get(prompts::active))
-        .route("/prompts/{agent_id}/diff", get(prompts::diff))
-        .route("/prompts/{agent_id}/{version}", get(prompts::get))
-        .route(
-            "/prompts/{agent_id}/{version}/activate",
-            post(prompts::activate),
-        )
-        .route(
-            "/auth/tokens",
-            get(auth::list_tokens).post(auth::create_token),
-        )
-        .route(
-            "/auth/tokens/{id}",
-            axum::routing::delete(auth::revoke_token),
-        )
-        .route("/roles", get(policy::list_roles).post(policy::create_role))
-        .route(
-            "/users/{user_id}/roles",
-            get(policy::get_user_roles).put(policy::set_user_roles),
-        )
-        .route(
-            "/policy/{agent_id}",
-            get(policy::get_policy).put(policy::put_policy),
-        )
-        .route("/policy/{agent_id}/versions", get(policy::policy_versions))
-        .route("/policy/{agent_id}/decide", post(policy::decide_endpoint))
-        .route("/config", get(config::list))
-        .route("/config/{key}", get(config::get).put(config::put))
-        .route("/config/{key}/versions", get(config::versions))
-        .route("/flags/{name}", get(config::evaluate_flag))
-        .route("/quotas/{user_id}", get(quotas::status))
-        .route("/quotas/{user_id}/consume", post(quotas::consume))
-        .route("/quotas/{user_id}/settle", post(quotas::settle))
-        .route(
-            "/quotas/limits/{kind}/{name}",
-            axum::routing::put(quotas::set_limits),
-        )
-        .route("/auth/admins", get(admins::list).post(admins::add))
+    let (router, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(agents::list, agents::create))
+        .routes(routes!(agents::get, agents::update))
+        .routes(routes!(prompts::list, prompts::create))
+        .routes(routes!(prompts::active))
+        .routes(routes!(prompts::diff))
+        .routes(routes!(prompts::get))
+        .routes(routes!(prompts::activate))
+        .routes(routes!(policy::list_roles, policy::create_role))
+        .routes(routes!(policy::get_user_roles, policy::set_user_roles))
+        .routes(routes!(policy::get_policy, policy::put_policy))
+        .routes(routes!(policy::policy_versions))
+        .routes(routes!(policy::decide_endpoint))
+        .routes(routes!(config::list))
+        .routes(routes!(config::get, config::put))
+        .routes(routes!(config::versions))
+        .routes(routes!(config::evaluate_flag))
+        .routes(routes!(quotas::status))
+        .routes(routes!(quotas::consume))
+        .routes(routes!(quotas::settle))
+        .routes(routes!(quotas::set_limits))
+        .routes(routes!(auth::list_tokens, auth::create_token))
+        .routes(routes!(auth::revoke_token))
+        .routes(routes!(admins::list, admins::add))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::authenticate,
         ))
         // The only routes without a credential: getting one, and giving it up.
-        .route("/auth/login", post(admins::login))
-        .route("/auth/logout", post(admins::logout))
+        .routes(routes!(admins::login))
+        .routes(routes!(admins::logout))
         .with_state(app)
+        .split_for_parts();
+    let document = Arc::new(openapi);
+    router.route(
+        "/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { axum::Json(document.as_ref().clone()) }
+        }),
+    )
 }
 
 fn read_root_token(config: &Config) -> Option<Arc<str>> {

@@ -13,18 +13,21 @@ use time::OffsetDateTime;
 use crate::agents;
 use crate::auth::{Principal, Scope};
 use crate::changes::Change;
+#[allow(unused_imports)]
+use crate::openapi::ErrorEnvelope;
 use crate::{App, ControlError};
 
 /// The role of a user nobody assigned one to.
 pub const DEFAULT_ROLE: &str = "guest";
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Role {
     name: String,
     description: String,
     builtin: bool,
 }
 
+#[utoipa::path(get, path = "/roles", tag = "policy", responses((status = 200, body = [Role]), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn list_roles(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -37,7 +40,7 @@ pub async fn list_roles(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     name: String,
@@ -52,6 +55,7 @@ fn valid_role(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
+#[utoipa::path(post, path = "/roles", tag = "policy", request_body = NewRole, responses((status = 201, description = "created"), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn create_role(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -105,6 +109,7 @@ pub async fn roles_of(
     })
 }
 
+#[utoipa::path(get, path = "/users/{user_id}/roles", tag = "policy", params(("user_id" = String, Path)), responses((status = 200, description = "the user's roles (guest when none)"), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn get_user_roles(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -115,12 +120,13 @@ pub async fn get_user_roles(
     Ok(Json(json!({"user_id": user_id, "roles": roles})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserRoles {
     roles: Vec<String>,
 }
 
+#[utoipa::path(put, path = "/users/{user_id}/roles", tag = "policy", params(("user_id" = String, Path)), request_body = UserRoles, responses((status = 200, description = "the roles now"), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn set_user_roles(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -167,10 +173,11 @@ pub async fn set_user_roles(
     Ok(Json(json!({"user_id": user_id, "roles": after})))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PolicyVersion {
     pub agent_id: String,
     pub version: i32,
+    #[schema(value_type = Object)]
     pub document: sqlx::types::Json<PolicyDoc>,
     pub comment: String,
     pub author: String,
@@ -192,6 +199,7 @@ pub async fn current_policy(
     Ok(row.map(|(v, d)| (v, d.0)).unwrap_or_default())
 }
 
+#[utoipa::path(get, path = "/policy/{agent_id}", tag = "policy", params(("agent_id" = String, Path)), responses((status = 200, description = "current version and document"), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn get_policy(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -208,6 +216,7 @@ pub async fn get_policy(
     })))
 }
 
+#[utoipa::path(get, path = "/policy/{agent_id}/versions", tag = "policy", params(("agent_id" = String, Path)), responses((status = 200, body = [PolicyVersion]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn policy_versions(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -226,14 +235,16 @@ pub async fn policy_versions(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPolicy {
+    #[schema(value_type = Object)]
     document: PolicyDoc,
     #[serde(default)]
     comment: String,
 }
 
+#[utoipa::path(put, path = "/policy/{agent_id}", tag = "policy", params(("agent_id" = String, Path)), request_body = NewPolicy, responses((status = 201, description = "the new version"), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn put_policy(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -279,7 +290,7 @@ pub async fn put_policy(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     user_id: String,
@@ -314,6 +325,7 @@ pub fn parse_action<'a>(action: &str, resource: &'a str) -> Result<Action<'a>, C
 }
 
 /// `POST /policy/{agent_id}/decide`: the decision, the rule behind it and the versions used.
+#[utoipa::path(post, path = "/policy/{agent_id}/decide", tag = "policy", params(("agent_id" = String, Path)), request_body = DecideRequest, responses((status = 200, description = "allow, the rule that decided, roles and versions"), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn decide_endpoint(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,

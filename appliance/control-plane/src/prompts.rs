@@ -14,12 +14,14 @@ use time::OffsetDateTime;
 use crate::agents;
 use crate::auth::{Principal, Scope};
 use crate::changes::Change;
+#[allow(unused_imports)]
+use crate::openapi::ErrorEnvelope;
 use crate::{App, ControlError};
 
 /// A system prompt larger than this is a mistake (a pasted document), not a prompt.
 pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PromptVersion {
     pub agent_id: String,
     pub version: i32,
@@ -83,6 +85,7 @@ async fn load_version(
     })
 }
 
+#[utoipa::path(get, path = "/prompts/{agent_id}", tag = "prompts", params(("agent_id" = String, Path)), responses((status = 200, description = "every version and the active one"), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn list(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -103,6 +106,7 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(get, path = "/prompts/{agent_id}/{version}", tag = "prompts", params(("agent_id" = String, Path), ("version" = i32, Path)), responses((status = 200, body = PromptVersion), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn get(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -113,6 +117,7 @@ pub async fn get(
     Ok(Json(load_version(&app.pool, &agent_id, version).await?))
 }
 
+#[utoipa::path(get, path = "/prompts/{agent_id}/active", tag = "prompts", params(("agent_id" = String, Path)), responses((status = 200, body = PromptVersion), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn active(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -126,7 +131,7 @@ pub async fn active(
     Ok(Json(load_version(&app.pool, &agent_id, version).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPrompt {
     content: String,
@@ -143,6 +148,7 @@ fn yes() -> bool {
     true
 }
 
+#[utoipa::path(post, path = "/prompts/{agent_id}", tag = "prompts", params(("agent_id" = String, Path)), request_body = NewPrompt, responses((status = 201, body = PromptVersion), (status = 404, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn create(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -239,6 +245,7 @@ async fn set_active(
 }
 
 /// `POST /prompts/{agent_id}/{version}/activate`: any version, older ones included (rollback).
+#[utoipa::path(post, path = "/prompts/{agent_id}/{version}/activate", tag = "prompts", params(("agent_id" = String, Path), ("version" = i32, Path)), responses((status = 200, body = PromptVersion), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn activate(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -273,6 +280,7 @@ pub struct DiffQuery {
 }
 
 /// `GET /prompts/{agent_id}/diff?from=A&to=B`: a unified line diff and its counts.
+#[utoipa::path(get, path = "/prompts/{agent_id}/diff", tag = "prompts", params(("agent_id" = String, Path), ("from" = i32, Query), ("to" = i32, Query)), responses((status = 200, description = "unified diff and line counts"), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn diff(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,

@@ -16,11 +16,15 @@ use time::OffsetDateTime;
 
 use crate::auth::{Principal, Scope};
 use crate::changes::Change;
+#[allow(unused_imports)]
+use crate::openapi::ErrorEnvelope;
 use crate::policy::roles_of;
 use crate::{App, ControlError};
 
 /// Limits as stored and sent; `None` is unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     pub requests_per_minute: Option<i64>,
@@ -36,7 +40,7 @@ fn usd() -> String {
 }
 
 /// One request's use of the four budgets.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Usage {
     #[serde(default)]
@@ -119,14 +123,34 @@ impl Limits {
     }
 }
 
-async fn limits_row(pool: &daarion_db::PgPool, scope: &str) -> Result<Option<Limits>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT requests_per_minute, tokens_per_day, gpu_seconds_per_day, cost_per_month::float8 AS cost_per_month, currency \
-         FROM quota_limits WHERE scope = $1",
+#[derive(sqlx::FromRow)]
+struct ScopedLimits {
+    scope: String,
+    #[sqlx(flatten)]
+    limits: Limits,
+}
+
+async fn limits_rows(
+    pool: &daarion_db::PgPool,
+    scopes: &[String],
+) -> Result<Vec<(String, Limits)>, sqlx::Error> {
+    let rows: Vec<ScopedLimits> = sqlx::query_as(
+        "SELECT scope, requests_per_minute, tokens_per_day, gpu_seconds_per_day, \
+           cost_per_month::float8 AS cost_per_month, currency \
+         FROM quota_limits WHERE scope = ANY($1)",
     )
-    .bind(scope)
-    .fetch_optional(pool)
-    .await
+    .bind(scopes)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.scope, r.limits)).collect())
+}
+
+async fn limits_row(pool: &daarion_db::PgPool, scope: &str) -> Result<Option<Limits>, sqlx::Error> {
+    Ok(limits_rows(pool, &[scope.to_owned()])
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, limits)| limits))
 }
 
 /// The limits that apply to a user, field by field: the user's own where set, otherwise the
@@ -136,11 +160,17 @@ pub async fn effective_limits(
     user_id: &str,
     roles: &[String],
 ) -> Result<(Limits, [String; 4]), sqlx::Error> {
-    let own = limits_row(pool, &format!("user:{user_id}")).await?;
+    // One query for the user's row and all their roles' rows.
+    let user_scope = format!("user:{user_id}");
+    let scopes: Vec<String> = std::iter::once(user_scope.clone())
+        .chain(roles.iter().map(|r| format!("role:{r}")))
+        .collect();
+    let mut own = None;
     let mut role_rows = Vec::new();
-    for role in roles {
-        if let Some(limits) = limits_row(pool, &format!("role:{role}")).await? {
-            role_rows.push((role.clone(), limits));
+    for (scope, limits) in limits_rows(pool, &scopes).await? {
+        match scope.strip_prefix("role:") {
+            Some(role) if scope != user_scope => role_rows.push((role.to_owned(), limits)),
+            _ => own = Some(limits),
         }
     }
     let mut sources: [String; 4] = Default::default();
@@ -316,6 +346,7 @@ async fn usage_now(app: &App, user_id: &str) -> Result<[i64; 4], ControlError> {
 }
 
 /// `GET /quotas/{user_id}`: effective limits, where each comes from, and current usage.
+#[utoipa::path(get, path = "/quotas/{user_id}", tag = "quotas", params(("user_id" = String, Path)), responses((status = 200, description = "effective limits, their sources, current usage"), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn status(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -345,6 +376,7 @@ pub async fn status(
 }
 
 /// `PUT /quotas/limits/{kind}/{name}` with kind `user` or `role`.
+#[utoipa::path(put, path = "/quotas/limits/{kind}/{name}", tag = "quotas", params(("kind" = String, Path, description = "user or role"), ("name" = String, Path)), request_body = Limits, responses((status = 200, description = "stored"), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn set_limits(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -404,6 +436,7 @@ pub async fn set_limits(
 
 /// `POST /quotas/{user_id}/consume`: 200 when every budget had room (and now holds `usage`),
 /// 429 naming the budget that did not.
+#[utoipa::path(post, path = "/quotas/{user_id}/consume", tag = "quotas", params(("user_id" = String, Path)), request_body = Usage, responses((status = 200, description = "every budget had room; consumed"), (status = 429, description = "a budget is exhausted", body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn consume(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -418,7 +451,7 @@ pub async fn consume(
     Ok(Json(json!({"allowed": true, "consumed": usage})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settlement {
     reserved: Usage,
@@ -426,6 +459,7 @@ pub struct Settlement {
 }
 
 /// `POST /quotas/{user_id}/settle`: replaces a reservation by what was really used.
+#[utoipa::path(post, path = "/quotas/{user_id}/settle", tag = "quotas", params(("user_id" = String, Path)), request_body = Settlement, responses((status = 200, description = "settled"), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn settle(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,

@@ -844,3 +844,53 @@ async fn admin_login_sessions_and_csrf() {
     assert!(hash.starts_with("$argon2id$") && !hash.contains("correct horse"));
     plane.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_every_listed_route_needs_a_credential() {
+    let plane = Plane::start().await;
+    let (status, doc) = plane.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["info"]["title"], "DAARION control plane");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents its responses"
+            );
+            let concrete = path
+                .replace("{version}", "1")
+                .replace("{id}", "00000000-0000-0000-0000-000000000000")
+                .replace(['{', '}'], "");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) = plane
+                .call(method.clone(), &concrete, None, Some(json!({})))
+                .await;
+            if path == "/auth/login" {
+                assert_ne!(status, 404, "{method} {path} exists");
+            } else if path == "/auth/logout" {
+                assert_eq!(status, 204);
+            } else {
+                assert_eq!(
+                    status, 401,
+                    "{method} {path} must need a credential: {body}"
+                );
+            }
+        }
+    }
+    assert!(operations >= 30, "only {operations} operations documented");
+    for expected in [
+        "/prompts/{agent_id}/{version}/activate",
+        "/policy/{agent_id}/decide",
+        "/quotas/{user_id}/consume",
+        "/config/{key}",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} missing");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    plane.stop().await;
+}

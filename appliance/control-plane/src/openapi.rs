@@ -1,0 +1,60 @@
+//! The OpenAPI document served at `/openapi.json`. It is assembled from the same annotated
+//! handlers that build the router (utoipa-axum's `routes!`), so a route cannot exist without
+//! its documentation or the other way round.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Every error answer: `{"error": {"code", "message", "trace_id"}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorEnvelope {
+    error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `unauthorized`, `forbidden`, `not_found`, `invalid`, ...
+    code: String,
+    /// For people.
+    message: String,
+    /// The trace to look up in the logs.
+    trace_id: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "DAARION control plane",
+        description = "Agents, versioned prompts, RBAC policy, typed config and flags, quotas. \
+            Every endpoint needs a bearer token (the appliance's admin token or an API token \
+            with scopes) or an admin session cookie plus X-CSRF-Token for changes."
+    ),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+    components(schemas(ErrorEnvelope, ErrorDetail)),
+    tags(
+        (name = "agents"), (name = "prompts"), (name = "policy"), (name = "config"),
+        (name = "quotas"), (name = "auth")
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::admins::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
