@@ -6,6 +6,10 @@
 //! announces a change on `control.changed.>`; when the control plane cannot be reached, the last
 //! known value keeps being served (marked `stale`) instead of failing the user's request.
 
+mod secrets;
+
+pub use secrets::{SecretError, resolve_secret};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -894,3 +894,88 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_needs_a_c
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     plane.stop().await;
 }
+
+#[tokio::test]
+async fn every_kind_of_change_is_audited_with_its_actor() {
+    let plane = Plane::start().await;
+    agent(&plane, "helper").await;
+    let steps: Vec<(Method, &str, Value)> = vec![
+        (Method::PATCH, "/agents/helper", json!({"description": "d"})),
+        (Method::POST, "/roles", json!({"name": "beta"})),
+        (
+            Method::PUT,
+            "/users/alice/roles",
+            json!({"roles": ["beta"]}),
+        ),
+        (
+            Method::PUT,
+            "/policy/helper",
+            json!({"document": {"roles": {"beta": {"use": true}}}}),
+        ),
+        (
+            Method::PUT,
+            "/config/flags.x",
+            json!({"value": {"enabled": true}}),
+        ),
+        (
+            Method::PUT,
+            "/quotas/limits/role/beta",
+            json!({"tokens_per_day": 5}),
+        ),
+        (
+            Method::POST,
+            "/auth/admins",
+            json!({"username": "bob", "password": "a long enough password"}),
+        ),
+    ];
+    for (method, path, body) in steps {
+        let (status, answer) = plane
+            .call(method.clone(), path, Some(&plane.root), Some(body))
+            .await;
+        assert!(status < 300, "{method} {path}: {answer}");
+    }
+    // Minting a token is a change too; its secret is not needed here.
+    plane.token(&["read"]).await;
+    let (_, tokens) = plane.get("/auth/tokens").await;
+    let id = tokens[0]["id"].as_str().unwrap().to_owned();
+    plane
+        .call(
+            Method::DELETE,
+            &format!("/auth/tokens/{id}"),
+            Some(&plane.root),
+            None,
+        )
+        .await;
+
+    let expected = [
+        "agent.create",
+        "agent.update",
+        "role.create",
+        "user.roles",
+        "policy.update",
+        "config.set",
+        "quota.set",
+        "admin.create",
+        "token.create",
+        "token.revoke",
+    ];
+    let js = plane.bus.bus.jetstream();
+    let name = plane.bus.bus.naming().stream("AUDIT");
+    let mut actions = Vec::new();
+    for _ in 0..100 {
+        let mut stream = js.get_stream(&name).await.unwrap();
+        let count = stream.info().await.unwrap().state.messages;
+        if count as usize >= expected.len() {
+            for seq in 1..=count {
+                let m = stream.get_raw_message(seq).await.unwrap();
+                let event: Value = serde_json::from_slice(&m.payload).unwrap();
+                assert_eq!(event["payload"]["actor"], "root");
+                actions.push(event["payload"]["action"].as_str().unwrap().to_owned());
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(actions, expected);
+    plane.stop().await;
+}
