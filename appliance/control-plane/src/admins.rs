@@ -216,6 +216,9 @@ pub async fn login(
         (true, Some((id, _))) => id,
         _ => {
             tracing::warn!(username = %login.username, "failed admin login");
+            crate::metrics::AUTH_FAILURES
+                .with_label_values(&["login"])
+                .inc();
             return Err(ControlError::Unauthenticated);
         }
     };

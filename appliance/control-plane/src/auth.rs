@@ -109,7 +109,7 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ControlError> {
-    let bearer = request
+    let bearer: Option<String> = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -117,13 +117,24 @@ pub async fn authenticate(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(str::to_owned);
+    let bearer_given = bearer.is_some();
     let principal = match bearer {
-        Some(token) => token_principal(&app, &token).await?,
+        Some(token) => token_principal(&app, &token).await,
         None => {
             let headers = request.headers().clone();
-            session_principal(&app, &headers, request.method().clone()).await?
+            session_principal(&app, &headers, request.method().clone()).await
         }
-    };
+    }
+    .inspect_err(|e| {
+        let kind = match e {
+            ControlError::Csrf => "csrf",
+            _ if bearer_given => "token",
+            _ => "session",
+        };
+        crate::metrics::AUTH_FAILURES
+            .with_label_values(&[kind])
+            .inc();
+    })?;
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }

@@ -179,5 +179,10 @@ async fn flush(pool: &PgPool, bus: &Bus) -> Result<usize, String> {
     if announced {
         bus.client().flush().await.map_err(|e| e.to_string())?;
     }
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM control_outbox")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::metrics::OUTBOX_PENDING.set(pending);
     Ok(rows.len())
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod changes;
 pub mod config;
 mod error;
+mod metrics;
 mod openapi;
 pub mod policy;
 pub mod prompts;

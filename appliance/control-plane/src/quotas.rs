@@ -314,8 +314,14 @@ pub async fn check_and_consume(
         .await
         .map_err(store_err)?;
     if allowed == 1 {
+        crate::metrics::QUOTA_CHECKS
+            .with_label_values(&["allowed"])
+            .inc();
         return Ok(());
     }
+    crate::metrics::QUOTA_CHECKS
+        .with_label_values(&["refused"])
+        .inc();
     let i = (which - 1).clamp(0, 3) as usize;
     let scale = [1.0, 1.0, 1000.0, 1_000_000.0][i];
     Err(ControlError::QuotaExceeded(format!(

@@ -646,6 +646,18 @@ async fn quota_of_ten_admits_exactly_ten_of_a_hundred_concurrent_requests() {
         }
     }
     assert_eq!((allowed, refused), (10, 90));
+    let metrics = reqwest::get(plane.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused_total: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("daarion_control_quota_checks_total{outcome=\"refused\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no quota metric in:\n{metrics}"));
+    assert!(refused_total >= 90.0, "{refused_total}");
     let (_, status) = plane.get("/quotas/alice").await;
     assert_eq!(status["usage"]["tokens_today"], 10);
     assert_eq!(status["usage"]["requests_this_minute"], 10);
