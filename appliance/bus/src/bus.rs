@@ -139,6 +139,18 @@ impl Bus {
     }
 }
 
+/// The `/ready` probe of a service that uses the bus.
+pub struct BusCheck(pub Bus);
+
+impl daarion_telemetry::Check for BusCheck {
+    fn name(&self) -> &str {
+        "nats"
+    }
+    fn check(&self) -> futures::future::BoxFuture<'_, daarion_telemetry::CheckResult> {
+        Box::pin(self.0.check())
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct AccountInfo {
     #[serde(default)]

@@ -19,7 +19,7 @@ mod naming;
 pub mod testing;
 pub mod topology;
 
-pub use bus::{Bus, PublishOutcome};
+pub use bus::{Bus, BusCheck, PublishOutcome};
 pub use consumer::{HandlerError, consume};
 pub use envelope::Envelope;
 pub use error::BusError;

@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use daarion_bus::Bus;
+use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
-use daarion_db::PgPool;
+use daarion_db::{PgCheck, PgPool};
 use daarion_telemetry::Readiness;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -151,38 +151,26 @@ pub async fn run(
         app.bus.clone(),
         shutdown.clone(),
     ));
-    let readiness = {
-        let (pool, bus, redis) = (app.pool.clone(), app.bus.clone(), app.redis.clone());
-        Readiness::new()
-            .with_fn("redis", move || {
-                let mut redis = redis.clone();
-                Box::pin(async move {
-                    redis::cmd("PING")
-                        .query_async::<String>(&mut redis)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
+    let redis = app.redis.clone();
+    let readiness = Readiness::new()
+        .with_check(PgCheck(app.pool.clone()))
+        .with_check(BusCheck(app.bus.clone()))
+        .with_fn("redis", move || {
+            let mut redis = redis.clone();
+            Box::pin(async move {
+                redis::cmd("PING")
+                    .query_async::<String>(&mut redis)
+                    .await
+                    .map_err(|e| e.to_string())
             })
-            .with_fn("postgres", move || {
-                let pool = pool.clone();
-                Box::pin(async move { daarion_db::check(&pool).await })
-            })
-            .with_fn("nats", move || {
-                let bus = bus.clone();
-                Box::pin(async move { bus.check().await })
-            })
-    };
-    let router = daarion_http::build_app(
+        });
+    let served = daarion_http::serve_app(
         "control-plane",
         routes(app.clone()),
         readiness,
         &app.config.http,
-    );
-    let served = daarion_http::serve(
         listener,
-        router,
         shutdown.clone(),
-        app.config.http.shutdown_grace(),
     )
     .await;
     shutdown.cancel();

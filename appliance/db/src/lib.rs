@@ -77,6 +77,18 @@ async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
         .await
 }
 
+/// The `/ready` probe of a service that uses PostgreSQL.
+pub struct PgCheck(pub PgPool);
+
+impl daarion_telemetry::Check for PgCheck {
+    fn name(&self) -> &str {
+        "postgres"
+    }
+    fn check(&self) -> futures::future::BoxFuture<'_, daarion_telemetry::CheckResult> {
+        Box::pin(check(&self.0))
+    }
+}
+
 /// For `/ready` and `daarion doctor`: the server answers, and its version.
 pub async fn check(pool: &PgPool) -> Result<String, String> {
     sqlx::query_scalar::<_, String>("SHOW server_version")

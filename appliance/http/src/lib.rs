@@ -9,4 +9,4 @@ mod serve;
 
 pub use error::{ErrorBody, ErrorResponse};
 pub use middleware::{REQUEST_ID, json_errors, trace_requests};
-pub use serve::{ServeError, build_app, serve};
+pub use serve::{ServeError, build_app, serve, serve_app};

@@ -90,3 +90,16 @@ pub async fn serve(
         Err(_) => Err(ServeError::GraceExceeded(grace)),
     }
 }
+
+/// [`build_app`] then [`serve`]: what every service's `run` ends with.
+pub async fn serve_app(
+    service: &'static str,
+    routes: Router,
+    readiness: Readiness,
+    http: &HttpConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let app = build_app(service, routes, readiness, http);
+    serve(listener, app, shutdown, http.shutdown_grace()).await
+}

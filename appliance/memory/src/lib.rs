@@ -9,9 +9,9 @@ mod error;
 
 use std::sync::Arc;
 
-use daarion_bus::Bus;
+use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
-use daarion_db::PgPool;
+use daarion_db::{PgCheck, PgPool};
 use daarion_telemetry::Readiness;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -48,27 +48,18 @@ pub async fn run(
         bus,
     };
 
-    let readiness = {
-        let (pool, bus) = (app.pool.clone(), app.bus.clone());
-        Readiness::new()
-            .with_fn("postgres", move || {
-                let pool = pool.clone();
-                Box::pin(async move { daarion_db::check(&pool).await })
-            })
-            .with_fn("nats", move || {
-                let bus = bus.clone();
-                Box::pin(async move { bus.check().await })
-            })
-    };
+    let readiness = Readiness::new()
+        .with_check(PgCheck(app.pool.clone()))
+        .with_check(BusCheck(app.bus.clone()));
 
     let consumers = tokio::spawn(audit::run_logger(app.clone(), shutdown.clone()));
-    let router =
-        daarion_http::build_app("memory", axum::Router::new(), readiness, &app.config.http);
-    let served = daarion_http::serve(
+    let served = daarion_http::serve_app(
+        "memory",
+        axum::Router::new(),
+        readiness,
+        &app.config.http,
         listener,
-        router,
         shutdown.clone(),
-        app.config.http.shutdown_grace(),
     )
     .await;
     // Whatever ended the server, the consumers stop with it (after their message in hand).
