@@ -159,6 +159,15 @@ pub struct SupervisorConfig {
 }
 
 impl SupervisorConfig {
+    /// The appliance's root token (the admin token file), which services accept as an admin
+    /// credential and use to call each other. `None` when the file is missing or unreadable.
+    pub fn root_token(&self) -> Option<String> {
+        std::fs::read_to_string(&self.admin_token_file)
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    }
+
     pub fn ready_timeout(&self) -> Duration {
         Duration::from_secs(self.ready_timeout_secs)
     }

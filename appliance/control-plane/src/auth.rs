@@ -43,9 +43,18 @@ pub enum Scope {
     /// What the data plane needs: check-and-consume and settle usage.
     #[serde(rename = "quota:consume")]
     QuotaConsume,
+    /// Memory API: read any user's data.
+    #[serde(rename = "memory:read")]
+    MemoryRead,
+    /// Memory API: write any user's data.
+    #[serde(rename = "memory:write")]
+    MemoryWrite,
+    /// Memory API, acting for one user at a time (named per request): only that user's data.
+    #[serde(rename = "memory:user")]
+    MemoryUser,
 }
 
-const ALL_SCOPES: [Scope; 8] = [
+const ALL_SCOPES: [Scope; 11] = [
     Scope::Admin,
     Scope::Read,
     Scope::AgentsWrite,
@@ -54,6 +63,9 @@ const ALL_SCOPES: [Scope; 8] = [
     Scope::ConfigWrite,
     Scope::QuotasWrite,
     Scope::QuotaConsume,
+    Scope::MemoryRead,
+    Scope::MemoryWrite,
+    Scope::MemoryUser,
 ];
 
 impl Scope {
@@ -67,6 +79,9 @@ impl Scope {
             Scope::ConfigWrite => "config:write",
             Scope::QuotasWrite => "quotas:write",
             Scope::QuotaConsume => "quota:consume",
+            Scope::MemoryRead => "memory:read",
+            Scope::MemoryWrite => "memory:write",
+            Scope::MemoryUser => "memory:user",
         }
     }
 
@@ -349,4 +364,32 @@ mod tests {
         }
         assert_eq!(Scope::parse("root"), None);
     }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Introspect {
+    token: String,
+}
+
+/// `POST /auth/introspect`: what an API token may do, for the other services that accept the
+/// tokens minted here (the memory API). Needs the `admin` scope: only the appliance's own
+/// services hold it.
+#[utoipa::path(post, path = "/auth/introspect", tag = "auth", request_body = Introspect, responses((status = 200, description = "active, name and scopes"), (status = 401, description = "no or wrong credential", body = crate::openapi::ErrorEnvelope), (status = 403, description = "missing scope", body = crate::openapi::ErrorEnvelope)))]
+pub async fn introspect(
+    State(app): State<App>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Json(body): Json<Introspect>,
+) -> Result<impl IntoResponse, ControlError> {
+    principal.require(Scope::Admin)?;
+    let row: Option<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(hash(&body.token))
+    .fetch_optional(&app.pool)
+    .await?;
+    Ok(Json(match row {
+        Some((name, scopes)) => serde_json::json!({"active": true, "name": name, "scopes": scopes}),
+        None => serde_json::json!({"active": false}),
+    }))
 }

@@ -86,6 +86,7 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(quotas::set_limits))
         .routes(routes!(auth::list_tokens, auth::create_token))
         .routes(routes!(auth::revoke_token))
+        .routes(routes!(auth::introspect))
         .routes(routes!(admins::list, admins::add))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -104,17 +105,6 @@ pub fn routes(app: App) -> Router {
             async move { axum::Json(document.as_ref().clone()) }
         }),
     )
-}
-
-fn read_root_token(config: &Config) -> Option<Arc<str>> {
-    let path = &config.supervisor.admin_token_file;
-    match std::fs::read_to_string(path) {
-        Ok(token) if !token.trim().is_empty() => Some(Arc::from(token.trim())),
-        Ok(_) | Err(_) => {
-            tracing::warn!(path = %path.display(), "no root token: only API tokens are accepted");
-            None
-        }
-    }
 }
 
 /// Runs the control plane until `shutdown`.
@@ -139,7 +129,13 @@ pub async fn run(
     let bus = Bus::connect(&config.bus, "control-plane").await?;
     bus.ensure_topology().await?;
     let app = App {
-        root_token: read_root_token(&config),
+        root_token: match config.supervisor.root_token() {
+            Some(token) => Some(Arc::from(token)),
+            None => {
+                tracing::warn!(path = %config.supervisor.admin_token_file.display(), "no root token: only API tokens are accepted");
+                None
+            }
+        },
         config: Arc::new(config),
         pool,
         bus,

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Plane {
     pub addr: SocketAddr,
+    /// The configuration it runs with (database schema, bus prefix, root token file).
+    pub config: daarion_config::Config,
     pub root: String,
     pub db: TestDb,
     pub bus: TestBus,
@@ -38,7 +40,8 @@ impl Plane {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(crate::run(config, listener, shutdown.clone()));
+        config.control_plane.listen = addr;
+        let task = tokio::spawn(crate::run(config.clone(), listener, shutdown.clone()));
         let http = reqwest::Client::new();
         for _ in 0..200 {
             if let Ok(r) = http.get(format!("http://{addr}/ready")).send().await
@@ -50,6 +53,7 @@ impl Plane {
         }
         Plane {
             addr,
+            config,
             root,
             db,
             bus,

@@ -1,9 +1,12 @@
 //! Memory API (:8000), the seed's single point of access to data.
 //!
-//! This build holds the audit log: the `audit-logger` durable consumer stores every `audit.>`
-//! event in PostgreSQL's append-only `audit_log`, idempotently on the event id, acking only
-//! after the row is committed.
+//! This build holds users and their channel identities, sessions and messages (with trace id,
+//! model, token counts and the versions that served them), facts that are superseded rather
+//! than overwritten, full-text search, and the audit log: the `audit-logger` durable consumer
+//! stores every `audit.>` event in the append-only `audit_log`, idempotently on the event id,
+//! acking only after the row is committed.
 
+pub mod api;
 mod audit;
 mod error;
 
@@ -25,6 +28,11 @@ pub struct App {
     pub config: Arc<Config>,
     pub pool: PgPool,
     pub bus: Bus,
+    /// The appliance's root token: accepted as an admin credential, and used to introspect
+    /// API tokens at the control plane.
+    pub root_token: Option<Arc<str>>,
+    pub http: reqwest::Client,
+    pub tokens: api::auth::TokenCache,
 }
 
 /// Runs the memory service until `shutdown`: connects, migrates, starts the consumers, serves.
@@ -43,9 +51,16 @@ pub async fn run(
     let bus = Bus::connect(&config.bus, "memory").await?;
     bus.ensure_topology().await?;
     let app = App {
+        root_token: config.supervisor.root_token().map(Arc::from),
         config: Arc::new(config),
         pool,
         bus,
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .no_proxy()
+            .build()
+            .expect("a plain HTTP client builds"),
+        tokens: api::auth::TokenCache::default(),
     };
 
     let readiness = Readiness::new()
@@ -55,7 +70,7 @@ pub async fn run(
     let consumers = tokio::spawn(audit::run_logger(app.clone(), shutdown.clone()));
     let served = daarion_http::serve_app(
         "memory",
-        axum::Router::new(),
+        api::routes(app.clone()),
         readiness,
         &app.config.http,
         listener,

@@ -1,0 +1,200 @@
+//! Who is calling the memory API, and for whom.
+//!
+//! Credentials: the appliance's root token, or an API token minted by the control plane (checked
+//! there with `/auth/introspect`, cached for a short time). Scopes: `memory:read` and
+//! `memory:write` reach every user's data; `memory:user` only the user named in
+//! `X-Daarion-Acting-For`, and that header confines any caller who sends it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::App;
+
+pub const ACTING_FOR: &str = "x-daarion-acting-for";
+const CACHE_FOR: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    read: bool,
+    write: bool,
+    /// Set when the caller acts for one user: every request is confined to that user.
+    pub acting_for: Option<Uuid>,
+}
+
+impl Caller {
+    /// May read `user`'s data.
+    pub fn read(&self, user: Uuid) -> Result<(), ApiError> {
+        self.confined(user)?;
+        if self.read || self.acting_for == Some(user) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("memory:read"))
+        }
+    }
+
+    /// May change `user`'s data.
+    pub fn write(&self, user: Uuid) -> Result<(), ApiError> {
+        self.confined(user)?;
+        if self.write || self.acting_for == Some(user) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("memory:write"))
+        }
+    }
+
+    /// Operations on no particular user (resolving identities): services only.
+    pub fn service_write(&self) -> Result<(), ApiError> {
+        if self.write && self.acting_for.is_none() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("memory:write"))
+        }
+    }
+
+    fn confined(&self, user: Uuid) -> Result<(), ApiError> {
+        match self.acting_for {
+            Some(me) if me != user => Err(ApiError::OtherUser),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What the control plane said about a token: its name and scopes, or `None` when unknown.
+type Introspection = Option<(String, Vec<String>)>;
+
+/// Introspection results by token hash, with when they were fetched.
+type Entries = HashMap<Vec<u8>, (Introspection, Instant)>;
+
+/// Introspection results by token hash, so each token costs one control-plane call per 30 s.
+#[derive(Default, Clone)]
+pub struct TokenCache {
+    entries: Arc<Mutex<Entries>>,
+}
+
+async fn introspect(app: &App, token: &str) -> Result<Introspection, ApiError> {
+    let key = Sha256::digest(token.as_bytes()).to_vec();
+    if let Some((known, at)) = app
+        .tokens
+        .entries
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        && at.elapsed() < CACHE_FOR
+    {
+        return Ok(known.clone());
+    }
+    let root = app.root_token.as_deref().ok_or(ApiError::Unauthenticated)?;
+    let url = format!(
+        "http://{}/auth/introspect",
+        dial(app.config.control_plane.listen)
+    );
+    let answer: serde_json::Value = app
+        .http
+        .post(url)
+        .bearer_auth(root)
+        .json(&serde_json::json!({"token": token}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| ApiError::AuthUnavailable(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| ApiError::AuthUnavailable(e.to_string()))?;
+    let known = (answer["active"] == true).then(|| {
+        (
+            answer["name"].as_str().unwrap_or("?").to_owned(),
+            answer["scopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+        )
+    });
+    app.tokens
+        .entries
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, (known.clone(), Instant::now()));
+    Ok(known)
+}
+
+fn dial(listen: std::net::SocketAddr) -> std::net::SocketAddr {
+    if listen.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], listen.port()))
+    } else {
+        listen
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn authenticate(
+    State(app): State<App>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated)?;
+    let acting_for = match request.headers().get(ACTING_FOR) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .ok_or_else(|| ApiError::invalid(ACTING_FOR, "must be a user id (UUID)"))?,
+        ),
+    };
+    let root = app
+        .root_token
+        .as_deref()
+        .is_some_and(|r| constant_time_eq(r.as_bytes(), token.as_bytes()));
+    let caller = if root {
+        Caller {
+            name: "root".into(),
+            read: true,
+            write: true,
+            acting_for,
+        }
+    } else {
+        let (name, scopes) = introspect(&app, &token)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let has = |s: &str| scopes.iter().any(|x| x == s || x == "admin");
+        if !(has("memory:read") || has("memory:write") || has("memory:user")) {
+            return Err(ApiError::Forbidden("memory:read"));
+        }
+        if !has("memory:read") && !has("memory:write") && acting_for.is_none() {
+            // A user-scoped token must say which user it acts for.
+            return Err(ApiError::invalid(
+                ACTING_FOR,
+                "a memory:user token must name the user it acts for",
+            ));
+        }
+        Caller {
+            name: format!("token:{name}"),
+            read: has("memory:read"),
+            write: has("memory:write"),
+            acting_for,
+        }
+    };
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}

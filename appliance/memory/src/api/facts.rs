@@ -1,0 +1,258 @@
+//! Facts: never overwritten. A new fact supersedes an old one (the old one's validity ends, a
+//! link records why); forgetting ends validity and is audited; history stays queryable.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::users;
+use crate::App;
+
+const MAX_FACT_BYTES: usize = 4000;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Fact {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub agent_id: Option<String>,
+    pub content: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub valid_to: Option<OffsetDateTime>,
+    pub supersedes: Option<Uuid>,
+    pub reason: String,
+    pub source_message_id: Option<Uuid>,
+    pub forgotten: bool,
+    pub created_by: String,
+}
+
+const COLUMNS: &str = "id, user_id, agent_id, content, valid_from, valid_to, supersedes, reason, source_message_id, forgotten, created_by";
+
+fn check_content(content: &str) -> Result<(), ApiError> {
+    if content.trim().is_empty() {
+        return Err(ApiError::invalid("content", "must not be empty"));
+    }
+    if content.len() > MAX_FACT_BYTES {
+        return Err(ApiError::TooLarge {
+            what: "fact",
+            size: content.len(),
+            limit: MAX_FACT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+async fn load(executor: impl sqlx::PgExecutor<'_>, id: Uuid, lock: bool) -> Result<Fact, ApiError> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM facts WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    ))
+    .bind(id)
+    .fetch_optional(executor)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("fact {id}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFact {
+    content: String,
+    agent_id: Option<String>,
+    source_message_id: Option<Uuid>,
+}
+
+pub async fn add(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(user_id): Path<Uuid>,
+    Json(body): Json<NewFact>,
+) -> Result<(StatusCode, Json<Fact>), ApiError> {
+    caller.write(user_id)?;
+    check_content(&body.content)?;
+    users::load(&app.pool, user_id).await?;
+    if let Some(message) = body.source_message_id {
+        let owner: Option<Uuid> = sqlx::query_scalar("SELECT user_id FROM messages WHERE id = $1")
+            .bind(message)
+            .fetch_optional(&app.pool)
+            .await?;
+        if owner != Some(user_id) {
+            return Err(ApiError::invalid(
+                "source_message_id",
+                "no such message of this user",
+            ));
+        }
+    }
+    let fact: Fact = sqlx::query_as(&format!(
+        "INSERT INTO facts (id, user_id, agent_id, content, source_message_id, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(&body.agent_id)
+    .bind(&body.content)
+    .bind(body.source_message_id)
+    .bind(&caller.name)
+    .fetch_one(&app.pool)
+    .await?;
+    Ok((StatusCode::CREATED, Json(fact)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Include superseded and forgotten facts.
+    #[serde(default)]
+    history: bool,
+}
+
+pub async fn list(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(user_id): Path<Uuid>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<Fact>>, ApiError> {
+    caller.read(user_id)?;
+    users::load(&app.pool, user_id).await?;
+    let filter = if query.history {
+        ""
+    } else {
+        " AND valid_to IS NULL"
+    };
+    Ok(Json(
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM facts WHERE user_id = $1{filter} ORDER BY valid_from"
+        ))
+        .bind(user_id)
+        .fetch_all(&app.pool)
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Supersede {
+    content: String,
+    reason: String,
+    source_message_id: Option<Uuid>,
+}
+
+/// `POST /v1/facts/{id}/supersede`: the new fact and the end of the old one, in one transaction.
+pub async fn supersede(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Supersede>,
+) -> Result<(StatusCode, Json<Fact>), ApiError> {
+    check_content(&body.content)?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason", "say why the fact changed"));
+    }
+    let mut tx = app.pool.begin().await?;
+    let old = load(&mut *tx, id, true).await?;
+    caller.write(old.user_id)?;
+    if old.valid_to.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "fact {id} is no longer current; supersede the current one"
+        )));
+    }
+    let now = OffsetDateTime::now_utc();
+    sqlx::query("UPDATE facts SET valid_to = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let new: Fact = sqlx::query_as(&format!(
+        "INSERT INTO facts (id, user_id, agent_id, content, valid_from, supersedes, reason, source_message_id, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(old.user_id)
+    .bind(&old.agent_id)
+    .bind(&body.content)
+    .bind(now)
+    .bind(id)
+    .bind(&body.reason)
+    .bind(body.source_message_id)
+    .bind(&caller.name)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(new)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forget {
+    reason: String,
+}
+
+/// `POST /v1/facts/{id}/forget`: ends the fact's validity and records who asked and why in the
+/// audit log (same transaction). The row stays, marked forgotten.
+pub async fn forget(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Forget>,
+) -> Result<Json<Fact>, ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason", "say why the fact is forgotten"));
+    }
+    let mut tx = app.pool.begin().await?;
+    let old = load(&mut *tx, id, true).await?;
+    caller.write(old.user_id)?;
+    if old.forgotten {
+        return Err(ApiError::Conflict(format!(
+            "fact {id} is already forgotten"
+        )));
+    }
+    let fact: Fact = sqlx::query_as(&format!(
+        "UPDATE facts SET valid_to = coalesce(valid_to, now()), forgotten = true WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, action, target, source, trace_id, before, detail) \
+         VALUES ($1, now(), $2, 'fact.forget', $3, 'memory', $4, $5, $6)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&caller.name)
+    .bind(format!("user:{}/fact:{id}", old.user_id))
+    .bind(daarion_telemetry::TraceContext::current_or_new().trace_id())
+    .bind(serde_json::to_value(&old).unwrap_or_default())
+    .bind(serde_json::json!({"reason": body.reason}))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(fact))
+}
+
+/// `GET /v1/facts/{id}/history`: the chain this fact belongs to, oldest first.
+pub async fn history(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<Fact>>, ApiError> {
+    let fact = load(&app.pool, id, false).await?;
+    caller.read(fact.user_id)?;
+    let chain: Vec<Fact> = sqlx::query_as(&format!(
+        "WITH RECURSIVE back AS ( \
+             SELECT {COLUMNS}, 0 AS depth FROM facts WHERE id = $1 \
+             UNION ALL SELECT f.id, f.user_id, f.agent_id, f.content, f.valid_from, f.valid_to, f.supersedes, f.reason, f.source_message_id, f.forgotten, f.created_by, b.depth - 1 \
+             FROM facts f JOIN back b ON f.id = b.supersedes), \
+         fwd AS ( \
+             SELECT {COLUMNS}, 0 AS depth FROM facts WHERE id = $1 \
+             UNION ALL SELECT f.id, f.user_id, f.agent_id, f.content, f.valid_from, f.valid_to, f.supersedes, f.reason, f.source_message_id, f.forgotten, f.created_by, w.depth + 1 \
+             FROM facts f JOIN fwd w ON f.supersedes = w.id) \
+         SELECT {COLUMNS} FROM (SELECT * FROM back UNION SELECT * FROM fwd) chain ORDER BY depth"
+    ))
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await?;
+    Ok(Json(chain))
+}

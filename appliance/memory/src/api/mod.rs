@@ -1,0 +1,40 @@
+//! The memory REST API: users and identities, sessions and messages, facts with history,
+//! full-text search. Every route needs a credential; see [`auth`].
+
+pub mod auth;
+mod error;
+mod facts;
+mod search;
+mod sessions;
+mod users;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use sessions::MAX_MESSAGE_BYTES;
+
+use crate::App;
+
+pub fn routes(app: App) -> Router {
+    Router::new()
+        .route("/v1/identities/resolve", post(users::resolve))
+        .route("/v1/users/{id}", get(users::get))
+        .route("/v1/sessions", post(sessions::create))
+        .route("/v1/sessions/{id}", get(sessions::get))
+        .route("/v1/sessions/{id}/end", post(sessions::end))
+        .route(
+            "/v1/sessions/{id}/messages",
+            get(sessions::messages).post(sessions::add_message),
+        )
+        .route("/v1/users/{id}/facts", get(facts::list).post(facts::add))
+        .route("/v1/facts/{id}/supersede", post(facts::supersede))
+        .route("/v1/facts/{id}/forget", post(facts::forget))
+        .route("/v1/facts/{id}/history", get(facts::history))
+        .route("/v1/search", get(search::search))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::authenticate,
+        ))
+        .with_state(app)
+}

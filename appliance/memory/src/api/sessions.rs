@@ -1,0 +1,214 @@
+//! Sessions and their messages.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::users;
+use crate::App;
+
+/// A message bigger than this is a document; it goes through ingest, not into the history.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub agent_id: String,
+    pub chat: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct StoredMessage {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub role: String,
+    pub content: String,
+    pub agent_id: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub trace_id: Option<String>,
+    pub versions: Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+const SESSION_COLUMNS: &str = "id, user_id, agent_id, chat, started_at, ended_at";
+const MESSAGE_COLUMNS: &str = "id, session_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions, created_at";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    user_id: Uuid,
+    agent_id: String,
+    #[serde(default)]
+    chat: String,
+}
+
+pub async fn create(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Json(body): Json<NewSession>,
+) -> Result<(StatusCode, Json<Session>), ApiError> {
+    caller.write(body.user_id)?;
+    if body.agent_id.is_empty() || body.agent_id.len() > 64 {
+        return Err(ApiError::invalid("agent_id", "1 to 64 characters"));
+    }
+    if body.chat.len() > 128 {
+        return Err(ApiError::invalid("chat", "at most 128 characters"));
+    }
+    users::load(&app.pool, body.user_id).await?;
+    let session: Session = sqlx::query_as(&format!(
+        "INSERT INTO sessions (id, user_id, agent_id, chat) VALUES ($1, $2, $3, $4) RETURNING {SESSION_COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(body.user_id)
+    .bind(&body.agent_id)
+    .bind(&body.chat)
+    .fetch_one(&app.pool)
+    .await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<Session, ApiError> {
+    sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("session {id}")))
+}
+
+pub async fn get(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Session>, ApiError> {
+    let session = load(&app.pool, id).await?;
+    caller.read(session.user_id)?;
+    Ok(Json(session))
+}
+
+/// `POST /v1/sessions/{id}/end`: `/new` and `/reset` in a chat end the current session.
+pub async fn end(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Session>, ApiError> {
+    let session = load(&app.pool, id).await?;
+    caller.write(session.user_id)?;
+    let ended: Session = sqlx::query_as(&format!(
+        "UPDATE sessions SET ended_at = coalesce(ended_at, now()) WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await?;
+    Ok(Json(ended))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    role: String,
+    content: String,
+    agent_id: Option<String>,
+    model: Option<String>,
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+    trace_id: Option<String>,
+    #[serde(default)]
+    versions: Value,
+}
+
+pub async fn add_message(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<NewMessage>,
+) -> Result<(StatusCode, Json<StoredMessage>), ApiError> {
+    if body.content.len() > MAX_MESSAGE_BYTES {
+        return Err(ApiError::TooLarge {
+            what: "message",
+            size: body.content.len(),
+            limit: MAX_MESSAGE_BYTES,
+        });
+    }
+    if !["system", "user", "assistant", "tool"].contains(&body.role.as_str()) {
+        return Err(ApiError::invalid(
+            "role",
+            "one of system, user, assistant, tool",
+        ));
+    }
+    if !(body.versions.is_object() || body.versions.is_null()) {
+        return Err(ApiError::invalid(
+            "versions",
+            "an object of names to versions",
+        ));
+    }
+    let session = load(&app.pool, id).await?;
+    caller.write(session.user_id)?;
+    if session.ended_at.is_some() {
+        return Err(ApiError::Conflict(format!("session {id} has ended")));
+    }
+    let stored: StoredMessage = sqlx::query_as(&format!(
+        "INSERT INTO messages (id, session_id, user_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(id)
+    .bind(session.user_id)
+    .bind(&body.role)
+    .bind(&body.content)
+    .bind(&body.agent_id)
+    .bind(&body.model)
+    .bind(body.prompt_tokens.map(|t| t as i32))
+    .bind(body.completion_tokens.map(|t| t as i32))
+    .bind(&body.trace_id)
+    .bind(if body.versions.is_null() { serde_json::json!({}) } else { body.versions })
+    .fetch_one(&app.pool)
+    .await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    #[serde(default = "fifty")]
+    limit: i64,
+}
+
+fn fifty() -> i64 {
+    50
+}
+
+/// `GET /v1/sessions/{id}/messages?limit=`: the last messages, oldest first.
+pub async fn messages(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<Uuid>,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<StoredMessage>>, ApiError> {
+    let session = load(&app.pool, id).await?;
+    caller.read(session.user_id)?;
+    let limit = page.limit.clamp(1, 500);
+    let mut messages: Vec<StoredMessage> = sqlx::query_as(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2"
+    ))
+    .bind(id)
+    .bind(limit)
+    .fetch_all(&app.pool)
+    .await?;
+    messages.reverse();
+    Ok(Json(messages))
+}

@@ -1,0 +1,122 @@
+//! Users and their channel identities.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::App;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub display_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resolve {
+    channel: String,
+    external_id: String,
+    #[serde(default)]
+    display_name: String,
+}
+
+fn valid_channel(c: &str) -> bool {
+    let mut chars = c.chars();
+    c.len() <= 32
+        && chars.next().is_some_and(|x| x.is_ascii_lowercase())
+        && chars.all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == '_' || x == '-')
+}
+
+/// `POST /v1/identities/resolve`: the user behind a channel identity, created on first contact.
+pub async fn resolve(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Json(body): Json<Resolve>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.service_write()?;
+    if !valid_channel(&body.channel) {
+        return Err(ApiError::invalid(
+            "channel",
+            "lowercase letters, digits, '_' and '-'",
+        ));
+    }
+    if body.external_id.is_empty() || body.external_id.len() > 128 {
+        return Err(ApiError::invalid("external_id", "1 to 128 characters"));
+    }
+    if body.display_name.len() > 200 {
+        return Err(ApiError::invalid("display_name", "at most 200 characters"));
+    }
+    let mut tx = app.pool.begin().await?;
+    // Serialise first contact of one identity so two racing messages create one user.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))")
+        .bind(&body.channel)
+        .bind(&body.external_id)
+        .execute(&mut *tx)
+        .await?;
+    let existing: Option<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM identities WHERE channel = $1 AND external_id = $2",
+    )
+    .bind(&body.channel)
+    .bind(&body.external_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (user_id, created) = match existing {
+        Some(id) => (id, false),
+        None => {
+            let id = Uuid::now_v7();
+            sqlx::query("INSERT INTO users (id, display_name) VALUES ($1, $2)")
+                .bind(id)
+                .bind(&body.display_name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO identities (channel, external_id, user_id) VALUES ($1, $2, $3)",
+            )
+            .bind(&body.channel)
+            .bind(&body.external_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            (id, true)
+        }
+    };
+    tx.commit().await?;
+    Ok(Json(
+        serde_json::json!({"user_id": user_id, "created": created}),
+    ))
+}
+
+pub(crate) async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<User, ApiError> {
+    sqlx::query_as("SELECT id, display_name, created_at FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {id}")))
+}
+
+/// `GET /v1/users/{id}`: the user and their identities.
+pub async fn get(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.read(id)?;
+    let user = load(&app.pool, id).await?;
+    let identities: Vec<(String, String)> = sqlx::query_as(
+        "SELECT channel, external_id FROM identities WHERE user_id = $1 ORDER BY channel",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await?;
+    Ok(Json(serde_json::json!({
+        "user": user,
+        "identities": identities.into_iter().map(|(c, e)| serde_json::json!({"channel": c, "external_id": e})).collect::<Vec<_>>(),
+    })))
+}

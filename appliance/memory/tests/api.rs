@@ -1,0 +1,483 @@
+//! The memory REST API in-process, with a real control plane for token checks, on the real
+//! PostgreSQL, Redis and NATS.
+
+use std::time::Duration;
+
+use daarion_control_plane::testing::Plane;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+struct Memory {
+    plane: Plane,
+    url: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), daarion_memory::MemoryError>>,
+    http: reqwest::Client,
+}
+
+impl Memory {
+    async fn start() -> Memory {
+        let plane = Plane::start().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(daarion_memory::run(
+            plane.config.clone(),
+            listener,
+            shutdown.clone(),
+        ));
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{url}/ready")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Memory {
+            plane,
+            url,
+            shutdown,
+            task,
+            http,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        acting_for: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(user) = acting_for {
+            request = request.header("x-daarion-acting-for", user);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn root(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let root = self.plane.root.clone();
+        self.call(method, path, Some(&root), None, body).await
+    }
+
+    async fn user(&self, external_id: &str) -> String {
+        let (status, body) = self
+            .root(
+                Method::POST,
+                "/v1/identities/resolve",
+                Some(json!({"channel": "telegram", "external_id": external_id, "display_name": external_id})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["user_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        self.plane.count(sql).await
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+        self.plane.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn credentials_scopes_and_user_confinement() {
+    let memory = Memory::start().await;
+    let alice = memory.user("1001").await;
+    let bob = memory.user("1002").await;
+    let path = format!("/v1/users/{alice}");
+
+    let (status, body) = memory.call(Method::GET, &path, None, None, None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = memory
+        .call(Method::GET, &path, Some("dcp_wrong"), None, None)
+        .await;
+    assert_eq!(status, 401);
+
+    let reader = memory.plane.token(&["memory:read"]).await;
+    let (status, body) = memory
+        .call(Method::GET, &path, Some(&reader), None, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["identities"][0]["external_id"], "1001");
+    let (status, body) = memory
+        .call(
+            Method::POST,
+            &format!("/v1/users/{alice}/facts"),
+            Some(&reader),
+            None,
+            Some(json!({"content": "likes tea"})),
+        )
+        .await;
+    assert_eq!(status, 403, "a read token cannot write: {body}");
+
+    let unrelated = memory.plane.token(&["prompts:write"]).await;
+    let (status, _) = memory
+        .call(Method::GET, &path, Some(&unrelated), None, None)
+        .await;
+    assert_eq!(status, 403, "no memory scope at all");
+
+    // A token acting for users reaches only the one it names.
+    let acting = memory.plane.token(&["memory:user"]).await;
+    let (status, _) = memory
+        .call(Method::GET, &path, Some(&acting), None, None)
+        .await;
+    assert_eq!(status, 422, "must name the user it acts for");
+    let (status, _) = memory
+        .call(Method::GET, &path, Some(&acting), Some(&alice), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = memory
+        .call(
+            Method::GET,
+            &format!("/v1/users/{bob}"),
+            Some(&acting),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "other_user");
+    let (status, _) = memory
+        .call(
+            Method::POST,
+            &format!("/v1/users/{alice}/facts"),
+            Some(&acting),
+            Some(&alice),
+            Some(json!({"content": "likes tea"})),
+        )
+        .await;
+    assert_eq!(status, 201, "acting for alice may write alice's data");
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            &format!("/v1/search?user_id={bob}&q=tea"),
+            Some(&acting),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "nor search another user's data");
+    // Even the root token is confined once it names a user.
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            &format!("/v1/users/{bob}"),
+            Some(&memory.plane.root.clone()),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn first_contact_creates_one_user_even_when_racing() {
+    let memory = std::sync::Arc::new(Memory::start().await);
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let memory = memory.clone();
+        tasks.push(tokio::spawn(async move { memory.user("race").await }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(memory.count("SELECT count(*) FROM users").await, 1);
+    let memory = std::sync::Arc::into_inner(memory).unwrap();
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_keep_messages_with_trace_and_versions_and_refuse_bad_input() {
+    let memory = Memory::start().await;
+    let alice = memory.user("2001").await;
+    let (status, session) = memory
+        .root(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"user_id": alice, "agent_id": "helper", "chat": "tg:2001"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let sid = session["id"].as_str().unwrap().to_owned();
+    let messages = format!("/v1/sessions/{sid}/messages");
+    for (role, content) in [
+        ("user", "What is the capital of France?"),
+        ("assistant", "Paris."),
+    ] {
+        let (status, body) = memory
+            .root(
+                Method::POST,
+                &messages,
+                Some(json!({
+                    "role": role, "content": content, "agent_id": "helper", "model": "smollm2",
+                    "prompt_tokens": 12, "completion_tokens": 3,
+                    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "versions": {"prompt": 3, "policy": 1}
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, listed) = memory.root(Method::GET, &messages, None).await;
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["role"], "user");
+    assert_eq!(listed[1]["content"], "Paris.");
+    assert_eq!(listed[1]["versions"]["prompt"], 3);
+    assert_eq!(listed[1]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+
+    // Bad input: 4xx and nothing stored.
+    let huge = "x".repeat(daarion_memory::api::MAX_MESSAGE_BYTES + 1);
+    for (body, status_code) in [
+        (json!({"role": "user", "content": huge}), 413),
+        (json!({"role": "wizard", "content": "hi"}), 422),
+        (
+            json!({"role": "user", "content": "hi", "versions": [1]}),
+            422,
+        ),
+        (json!({"role": "user"}), 422),
+    ] {
+        let (status, answer) = memory.root(Method::POST, &messages, Some(body)).await;
+        assert_eq!(status, status_code, "{answer}");
+    }
+    let malformed = memory
+        .http
+        .post(format!("{}{messages}", memory.url))
+        .bearer_auth(&memory.plane.root)
+        .header("content-type", "application/json")
+        .body("{\"role\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"user_id": "00000000-0000-0000-0000-000000000000", "agent_id": "helper"})),
+        )
+        .await;
+    assert_eq!(status, 404, "unknown user");
+    assert_eq!(memory.count("SELECT count(*) FROM messages").await, 2);
+
+    let (status, _) = memory
+        .root(Method::POST, &format!("/v1/sessions/{sid}/end"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            &messages,
+            Some(json!({"role": "user", "content": "still there?"})),
+        )
+        .await;
+    assert_eq!(status, 409, "an ended session takes no more messages");
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn facts_are_superseded_never_overwritten_and_forgetting_is_audited() {
+    let memory = Memory::start().await;
+    let alice = memory.user("3001").await;
+    let facts = format!("/v1/users/{alice}/facts");
+    let (status, first) = memory
+        .root(
+            Method::POST,
+            &facts,
+            Some(json!({"content": "lives in Lyon"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let first_id = first["id"].as_str().unwrap().to_owned();
+
+    // Two clients supersede the same fact at once: exactly one wins.
+    let memory = std::sync::Arc::new(memory);
+    let mut racers = Vec::new();
+    for city in ["Paris", "Nice"] {
+        let (memory, id) = (memory.clone(), first_id.clone());
+        racers.push(tokio::spawn(async move {
+            memory
+                .root(
+                    Method::POST,
+                    &format!("/v1/facts/{id}/supersede"),
+                    Some(json!({"content": format!("lives in {city}"), "reason": "moved"})),
+                )
+                .await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for r in racers {
+        outcomes.push(r.await.unwrap());
+    }
+    let winners: Vec<&Value> = outcomes
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().any(|(s, _)| *s == 409));
+    let second_id = winners[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(winners[0]["supersedes"], first_id.as_str());
+
+    let (_, current) = memory.root(Method::GET, &facts, None).await;
+    assert_eq!(current.as_array().unwrap().len(), 1);
+    assert_eq!(current[0]["id"], second_id.as_str());
+    let (_, all) = memory
+        .root(Method::GET, &format!("{facts}?history=true"), None)
+        .await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    assert_eq!(all[0]["content"], "lives in Lyon");
+    assert!(
+        all[0]["valid_to"].is_string(),
+        "the old fact's validity ended"
+    );
+    let (_, chain) = memory
+        .root(Method::GET, &format!("/v1/facts/{first_id}/history"), None)
+        .await;
+    let chain: Vec<&str> = chain
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, vec![first_id.as_str(), second_id.as_str()]);
+
+    // Forget: validity ends, the row stays, the audit log says who and why.
+    let (status, body) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/facts/{second_id}/forget"),
+            Some(json!({"reason": "user asked"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["forgotten"], true);
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/facts/{second_id}/forget"),
+            Some(json!({"reason": "again"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (_, current) = memory.root(Method::GET, &facts, None).await;
+    assert!(current.as_array().unwrap().is_empty());
+    assert_eq!(
+        memory.count("SELECT count(*) FROM facts").await,
+        2,
+        "nothing deleted"
+    );
+    assert_eq!(
+        memory
+            .count("SELECT count(*) FROM audit_log WHERE action = 'fact.forget' AND detail->>'reason' = 'user asked'")
+            .await,
+        1
+    );
+
+    // Bad input stores nothing.
+    for (body, code) in [
+        (json!({"content": ""}), 422),
+        (json!({"content": "x".repeat(5000)}), 413),
+        (
+            json!({"content": "ok", "source_message_id": "00000000-0000-0000-0000-000000000000"}),
+            422,
+        ),
+    ] {
+        let (status, answer) = memory.root(Method::POST, &facts, Some(body)).await;
+        assert_eq!(status, code, "{answer}");
+    }
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            "/v1/users/00000000-0000-0000-0000-000000000000/facts",
+            Some(json!({"content": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(memory.count("SELECT count(*) FROM facts").await, 2);
+    let memory = std::sync::Arc::into_inner(memory).unwrap();
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn full_text_search_finds_facts_and_messages_and_says_why() {
+    let memory = Memory::start().await;
+    let alice = memory.user("4001").await;
+    let bob = memory.user("4002").await;
+    memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{alice}/facts"),
+            Some(json!({"content": "Alice's favourite city is Paris"})),
+        )
+        .await;
+    memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{bob}/facts"),
+            Some(json!({"content": "Bob also loves Paris"})),
+        )
+        .await;
+    let (_, session) = memory
+        .root(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"user_id": alice, "agent_id": "helper"})),
+        )
+        .await;
+    memory
+        .root(
+            Method::POST,
+            &format!("/v1/sessions/{}/messages", session["id"].as_str().unwrap()),
+            Some(json!({"role": "user", "content": "Book a train to Paris tomorrow"})),
+        )
+        .await;
+    let (status, hits) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/search?user_id={alice}&q=paris"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{hits}");
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), 2, "only alice's data: {hits:?}");
+    assert_eq!(hits[0]["kind"], "fact", "facts rank above messages");
+    assert!(
+        hits[0]["why"].as_str().unwrap().contains("<b>Paris</b>"),
+        "{:?}",
+        hits[0]
+    );
+    assert_eq!(hits[1]["kind"], "message");
+    let (status, _) = memory
+        .root(Method::GET, &format!("/v1/search?user_id={alice}&q="), None)
+        .await;
+    assert_eq!(status, 422);
+    memory.stop().await;
+}
