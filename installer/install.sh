@@ -15,6 +15,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 NATS_VERSION=2.15.1
 BIN=/usr/local/bin/daarion
+WORKER=/usr/local/bin/daarion-llama-worker
 LIBDIR=/usr/local/lib/daarion
 NATS_BIN=$LIBDIR/nats-server
 DOCDIR=/usr/local/share/doc/daarion
@@ -108,13 +109,19 @@ step_binary() {
     command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) or pass --binary PATH"
     local target=${CARGO_TARGET_DIR:-/var/cache/daarion/target}
     say "building the release binary (cargo build --release; the first build takes a while)"
-    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion --manifest-path "$REPO/Cargo.toml"
+    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker --manifest-path "$REPO/Cargo.toml"
     src=$target/release/daarion
   fi
   if [ "$DRY_RUN" = 0 ] && [ ! -x "$src" ]; then die "$src is not an executable"; fi
-  if [ -x "$BIN" ] && [ -f "$src" ] && cmp -s "$src" "$BIN"; then unchanged "$BIN"; return; fi
-  changed "installing $BIN"
-  run install -m 0755 "$src" "$BIN"
+  # The llama.cpp worker is built beside the daarion binary; the swapper runs one per model.
+  local worker_src; worker_src=$(dirname "$src")/daarion-llama-worker
+  if [ "$DRY_RUN" = 0 ] && [ ! -x "$worker_src" ]; then die "$worker_src is missing: build it with cargo build -p daarion-llama-worker"; fi
+  for pair in "$src:$BIN" "$worker_src:$WORKER"; do
+    local from=${pair%%:*} to=${pair#*:}
+    if [ -x "$to" ] && [ -f "$from" ] && cmp -s "$from" "$to"; then unchanged "$to"; continue; fi
+    changed "installing $to"
+    run install -m 0755 "$from" "$to"
+  done
 }
 
 step_user() {
@@ -284,7 +291,7 @@ uninstall_all() {
     changed "stopping and disabling daarion.service"
     run systemctl disable --now daarion.service || true
   fi
-  for f in "$UNIT" "$BIN" "$NATS_BIN"; do
+  for f in "$UNIT" "$BIN" "$WORKER" "$NATS_BIN"; do
     if [ -e "$f" ]; then changed "removing $f"; run rm -f "$f"; fi
   done
   if [ -d "$DOCDIR" ]; then changed "removing $DOCDIR"; run rm -rf "$DOCDIR"; fi

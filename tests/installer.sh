@@ -12,6 +12,7 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/daarion/target}"
 BIN_SRC=$CARGO_TARGET_DIR/debug/daarion
 [ -x "$BIN_SRC" ] || cargo build -q -p daarion
+[ -x "$CARGO_TARGET_DIR/debug/daarion-llama-worker" ] || cargo build -q -p daarion-llama-worker
 INSTALL=(bash installer/install.sh --no-systemd --binary "$BIN_SRC")
 
 passed=0 failed=0
@@ -41,6 +42,7 @@ first=$("${INSTALL[@]}" 2>&1); rc=$?
 check "first install succeeds" test "$rc" = 0
 check "first install reports changes" contains "$first" "changes"
 check "binary installed" cmp -s "$BIN_SRC" /usr/local/bin/daarion
+check "llama.cpp worker installed" test -x /usr/local/bin/daarion-llama-worker
 check "nats-server 2.15.1 installed" bash -c '/usr/local/lib/daarion/nats-server --version | grep -q v2.15.1'
 check "user created" id daarion
 check "config is 0640" mode_is /etc/daarion/daarion.toml 640
@@ -82,6 +84,7 @@ check "SIGTERM stops it cleanly" test "$rc" = 0
 echo "installer: uninstall (keeps data)"
 bash installer/install.sh --uninstall --no-systemd >/dev/null 2>&1
 check "binary removed" test ! -e /usr/local/bin/daarion
+check "worker removed" test ! -e /usr/local/bin/daarion-llama-worker
 check "unit removed" test ! -e /etc/systemd/system/daarion.service
 check "config kept" test -f /etc/daarion/daarion.toml
 check "database kept" bash -c "runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"

@@ -15,6 +15,8 @@ echo "[run] cargo fmt --check"
 cargo fmt --all --check
 echo "[run] cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "[run] cargo build (every binary: the tests run the llama.cpp worker as a process)"
+cargo build --workspace --bins --locked
 echo "[run] cargo test"
 cargo test --workspace --locked --no-fail-fast
 echo "[run] installer"

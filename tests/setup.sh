@@ -31,6 +31,9 @@ command -v nats-server >/dev/null || need+=(nats-server)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl)
+# llama.cpp (llama-cpp-2) builds with cmake and generates bindings with libclang.
+command -v cmake >/dev/null || need+=(cmake)
+[ -n "$(ls /usr/lib/llvm-*/lib/libclang.so* 2>/dev/null)" ] || need+=(libclang-dev)
 command -v python3 >/dev/null || need+=(python3 python3-pip python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"

@@ -7,7 +7,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Whether this build contains the service's crate.
 pub fn built(name: ServiceName) -> bool {
-    matches!(name, ServiceName::Memory | ServiceName::ControlPlane)
+    matches!(
+        name,
+        ServiceName::Memory | ServiceName::ControlPlane | ServiceName::Swapper
+    )
 }
 
 pub async fn run(

@@ -13,8 +13,8 @@ pub use model::redact_url;
 
 pub use error::ConfigError;
 pub use model::{
-    BusConfig, Config, DatabaseConfig, GeneralConfig, HttpConfig, LogFormat, RedisConfig,
-    ServiceConfig, ServiceName, SupervisorConfig, TelemetryConfig,
+    BusConfig, Config, DatabaseConfig, GeneralConfig, HttpConfig, LogFormat, ModelsConfig,
+    RedisConfig, ServiceConfig, ServiceName, SupervisorConfig, TelemetryConfig,
 };
 
 use std::path::Path;

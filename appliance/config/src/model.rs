@@ -15,6 +15,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub bus: BusConfig,
     pub http: HttpConfig,
+    pub models: ModelsConfig,
     pub supervisor: SupervisorConfig,
     pub control_plane: ServiceConfig,
     pub gateway: ServiceConfig,
@@ -139,6 +140,17 @@ impl HttpConfig {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    pub manifests_dir: PathBuf,
+    pub budget_mb: u64,
+    pub reserve_mb: u64,
+    pub queue_limit: usize,
+    pub llama_worker: PathBuf,
+    pub threads: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -93,6 +93,11 @@ impl Config {
             "must be at least 1024",
         );
 
+        check(
+            self.models.queue_limit >= 1,
+            "models.queue_limit",
+            "must be at least 1",
+        );
         let sup = &self.supervisor;
         check(
             sup.ready_timeout_secs >= 1,

@@ -6,8 +6,10 @@
 //! announces a change on `control.changed.>`; when the control plane cannot be reached, the last
 //! known value keeps being served (marked `stale`) instead of failing the user's request.
 
+mod introspect;
 mod secrets;
 
+pub use introspect::{Introspection, Introspector};
 pub use secrets::{SecretError, resolve_secret};
 
 use std::collections::HashMap;

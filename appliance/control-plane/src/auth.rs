@@ -52,9 +52,12 @@ pub enum Scope {
     /// Memory API, acting for one user at a time (named per request): only that user's data.
     #[serde(rename = "memory:user")]
     MemoryUser,
+    /// Swapper: the OpenAI-compatible model API.
+    #[serde(rename = "models:use")]
+    ModelsUse,
 }
 
-const ALL_SCOPES: [Scope; 11] = [
+const ALL_SCOPES: [Scope; 12] = [
     Scope::Admin,
     Scope::Read,
     Scope::AgentsWrite,
@@ -66,6 +69,7 @@ const ALL_SCOPES: [Scope; 11] = [
     Scope::MemoryRead,
     Scope::MemoryWrite,
     Scope::MemoryUser,
+    Scope::ModelsUse,
 ];
 
 impl Scope {
@@ -82,6 +86,7 @@ impl Scope {
             Scope::MemoryRead => "memory:read",
             Scope::MemoryWrite => "memory:write",
             Scope::MemoryUser => "memory:user",
+            Scope::ModelsUse => "models:use",
         }
     }
 

@@ -31,8 +31,8 @@ pub struct App {
     /// The appliance's root token: accepted as an admin credential, and used to introspect
     /// API tokens at the control plane.
     pub root_token: Option<Arc<str>>,
-    pub http: reqwest::Client,
-    pub tokens: api::auth::TokenCache,
+    /// Checks API tokens at the control plane (absent without a root token to ask with).
+    pub introspector: Option<daarion_control_client::Introspector>,
 }
 
 /// Runs the memory service until `shutdown`: connects, migrates, starts the consumers, serves.
@@ -50,17 +50,19 @@ pub async fn run(
     }
     let bus = Bus::connect(&config.bus, "memory").await?;
     bus.ensure_topology().await?;
+    let root_token = config.supervisor.root_token();
+    let control_plane = format!(
+        "http://{}",
+        daarion_http::dial_addr(config.control_plane.listen)
+    );
     let app = App {
-        root_token: config.supervisor.root_token().map(Arc::from),
+        introspector: root_token
+            .as_ref()
+            .map(|root| daarion_control_client::Introspector::new(&control_plane, root.clone())),
+        root_token: root_token.map(Arc::from),
         config: Arc::new(config),
         pool,
         bus,
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .no_proxy()
-            .build()
-            .expect("a plain HTTP client builds"),
-        tokens: api::auth::TokenCache::default(),
     };
 
     let readiness = Readiness::new()

@@ -128,6 +128,7 @@ mod tests {
         config.router.enabled = true;
         config.memory.enabled = false;
         config.control_plane.enabled = false;
+        config.swapper.enabled = false;
         let tiers = tiers(&config);
         assert_eq!(tiers, vec![vec![UnitName::Service(Router)]]);
     }

@@ -1,6 +1,6 @@
 //! How the supervisor asks a unit "are you ready?" and "are you alive?".
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use daarion_config::{BusConfig, Config};
@@ -17,15 +17,6 @@ pub enum Probe {
     },
     /// The bundled nats-server: ready when JetStream answers, alive while the port accepts.
     Nats { bus: BusConfig, addr: SocketAddr },
-}
-
-/// The address to dial for a listen address: 0.0.0.0 / :: listen on loopback too.
-pub fn dial_addr(listen: SocketAddr) -> SocketAddr {
-    if listen.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
-    } else {
-        listen
-    }
 }
 
 /// `nats://host:port` → the socket address, defaulting the port to 4222.
@@ -59,7 +50,10 @@ impl Probe {
                 }
             }
             UnitName::Service(s) => Probe::Http {
-                base: format!("http://{}", dial_addr(config.service(s).listen)),
+                base: format!(
+                    "http://{}",
+                    daarion_http::dial_addr(config.service(s).listen)
+                ),
                 client: reqwest::Client::builder()
                     .timeout(PROBE_TIMEOUT)
                     .no_proxy()
@@ -121,17 +115,5 @@ mod tests {
             "127.0.0.1:5000"
         );
         assert!(nats_addr("nats://some-host:1").is_err());
-    }
-
-    #[test]
-    fn unspecified_listen_is_dialled_on_loopback() {
-        assert_eq!(
-            dial_addr("0.0.0.0:9300".parse().unwrap()).to_string(),
-            "127.0.0.1:9300"
-        );
-        assert_eq!(
-            dial_addr("10.1.2.3:9300".parse().unwrap()).to_string(),
-            "10.1.2.3:9300"
-        );
     }
 }

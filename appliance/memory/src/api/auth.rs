@@ -1,25 +1,19 @@
 //! Who is calling the memory API, and for whom.
 //!
 //! Credentials: the appliance's root token, or an API token minted by the control plane (checked
-//! there with `/auth/introspect`, cached for a short time). Scopes: `memory:read` and
+//! there through `daarion_control_client::Introspector`). Scopes: `memory:read` and
 //! `memory:write` reach every user's data; `memory:user` only the user named in
 //! `X-Daarion-Acting-For`, and that header confines any caller who sends it.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::App;
 
 pub const ACTING_FOR: &str = "x-daarion-acting-for";
-const CACHE_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -68,74 +62,6 @@ impl Caller {
     }
 }
 
-/// What the control plane said about a token: its name and scopes, or `None` when unknown.
-type Introspection = Option<(String, Vec<String>)>;
-
-/// Introspection results by token hash, with when they were fetched.
-type Entries = HashMap<Vec<u8>, (Introspection, Instant)>;
-
-/// Introspection results by token hash, so each token costs one control-plane call per 30 s.
-#[derive(Default, Clone)]
-pub struct TokenCache {
-    entries: Arc<Mutex<Entries>>,
-}
-
-async fn introspect(app: &App, token: &str) -> Result<Introspection, ApiError> {
-    let key = Sha256::digest(token.as_bytes()).to_vec();
-    if let Some((known, at)) = app
-        .tokens
-        .entries
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        && at.elapsed() < CACHE_FOR
-    {
-        return Ok(known.clone());
-    }
-    let root = app.root_token.as_deref().ok_or(ApiError::Unauthenticated)?;
-    let url = format!(
-        "http://{}/auth/introspect",
-        dial(app.config.control_plane.listen)
-    );
-    let answer: serde_json::Value = app
-        .http
-        .post(url)
-        .bearer_auth(root)
-        .json(&serde_json::json!({"token": token}))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| ApiError::AuthUnavailable(e.to_string()))?
-        .json()
-        .await
-        .map_err(|e| ApiError::AuthUnavailable(e.to_string()))?;
-    let known = (answer["active"] == true).then(|| {
-        (
-            answer["name"].as_str().unwrap_or("?").to_owned(),
-            answer["scopes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect(),
-        )
-    });
-    app.tokens
-        .entries
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, (known.clone(), Instant::now()));
-    Ok(known)
-}
-
-fn dial(listen: std::net::SocketAddr) -> std::net::SocketAddr {
-    if listen.ip().is_unspecified() {
-        std::net::SocketAddr::from(([127, 0, 0, 1], listen.port()))
-    } else {
-        listen
-    }
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -174,8 +100,11 @@ pub async fn authenticate(
             acting_for,
         }
     } else {
-        let (name, scopes) = introspect(&app, &token)
-            .await?
+        let introspector = app.introspector.as_ref().ok_or(ApiError::Unauthenticated)?;
+        let (name, scopes) = introspector
+            .check(&token)
+            .await
+            .map_err(ApiError::AuthUnavailable)?
             .ok_or(ApiError::Unauthenticated)?;
         let has = |s: &str| scopes.iter().any(|x| x == s || x == "admin");
         if !(has("memory:read") || has("memory:write") || has("memory:user")) {

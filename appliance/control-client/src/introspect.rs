@@ -1,0 +1,83 @@
+//! Checking API tokens that the control plane minted, for the services that accept them (memory,
+//! swapper). Answers are cached by the token's SHA-256 for a short time, so a busy caller costs
+//! one control-plane round trip per 30 seconds, and a revoked token stops working within that.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+const CACHE_FOR: Duration = Duration::from_secs(30);
+
+/// What the control plane said about a token: its name and scopes, or `None` when unknown.
+pub type Introspection = Option<(String, Vec<String>)>;
+
+type Entries = HashMap<Vec<u8>, (Introspection, Instant)>;
+
+#[derive(Clone)]
+pub struct Introspector {
+    url: String,
+    root_token: String,
+    http: reqwest::Client,
+    cache: Arc<Mutex<Entries>>,
+}
+
+impl Introspector {
+    /// `base` is the control plane (`http://127.0.0.1:9200`); `root_token` the appliance's own
+    /// admin token, which introspection requires.
+    pub fn new(base: &str, root_token: impl Into<String>) -> Introspector {
+        Introspector {
+            url: format!("{}/auth/introspect", base.trim_end_matches('/')),
+            root_token: root_token.into(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .no_proxy()
+                .build()
+                .expect("a plain HTTP client builds"),
+            cache: Arc::default(),
+        }
+    }
+
+    /// `Err` when the control plane could not be asked (the caller answers 503, not 401).
+    pub async fn check(&self, token: &str) -> Result<Introspection, String> {
+        let key = Sha256::digest(token.as_bytes()).to_vec();
+        if let Some((known, at)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && at.elapsed() < CACHE_FOR
+        {
+            return Ok(known.clone());
+        }
+        let answer: serde_json::Value = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.root_token)
+            .json(&serde_json::json!({"token": token}))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let known = (answer["active"] == true).then(|| {
+            (
+                answer["name"].as_str().unwrap_or("?").to_owned(),
+                answer["scopes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect(),
+            )
+        });
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (known.clone(), Instant::now()));
+        Ok(known)
+    }
+}

@@ -1,0 +1,74 @@
+//! `daarion-llama-worker`: one llama.cpp model in its own process, so that unloading it always
+//! gives its memory back and a crash in native code never takes the swapper down.
+//!
+//! Protocol: newline-delimited JSON. The worker prints `{"event":"ready",...}` once the model is
+//! loaded, then answers requests read from stdin, one at a time:
+//! - `{"id":1,"op":"chat","messages":[{"role":"user","content":"..."}],"max_tokens":64,"temperature":0}`
+//!   → `{"id":1,"event":"token","text":"..."}`… then `{"id":1,"event":"done",...}`
+//! - `{"id":2,"op":"embed","input":["...","..."]}` → `{"id":2,"event":"embeddings","data":[[...]],...}`
+//! - `{"op":"cancel","id":1}` stops a generation between two tokens.
+//!
+//! Any failure of one request is `{"id":N,"event":"error","code":"...","message":"..."}`; the
+//! worker keeps serving. It exits when stdin closes (the swapper is gone or unloading it).
+
+mod engine;
+mod protocol;
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use protocol::{Args, Request, reply};
+
+fn main() {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("daarion-llama-worker: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut engine = match engine::Engine::load(&args) {
+        Ok(engine) => engine,
+        Err(e) => {
+            reply(&serde_json::json!({"event": "failed", "message": e}));
+            std::process::exit(1);
+        }
+    };
+    reply(&engine.ready_event());
+
+    // stdin is read on its own thread so a cancel can arrive while a generation runs.
+    let cancelled = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = mpsc::channel::<Request>();
+    {
+        let cancelled = cancelled.clone();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<Request>(&line) {
+                    Ok(Request::Cancel { id }) => cancelled.store(id, Ordering::SeqCst),
+                    Ok(request) => {
+                        if tx.send(request).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => reply(&serde_json::json!({
+                        "event": "error", "code": "bad_request", "message": format!("unreadable request: {e}")
+                    })),
+                }
+            }
+        });
+    }
+    for request in rx {
+        match request {
+            Request::Chat(chat) => engine.chat(&chat, &cancelled),
+            Request::Embed(embed) => engine.embed(&embed),
+            Request::Cancel { .. } => {}
+        }
+    }
+    let _ = std::io::stdout().flush();
+}

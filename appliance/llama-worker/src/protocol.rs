@@ -1,0 +1,95 @@
+//! The worker's command line and its JSON-lines messages.
+
+use std::io::Write;
+
+use serde::Deserialize;
+
+#[derive(Debug)]
+pub struct Args {
+    pub model: String,
+    /// `chat` or `embed`.
+    pub mode: String,
+    pub ctx: u32,
+    pub threads: i32,
+    pub gpu_layers: u32,
+}
+
+impl Args {
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut parsed = Args {
+            model: String::new(),
+            mode: "chat".into(),
+            ctx: 2048,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get() as i32)
+                .unwrap_or(2),
+            gpu_layers: 0,
+        };
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--model" => parsed.model = value()?,
+                "--mode" => parsed.mode = value()?,
+                "--ctx" => parsed.ctx = value()?.parse().map_err(|e| format!("--ctx: {e}"))?,
+                "--threads" => {
+                    parsed.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
+                }
+                "--gpu-layers" => {
+                    parsed.gpu_layers =
+                        value()?.parse().map_err(|e| format!("--gpu-layers: {e}"))?
+                }
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        if parsed.model.is_empty() {
+            return Err("--model is required".into());
+        }
+        if parsed.mode != "chat" && parsed.mode != "embed" {
+            return Err("--mode is chat or embed".into());
+        }
+        Ok(parsed)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Chat {
+    pub id: u64,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub temperature: f32,
+    #[serde(default)]
+    pub seed: u32,
+}
+
+fn default_max_tokens() -> u32 {
+    256
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Embed {
+    pub id: u64,
+    pub input: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    Chat(Chat),
+    Embed(Embed),
+    Cancel { id: u64 },
+}
+
+/// One line on stdout, flushed at once: the swapper streams it to its client.
+pub fn reply(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}

@@ -1,0 +1,443 @@
+//! The OpenAI-compatible API and the swapper's admin routes.
+
+use std::convert::Infallible;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::error::SwapError;
+use crate::manifest::Kind;
+use crate::metrics::{FIRST_TOKEN, TOKENS};
+use crate::scheduler::Lease;
+
+/// Root token (everything), or a control-plane API token with `models:use`; admin routes need
+/// `admin`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub admin: bool,
+}
+
+pub async fn authenticate(
+    State(app): State<App>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, SwapError> {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or(SwapError::Unauthenticated)?;
+    let is_root = app.root_token.as_deref().is_some_and(|root| {
+        root.len() == token.len()
+            && root
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    let caller = if is_root {
+        Caller { admin: true }
+    } else {
+        let introspector = app
+            .introspector
+            .as_ref()
+            .ok_or(SwapError::Unauthenticated)?;
+        let (_, scopes) = introspector
+            .check(&token)
+            .await
+            .map_err(|_| SwapError::AuthUnavailable)?
+            .ok_or(SwapError::Unauthenticated)?;
+        let admin = scopes.iter().any(|s| s == "admin");
+        if !admin && !scopes.iter().any(|s| s == "models:use") {
+            return Err(SwapError::Forbidden("models:use"));
+        }
+        Caller { admin }
+    };
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+pub async fn models(State(app): State<App>) -> Json<Value> {
+    let data: Vec<Value> = app
+        .scheduler
+        .manifests()
+        .iter()
+        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": "daarion", "kind": m.kind}))
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatMessage {
+    role: String,
+    content: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletion {
+    model: String,
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<Value>,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    temperature: Option<f32>,
+    seed: Option<u32>,
+}
+
+/// OpenAI content is a string or a list of parts; text parts are joined.
+fn text_of(content: &Value) -> Result<String, SwapError> {
+    match content {
+        Value::String(s) => Ok(s.clone()),
+        Value::Null => Ok(String::new()),
+        Value::Array(parts) => {
+            let mut text = String::new();
+            for part in parts {
+                match part["type"].as_str() {
+                    Some("text") => text.push_str(part["text"].as_str().unwrap_or("")),
+                    Some(other) => {
+                        return Err(SwapError::BadRequest(format!(
+                            "content part `{other}` needs a vision model; none is loaded in this build"
+                        )));
+                    }
+                    None => {
+                        return Err(SwapError::BadRequest("content part without a type".into()));
+                    }
+                }
+            }
+            Ok(text)
+        }
+        _ => Err(SwapError::BadRequest(
+            "message content must be a string or a list of parts".into(),
+        )),
+    }
+}
+
+fn check_kind(app: &App, model: &str, want: Kind) -> Result<(), SwapError> {
+    let manifest = app
+        .scheduler
+        .manifest(model)
+        .ok_or_else(|| crate::scheduler::ScheduleError::UnknownModel(model.to_owned()))?;
+    if manifest.kind != want {
+        let (kind, endpoint) = match manifest.kind {
+            Kind::Chat => ("chat", "/v1/chat/completions"),
+            Kind::Embedding => ("embedding", "/v1/embeddings"),
+        };
+        return Err(SwapError::WrongKind {
+            model: model.to_owned(),
+            kind,
+            endpoint,
+        });
+    }
+    Ok(())
+}
+
+/// Cancels the generation when the client goes away before it ended.
+struct CancelOnDrop {
+    lease: Option<Lease>,
+    id: u64,
+    finished: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Some(lease) = self.lease.take()
+        {
+            let id = self.id;
+            tokio::spawn(async move {
+                lease.worker.cancel(id).await;
+                drop(lease);
+            });
+        }
+    }
+}
+
+fn worker_error(event: &Value) -> SwapError {
+    let message = event["message"]
+        .as_str()
+        .unwrap_or("the worker failed")
+        .to_owned();
+    match event["code"].as_str() {
+        Some("context_length_exceeded") => SwapError::ContextLength(message),
+        Some("bad_request" | "template") => SwapError::BadRequest(message),
+        _ => SwapError::WorkerFailed(message),
+    }
+}
+
+pub async fn chat_completions(
+    State(app): State<App>,
+    Json(body): Json<ChatCompletion>,
+) -> Result<Response, SwapError> {
+    if body.messages.is_empty() {
+        return Err(SwapError::BadRequest("messages must not be empty".into()));
+    }
+    let mut messages = Vec::with_capacity(body.messages.len());
+    for m in &body.messages {
+        if !["system", "user", "assistant", "tool"].contains(&m.role.as_str()) {
+            return Err(SwapError::BadRequest(format!("unknown role `{}`", m.role)));
+        }
+        messages.push(json!({"role": m.role, "content": text_of(&m.content)?}));
+    }
+    check_kind(&app, &body.model, Kind::Chat)?;
+    let max_tokens = body
+        .max_completion_tokens
+        .or(body.max_tokens)
+        .unwrap_or(256);
+    let lease = app.scheduler.acquire(&body.model).await?;
+    let sent = Instant::now();
+    let (id, mut events) = lease
+        .worker
+        .request(json!({
+            "op": "chat", "messages": messages, "max_tokens": max_tokens,
+            "temperature": body.temperature.unwrap_or(0.0), "seed": body.seed.unwrap_or(0),
+        }))
+        .await
+        .map_err(SwapError::WorkerFailed)?;
+    // The first event tells a bad request (answered as JSON) from a started answer.
+    let first = events
+        .recv()
+        .await
+        .ok_or_else(|| SwapError::WorkerFailed("the worker went away".into()))?;
+    if first["event"] == "error" {
+        return Err(worker_error(&first));
+    }
+    FIRST_TOKEN
+        .with_label_values(&[&body.model])
+        .observe(sent.elapsed().as_secs_f64());
+    let completion_id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = time::OffsetDateTime::now_utc().unix_timestamp();
+    let model = body.model.clone();
+
+    if !body.stream {
+        let mut text = String::new();
+        let mut event = first;
+        let _guard = lease;
+        loop {
+            match event["event"].as_str() {
+                Some("token") => text.push_str(event["text"].as_str().unwrap_or("")),
+                Some("done") => {
+                    let usage = usage_of(&body.model, &event);
+                    return Ok(Json(json!({
+                        "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": event["finish_reason"]}],
+                        "usage": usage,
+                    }))
+                    .into_response());
+                }
+                _ => return Err(worker_error(&event)),
+            }
+            event = events
+                .recv()
+                .await
+                .ok_or_else(|| SwapError::WorkerFailed("the worker went away".into()))?;
+        }
+    }
+
+    let include_usage = body
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o["include_usage"] == true);
+    let chunk_model = model.clone();
+    let chunk = move |delta: Value, finish: Value| {
+        json!({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": chunk_model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let state = Some((
+        events,
+        Some(first),
+        CancelOnDrop {
+            lease: Some(lease),
+            id,
+            finished: false,
+        },
+        true,
+    ));
+    let sse = futures::stream::unfold(state, move |state| {
+        let chunk = chunk.clone();
+        let model = model.clone();
+        async move {
+            let (mut events, pending, mut guard, first_chunk) = state?;
+            let event = match pending {
+                Some(e) => Some(e),
+                None => events.recv().await,
+            };
+            let Some(event) = event else {
+                guard.finished = true;
+                return None;
+            };
+            let mut out = String::new();
+            if first_chunk {
+                out.push_str(&format!(
+                    "data: {}\n\n",
+                    chunk(json!({"role": "assistant", "content": ""}), Value::Null)
+                ));
+            }
+            match event["event"].as_str() {
+                Some("token") => {
+                    out.push_str(&format!(
+                        "data: {}\n\n",
+                        chunk(json!({"content": event["text"]}), Value::Null)
+                    ));
+                    Some((
+                        Ok::<_, Infallible>(Bytes::from(out)),
+                        Some((events, None, guard, false)),
+                    ))
+                }
+                Some("done") => {
+                    guard.finished = true;
+                    out.push_str(&format!(
+                        "data: {}\n\n",
+                        chunk(json!({}), event["finish_reason"].clone())
+                    ));
+                    let usage = usage_of(&model, &event);
+                    if include_usage {
+                        let mut last = chunk(json!({}), Value::Null);
+                        last["choices"] = json!([]);
+                        last["usage"] = usage;
+                        out.push_str(&format!("data: {last}\n\n"));
+                    }
+                    out.push_str("data: [DONE]\n\n");
+                    drop(guard);
+                    Some((Ok(Bytes::from(out)), None))
+                }
+                _ => {
+                    guard.finished = true;
+                    let error = worker_error(&event).to_string();
+                    out.push_str(&format!(
+                        "data: {}\n\n",
+                        json!({"error": {"message": error, "type": "server_error", "code": event["code"]}})
+                    ));
+                    drop(guard);
+                    Some((Ok(Bytes::from(out)), None))
+                }
+            }
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(sse),
+    )
+        .into_response())
+}
+
+/// The OpenAI usage object of a finished generation, counted in the token metrics.
+fn usage_of(model: &str, done: &Value) -> Value {
+    let prompt = done["prompt_tokens"].as_u64().unwrap_or(0);
+    let completion = done["completion_tokens"].as_u64().unwrap_or(0);
+    TOKENS.with_label_values(&[model, "prompt"]).inc_by(prompt);
+    TOKENS
+        .with_label_values(&[model, "completion"])
+        .inc_by(completion);
+    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Embeddings {
+    model: String,
+    input: Value,
+}
+
+pub async fn embeddings(
+    State(app): State<App>,
+    Json(body): Json<Embeddings>,
+) -> Result<Json<Value>, SwapError> {
+    let inputs: Vec<String> = match &body.input {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                SwapError::BadRequest("input must be a string or a list of strings".into())
+            })?,
+        _ => {
+            return Err(SwapError::BadRequest(
+                "input must be a string or a non-empty list of strings".into(),
+            ));
+        }
+    };
+    if inputs.len() > 256 {
+        return Err(SwapError::BadRequest(
+            "at most 256 inputs per request".into(),
+        ));
+    }
+    check_kind(&app, &body.model, Kind::Embedding)?;
+    let lease = app.scheduler.acquire(&body.model).await?;
+    let (_, mut events) = lease
+        .worker
+        .request(json!({"op": "embed", "input": inputs}))
+        .await
+        .map_err(SwapError::WorkerFailed)?;
+    let event = events
+        .recv()
+        .await
+        .ok_or_else(|| SwapError::WorkerFailed("the worker went away".into()))?;
+    drop(lease);
+    if event["event"] != "embeddings" {
+        return Err(worker_error(&event));
+    }
+    let tokens = event["prompt_tokens"].as_u64().unwrap_or(0);
+    TOKENS
+        .with_label_values(&[&body.model, "prompt"])
+        .inc_by(tokens);
+    let data: Vec<Value> = event["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, vector)| json!({"object": "embedding", "index": index, "embedding": vector}))
+        .collect();
+    Ok(Json(json!({
+        "object": "list", "data": data, "model": body.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    })))
+}
+
+pub async fn status(State(app): State<App>) -> Json<Value> {
+    Json(json!({
+        "budget_bytes": app.scheduler.budget,
+        "models": app.scheduler.status(),
+    }))
+}
+
+/// `POST /v1/swapper/models/{id}/{load|unload|pin|unpin}` (admin).
+pub async fn admin(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path((model, action)): Path<(String, String)>,
+) -> Result<Json<Value>, SwapError> {
+    if !caller.admin {
+        return Err(SwapError::Forbidden("admin"));
+    }
+    match action.as_str() {
+        "load" => drop(app.scheduler.acquire(&model).await?),
+        "unload" => {
+            app.scheduler.unload(&model, "operator").await?;
+        }
+        "pin" => app.scheduler.set_pinned(&model, true)?,
+        "unpin" => app.scheduler.set_pinned(&model, false)?,
+        other => {
+            return Err(SwapError::BadRequest(format!(
+                "unknown action `{other}`: load, unload, pin or unpin"
+            )));
+        }
+    }
+    Ok(Json(json!({"model": model, "done": action})))
+}

@@ -1,0 +1,144 @@
+//! Swapper (:8890): every model the appliance runs, loaded on first use and evicted by a
+//! memory budget, behind OpenAI-compatible HTTP APIs.
+//!
+//! This build serves chat and embedding models through llama.cpp workers
+//! (`daarion-llama-worker`, one process per loaded model). See [`scheduler`] for the rules.
+
+mod api;
+mod error;
+mod ledger;
+pub mod manifest;
+mod metrics;
+pub mod scheduler;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use daarion_config::Config;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::SwapError;
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub scheduler: Arc<scheduler::Scheduler>,
+    pub root_token: Option<Arc<str>>,
+    pub introspector: Option<daarion_control_client::Introspector>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error(
+        "the llama.cpp worker `{0}` was not found beside daarion nor on PATH (models.llama_worker)"
+    )]
+    NoWorker(PathBuf),
+    #[error(transparent)]
+    Serve(#[from] daarion_http::ServeError),
+}
+
+/// `models.llama_worker` as a path: absolute, or a name found beside the running binary, then
+/// on PATH.
+pub fn find_worker(configured: &Path) -> Option<PathBuf> {
+    if configured.components().count() > 1 {
+        return configured.is_file().then(|| configured.to_owned());
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(configured)))
+        .filter(|p| p.is_file());
+    beside.or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join(configured))
+            .find(|p| p.is_file())
+    })
+}
+
+/// What the budget may use: the configured size, else the memory available now less the reserve.
+fn budget_bytes(config: &Config) -> u64 {
+    let mib = 1024 * 1024;
+    if config.models.budget_mb > 0 {
+        return config.models.budget_mb * mib;
+    }
+    let available_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    (available_kib * 1024).saturating_sub(config.models.reserve_mb * mib)
+}
+
+pub fn routes(app: App) -> Router {
+    Router::new()
+        .route("/v1/models", get(api::models))
+        .route("/v1/chat/completions", post(api::chat_completions))
+        .route("/v1/embeddings", post(api::embeddings))
+        .route("/v1/swapper/status", get(api::status))
+        .route("/v1/swapper/models/{id}/{action}", post(api::admin))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api::authenticate,
+        ))
+        .with_state(app)
+}
+
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let manifests = manifest::load_all(&config.models.manifests_dir)?;
+    let worker = find_worker(&config.models.llama_worker)
+        .ok_or_else(|| StartError::NoWorker(config.models.llama_worker.clone()))?;
+    let ledger = ledger::Ledger::open(config.general.data_dir.join("swapper").join("ledger.json"));
+    let budget = budget_bytes(&config);
+    tracing::info!(models = manifests.len(), budget_mb = budget / (1024 * 1024), worker = %worker.display(), "swapper starting");
+    let scheduler = scheduler::Scheduler::new(
+        manifests,
+        ledger,
+        budget,
+        config.models.queue_limit,
+        worker,
+        config.general.models_dir.clone(),
+        config.models.threads,
+    );
+    let root_token = config.supervisor.root_token();
+    let control_plane = format!(
+        "http://{}",
+        daarion_http::dial_addr(config.control_plane.listen)
+    );
+    let app = App {
+        introspector: root_token
+            .as_ref()
+            .map(|root| daarion_control_client::Introspector::new(&control_plane, root.clone())),
+        root_token: root_token.map(Arc::from),
+        scheduler: scheduler.clone(),
+        config: Arc::new(config),
+    };
+    let reaper = tokio::spawn(scheduler.reaper(shutdown.clone()));
+    // Generation and loading take longer than ordinary requests.
+    let mut http = app.config.http.clone();
+    http.request_timeout_secs = http.request_timeout_secs.max(600);
+    let served = daarion_http::serve_app(
+        "swapper",
+        routes(app.clone()),
+        daarion_telemetry::Readiness::new(),
+        &http,
+        listener,
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    let _ = reaper.await;
+    served?;
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! Swapper metrics; `model` is a manifest id, a bounded set.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    HistogramVec, IntCounterVec, IntGauge, register_histogram_vec, register_int_counter_vec,
+    register_int_gauge,
+};
+
+pub(crate) static LOAD_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "daarion_swapper_load_seconds",
+        "Time to start a worker and load its model",
+        &["model"],
+        vec![0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0]
+    )
+    .expect("metric registered once")
+});
+
+pub(crate) static EVICTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "daarion_swapper_evictions_total",
+        "Models unloaded, by reason: budget, idle, operator, crashed",
+        &["model", "reason"]
+    )
+    .expect("metric registered once")
+});
+
+pub(crate) static QUEUE_WAIT: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "daarion_swapper_queue_wait_seconds",
+        "Time a request waited for its model (load and swap included)",
+        &["model"],
+        vec![0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0]
+    )
+    .expect("metric registered once")
+});
+
+pub(crate) static FIRST_TOKEN: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "daarion_swapper_first_token_seconds",
+        "Time from the request reaching its worker to the first token",
+        &["model"],
+        vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]
+    )
+    .expect("metric registered once")
+});
+
+pub(crate) static TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "daarion_swapper_tokens_total",
+        "Tokens processed, by model and direction (prompt, completion)",
+        &["model", "direction"]
+    )
+    .expect("metric registered once")
+});
+
+pub(crate) static MEMORY_USED: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "daarion_swapper_memory_used_bytes",
+        "Footprint of the loaded and loading models, as the ledger counts it"
+    )
+    .expect("metric registered once")
+});

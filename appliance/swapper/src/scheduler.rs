@@ -1,0 +1,497 @@
+//! Which models are loaded, and what to evict to load another.
+//!
+//! All decisions happen under one (synchronous) lock that is never held across an await;
+//! loading and stopping workers happen outside it, with the slot marked `Loading` or
+//! `Unloading` meanwhile so nobody else plans with that memory. Rules:
+//! - a model is loaded on the first request that needs it;
+//! - a model with a request in flight (`active > 0`) or waiting (`queued > 0`) is never
+//!   evicted; a request that needs room waits until such a model falls idle;
+//! - among idle, unpinned models the cheapest to reload per byte freed goes first, then the
+//!   least recently used;
+//! - the sum of footprints of loaded and loading models never exceeds the budget.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::ledger::{Ledger, Measured};
+use crate::manifest::Manifest;
+use crate::metrics::{EVICTIONS, LOAD_SECONDS, MEMORY_USED, QUEUE_WAIT};
+use crate::worker::Worker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("no model `{0}`")]
+    UnknownModel(String),
+    #[error("`{model}` has {queued} requests waiting; try again later")]
+    QueueFull { model: String, queued: usize },
+    #[error("`{model}` needs {need_mb} MiB but the budget is {budget_mb} MiB")]
+    TooLarge {
+        model: String,
+        need_mb: u64,
+        budget_mb: u64,
+    },
+    #[error("`{model}` could not be loaded: {reason}")]
+    LoadFailed { model: String, reason: String },
+    #[error("`{0}` is serving requests; try again when it is idle")]
+    Busy(String),
+}
+
+#[derive(Debug)]
+enum Status {
+    Unloaded,
+    Loading,
+    Loaded(Arc<Worker>),
+    Unloading,
+}
+
+#[derive(Debug)]
+struct Slot {
+    manifest: Manifest,
+    status: Status,
+    active: usize,
+    queued: usize,
+    pinned: bool,
+    last_used: Option<Instant>,
+    footprint: u64,
+    measured: Option<Measured>,
+    last_error: Option<String>,
+}
+
+impl Slot {
+    fn holds_memory(&self) -> bool {
+        !matches!(self.status, Status::Unloaded)
+    }
+
+    /// Expected reload time per byte freed: the lower, the cheaper to evict.
+    fn eviction_cost(&self) -> f64 {
+        let load_ms = self
+            .measured
+            .map_or(self.footprint as f64 / 1e6, |m| m.load_ms as f64);
+        load_ms / self.footprint.max(1) as f64
+    }
+}
+
+/// One model's line in `/v1/swapper/status`.
+#[derive(Debug, Serialize)]
+pub struct SlotStatus {
+    pub id: String,
+    pub kind: crate::manifest::Kind,
+    pub state: &'static str,
+    pub pid: Option<u32>,
+    pub footprint_bytes: u64,
+    pub measured: bool,
+    pub active: usize,
+    pub queued: usize,
+    pub pinned: bool,
+    pub idle_secs: Option<u64>,
+    pub last_load_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+pub struct Scheduler {
+    slots: Mutex<BTreeMap<String, Slot>>,
+    ledger: Mutex<Ledger>,
+    changed: Notify,
+    pub budget: u64,
+    queue_limit: usize,
+    worker_exe: PathBuf,
+    models_dir: PathBuf,
+    threads: u32,
+}
+
+/// A model held for one request; dropping it lets the model be evicted again.
+pub struct Lease {
+    pub worker: Arc<Worker>,
+    model: String,
+    scheduler: Arc<Scheduler>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut slots = self.scheduler.lock();
+        if let Some(slot) = slots.get_mut(&self.model) {
+            slot.active = slot.active.saturating_sub(1);
+            slot.last_used = Some(Instant::now());
+        }
+        drop(slots);
+        self.scheduler.changed.notify_waiters();
+    }
+}
+
+struct QueuedGuard<'a> {
+    scheduler: &'a Scheduler,
+    model: String,
+}
+
+impl Drop for QueuedGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.scheduler.lock().get_mut(&self.model) {
+            slot.queued = slot.queued.saturating_sub(1);
+        }
+        self.scheduler.changed.notify_waiters();
+    }
+}
+
+enum Plan {
+    Wait,
+    Load { evict: Vec<(String, Arc<Worker>)> },
+}
+
+impl Scheduler {
+    pub fn new(
+        manifests: Vec<Manifest>,
+        ledger: Ledger,
+        budget: u64,
+        queue_limit: usize,
+        worker_exe: PathBuf,
+        models_dir: PathBuf,
+        threads: u32,
+    ) -> Arc<Scheduler> {
+        let slots = manifests
+            .into_iter()
+            .map(|manifest| {
+                let measured = ledger.get(&manifest.id);
+                let footprint = measured
+                    .map(|m| m.footprint_bytes)
+                    .unwrap_or(manifest.estimate_mb * 1024 * 1024);
+                let slot = Slot {
+                    pinned: manifest.pin,
+                    status: Status::Unloaded,
+                    active: 0,
+                    queued: 0,
+                    last_used: None,
+                    footprint,
+                    measured,
+                    last_error: None,
+                    manifest,
+                };
+                (slot.manifest.id.clone(), slot)
+            })
+            .collect();
+        Arc::new(Scheduler {
+            slots: Mutex::new(slots),
+            ledger: Mutex::new(ledger),
+            changed: Notify::new(),
+            budget,
+            queue_limit,
+            worker_exe,
+            models_dir,
+            threads,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn manifest(&self, model: &str) -> Option<Manifest> {
+        self.lock().get(model).map(|s| s.manifest.clone())
+    }
+
+    pub fn manifests(&self) -> Vec<Manifest> {
+        self.lock().values().map(|s| s.manifest.clone()).collect()
+    }
+
+    fn used(slots: &BTreeMap<String, Slot>) -> u64 {
+        slots
+            .values()
+            .filter(|s| s.holds_memory())
+            .map(|s| s.footprint)
+            .sum()
+    }
+
+    /// Waits for `model` to be loaded (loading it, and evicting others, as needed) and holds it.
+    pub async fn acquire(self: &Arc<Self>, model: &str) -> Result<Lease, ScheduleError> {
+        let started = Instant::now();
+        {
+            let mut slots = self.lock();
+            let slot = slots
+                .get_mut(model)
+                .ok_or_else(|| ScheduleError::UnknownModel(model.to_owned()))?;
+            if slot.queued >= self.queue_limit {
+                return Err(ScheduleError::QueueFull {
+                    model: model.to_owned(),
+                    queued: slot.queued,
+                });
+            }
+            slot.queued += 1;
+        }
+        let _queued = QueuedGuard {
+            scheduler: self,
+            model: model.to_owned(),
+        };
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let plan = {
+                let mut slots = self.lock();
+                let used = Self::used(&slots);
+                let slot = slots.get_mut(model).expect("slots are never removed");
+                match &slot.status {
+                    Status::Loaded(worker) if worker.alive() => {
+                        slot.active += 1;
+                        slot.last_used = Some(Instant::now());
+                        let worker = worker.clone();
+                        QUEUE_WAIT
+                            .with_label_values(&[model])
+                            .observe(started.elapsed().as_secs_f64());
+                        return Ok(Lease {
+                            worker,
+                            model: model.to_owned(),
+                            scheduler: self.clone(),
+                        });
+                    }
+                    Status::Loaded(_) => {
+                        // The worker died (killed, crashed): forget it and load again.
+                        tracing::warn!(model, "worker gone; reloading");
+                        EVICTIONS.with_label_values(&[model, "crashed"]).inc();
+                        slot.status = Status::Unloaded;
+                        continue;
+                    }
+                    Status::Loading | Status::Unloading => Plan::Wait,
+                    Status::Unloaded => {
+                        let need = slot.footprint;
+                        if need > self.budget {
+                            return Err(ScheduleError::TooLarge {
+                                model: model.to_owned(),
+                                need_mb: need / (1024 * 1024),
+                                budget_mb: self.budget / (1024 * 1024),
+                            });
+                        }
+                        self.plan_room(&mut slots, model, used, need)
+                    }
+                }
+            };
+            match plan {
+                Plan::Wait => notified.await,
+                Plan::Load { evict } => {
+                    for (victim, worker) in evict {
+                        tracing::info!(victim = %victim, for_model = model, "evicting to make room");
+                        EVICTIONS.with_label_values(&[&victim, "budget"]).inc();
+                        worker.stop().await;
+                        if let Some(slot) = self.lock().get_mut(&victim) {
+                            slot.status = Status::Unloaded;
+                        }
+                    }
+                    self.load(model).await?;
+                }
+            }
+        }
+    }
+
+    /// Under the lock: pick victims so `need` fits, or decide to wait.
+    fn plan_room(
+        &self,
+        slots: &mut BTreeMap<String, Slot>,
+        model: &str,
+        mut used: u64,
+        need: u64,
+    ) -> Plan {
+        let mut candidates: Vec<(&String, &Slot)> = slots
+            .iter()
+            .filter(|(id, s)| {
+                id.as_str() != model
+                    && matches!(s.status, Status::Loaded(_))
+                    && s.active == 0
+                    && s.queued == 0
+                    && !s.pinned
+            })
+            .collect();
+        candidates.sort_by(|a, b| {
+            a.1.eviction_cost()
+                .total_cmp(&b.1.eviction_cost())
+                .then(a.1.last_used.cmp(&b.1.last_used))
+        });
+        let mut victims = Vec::new();
+        for (id, slot) in candidates {
+            if used + need <= self.budget {
+                break;
+            }
+            used -= slot.footprint;
+            victims.push(id.clone());
+        }
+        if used + need > self.budget {
+            // Room frees up only when a busy model falls idle.
+            return Plan::Wait;
+        }
+        let evict = victims
+            .into_iter()
+            .filter_map(|id| {
+                let slot = slots.get_mut(&id)?;
+                match std::mem::replace(&mut slot.status, Status::Unloading) {
+                    Status::Loaded(worker) => Some((id, worker)),
+                    other => {
+                        slot.status = other;
+                        None
+                    }
+                }
+            })
+            .collect();
+        if let Some(slot) = slots.get_mut(model) {
+            slot.status = Status::Loading;
+        }
+        MEMORY_USED.set((used + need) as i64);
+        Plan::Load { evict }
+    }
+
+    async fn load(&self, model: &str) -> Result<(), ScheduleError> {
+        let manifest = self.manifest(model).expect("known model");
+        let path = manifest.path(&self.models_dir);
+        let started = Instant::now();
+        let result = if path.is_file() {
+            Worker::spawn(&self.worker_exe, &manifest, &path, self.threads).await
+        } else {
+            Err(format!(
+                "model file {} is missing (daarion models pull)",
+                path.display()
+            ))
+        };
+        let elapsed = started.elapsed();
+        let outcome = {
+            let mut slots = self.lock();
+            let slot = slots.get_mut(model).expect("slots are never removed");
+            match result {
+                Ok(worker) => {
+                    let measured = Measured {
+                        footprint_bytes: worker.rss_bytes.max(1),
+                        load_ms: elapsed.as_millis() as u64,
+                    };
+                    tracing::info!(
+                        model,
+                        pid = worker.pid,
+                        ms = measured.load_ms,
+                        rss_mb = measured.footprint_bytes / (1024 * 1024),
+                        "model loaded"
+                    );
+                    slot.footprint = measured.footprint_bytes;
+                    slot.measured = Some(measured);
+                    slot.last_error = None;
+                    slot.status = Status::Loaded(Arc::new(worker));
+                    self.ledger
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .record(model, measured);
+                    LOAD_SECONDS
+                        .with_label_values(&[model])
+                        .observe(elapsed.as_secs_f64());
+                    Ok(())
+                }
+                Err(reason) => {
+                    tracing::error!(model, %reason, "model load failed");
+                    slot.status = Status::Unloaded;
+                    slot.last_error = Some(reason.clone());
+                    Err(ScheduleError::LoadFailed {
+                        model: model.to_owned(),
+                        reason,
+                    })
+                }
+            }
+        };
+        MEMORY_USED.set(Self::used(&self.lock()) as i64);
+        self.changed.notify_waiters();
+        outcome
+    }
+
+    /// Unloads an idle model now (operator request). A busy one is refused.
+    pub async fn unload(&self, model: &str, reason: &str) -> Result<bool, ScheduleError> {
+        let worker = {
+            let mut slots = self.lock();
+            let slot = slots
+                .get_mut(model)
+                .ok_or_else(|| ScheduleError::UnknownModel(model.to_owned()))?;
+            if slot.active > 0 {
+                return Err(ScheduleError::Busy(model.to_owned()));
+            }
+            match std::mem::replace(&mut slot.status, Status::Unloading) {
+                Status::Loaded(worker) => worker,
+                other => {
+                    slot.status = other;
+                    return Ok(false);
+                }
+            }
+        };
+        EVICTIONS.with_label_values(&[model, reason]).inc();
+        worker.stop().await;
+        if let Some(slot) = self.lock().get_mut(model) {
+            slot.status = Status::Unloaded;
+        }
+        MEMORY_USED.set(Self::used(&self.lock()) as i64);
+        self.changed.notify_waiters();
+        Ok(true)
+    }
+
+    pub fn set_pinned(&self, model: &str, pinned: bool) -> Result<(), ScheduleError> {
+        let mut slots = self.lock();
+        let slot = slots
+            .get_mut(model)
+            .ok_or_else(|| ScheduleError::UnknownModel(model.to_owned()))?;
+        slot.pinned = pinned;
+        Ok(())
+    }
+
+    /// Unloads models idle past their TTL; runs until `shutdown`, then stops every worker.
+    pub async fn reaper(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let expired: Vec<String> = self
+                .lock()
+                .iter()
+                .filter(|(_, s)| {
+                    matches!(s.status, Status::Loaded(_))
+                        && s.active == 0
+                        && s.queued == 0
+                        && !s.pinned
+                        && s.last_used.is_some_and(|t| {
+                            t.elapsed() > Duration::from_secs(s.manifest.idle_ttl_secs)
+                        })
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for model in expired {
+                tracing::info!(model = %model, "idle past its TTL; unloading");
+                let _ = self.unload(&model, "idle").await;
+            }
+        }
+        let loaded: Vec<String> = self.lock().keys().cloned().collect();
+        for model in loaded {
+            let _ = self.unload(&model, "shutdown").await;
+        }
+    }
+
+    pub fn status(&self) -> Vec<SlotStatus> {
+        self.lock()
+            .values()
+            .map(|s| SlotStatus {
+                id: s.manifest.id.clone(),
+                kind: s.manifest.kind,
+                state: match s.status {
+                    Status::Unloaded => "unloaded",
+                    Status::Loading => "loading",
+                    Status::Loaded(_) => "loaded",
+                    Status::Unloading => "unloading",
+                },
+                pid: match &s.status {
+                    Status::Loaded(w) => Some(w.pid),
+                    _ => None,
+                },
+                footprint_bytes: s.footprint,
+                measured: s.measured.is_some(),
+                active: s.active,
+                queued: s.queued,
+                pinned: s.pinned,
+                idle_secs: s.last_used.map(|t| t.elapsed().as_secs()),
+                last_load_ms: s.measured.map(|m| m.load_ms),
+                last_error: s.last_error.clone(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,207 @@
+//! One worker process per loaded model, spoken to in JSON lines over its stdin and stdout.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+use crate::manifest::{Kind, Manifest};
+
+const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+type Pending = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Value>>>>;
+
+pub struct Worker {
+    pub pid: u32,
+    /// What the worker reported once loaded (context size, embedding width, model bytes).
+    pub ready: Value,
+    /// Resident memory once loaded: the footprint the ledger records on CPU.
+    pub rss_bytes: u64,
+    stdin: tokio::sync::Mutex<Option<ChildStdin>>,
+    child: tokio::sync::Mutex<Child>,
+    pending: Pending,
+    next_id: AtomicU64,
+    alive: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Worker(pid {})", self.pid)
+    }
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+impl Worker {
+    /// Starts the worker and waits until it has loaded the model.
+    pub async fn spawn(
+        exe: &Path,
+        manifest: &Manifest,
+        model_path: &Path,
+        threads: u32,
+    ) -> Result<Worker, String> {
+        let mode = match manifest.kind {
+            Kind::Chat => "chat",
+            Kind::Embedding => "embed",
+        };
+        let mut command = Command::new(exe);
+        command
+            .arg("--model")
+            .arg(model_path)
+            .args(["--mode", mode])
+            .args(["--ctx", &manifest.context.to_string()])
+            .args(["--gpu-layers", &manifest.gpu_layers.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if threads > 0 {
+            command.args(["--threads", &threads.to_string()]);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        let pid = child.id().unwrap_or(0);
+        let stdout = child.stdout.take().ok_or("no worker stdout")?;
+        let stderr = child.stderr.take().ok_or("no worker stderr")?;
+        let model_id = manifest.id.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(target: "daarion::worker", model = %model_id, "{line}");
+            }
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(LOAD_TIMEOUT, lines.next_line())
+            .await
+            .map_err(|_| format!("the model did not load within {LOAD_TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())?;
+        let ready: Value = match first {
+            Some(line) => {
+                serde_json::from_str(&line).map_err(|e| format!("bad worker line: {e}"))?
+            }
+            None => {
+                let status = child.wait().await.map_err(|e| e.to_string())?;
+                return Err(format!("the worker exited while loading ({status})"));
+            }
+        };
+        if ready["event"] != "ready" {
+            let _ = child.kill().await;
+            return Err(ready["message"]
+                .as_str()
+                .unwrap_or("the worker failed to load the model")
+                .to_owned());
+        }
+        let pending: Pending = Arc::default();
+        let alive = Arc::new(AtomicBool::new(true));
+        {
+            let (pending, alive) = (pending.clone(), alive.clone());
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    let Some(id) = event["id"].as_u64() else {
+                        continue;
+                    };
+                    let last = !matches!(event["event"].as_str(), Some("token"));
+                    let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(tx) = pending.get(&id) {
+                        let _ = tx.send(event);
+                    }
+                    if last {
+                        pending.remove(&id);
+                    }
+                }
+                // The process is gone: every request in flight gets a clean error.
+                alive.store(false, Ordering::SeqCst);
+                let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+                for (id, tx) in pending.drain() {
+                    let _ = tx.send(json!({"id": id, "event": "error", "code": "worker_exited",
+                        "message": "the model worker stopped while answering; the next request reloads it"}));
+                }
+            });
+        }
+        Ok(Worker {
+            pid,
+            rss_bytes: rss_bytes(pid),
+            ready,
+            stdin: tokio::sync::Mutex::new(child.stdin.take()),
+            child: tokio::sync::Mutex::new(child),
+            pending,
+            next_id: AtomicU64::new(1),
+            alive,
+        })
+    }
+
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// Sends one request; its events arrive on the receiver, the last one is not a `token`.
+    pub async fn request(
+        &self,
+        mut body: Value,
+    ) -> Result<(u64, mpsc::UnboundedReceiver<Value>), String> {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        body["id"] = json!(id);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        if let Err(e) = self.send(&body).await {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            return Err(e);
+        }
+        Ok((id, rx))
+    }
+
+    /// Stops a generation between two tokens (the client went away).
+    pub async fn cancel(&self, id: u64) {
+        let _ = self.send(&json!({"op": "cancel", "id": id})).await;
+    }
+
+    async fn send(&self, body: &Value) -> Result<(), String> {
+        let mut stdin = self.stdin.lock().await;
+        let pipe = stdin.as_mut().ok_or("the worker is stopping")?;
+        let line = format!("{body}\n");
+        pipe.write_all(line.as_bytes())
+            .await
+            .map_err(|e| format!("the worker is gone: {e}"))?;
+        pipe.flush()
+            .await
+            .map_err(|e| format!("the worker is gone: {e}"))
+    }
+
+    /// Closes stdin (the worker exits by itself), then kills it if it lingers.
+    pub async fn stop(&self) {
+        self.stdin.lock().await.take();
+        let mut child = self.child.lock().await;
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The swapper with the real llama.cpp worker and real models: SmolLM2, a tiny random llama,
+//! MiniLM embeddings.
+
+mod helpers;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use helpers::{Swapper, drain, workspace};
+use serde_json::{Value, json};
+
+fn cosine(a: &Value, b: &Value) -> f64 {
+    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.as_f64().unwrap() * y.as_f64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn smollm_answers_paris_streamed_and_not_and_minilm_embeds() {
+    let dir = workspace();
+    let swapper = Swapper::start(&dir, 4096).await;
+    let (status, answer) = swapper
+        .ask("smollm2", "What is the capital of France?", 32)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let text = answer["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(text.contains("Paris"), "{text}");
+    assert_eq!(answer["object"], "chat.completion");
+    assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 5);
+    assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+
+    let response = swapper
+        .stream("smollm2", "What is the capital of France?", 32)
+        .await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (streamed, frames) = drain(response).await;
+    assert!(streamed.contains("Paris"), "{streamed}");
+    assert_eq!(frames[0]["object"], "chat.completion.chunk");
+    assert!(frames.len() > 3, "token by token: {}", frames.len());
+    let usage = frames.last().unwrap();
+    assert!(
+        usage["usage"]["completion_tokens"].as_u64().unwrap() >= 1,
+        "{usage}"
+    );
+
+    let (status, embedded) = swapper
+        .json(
+            "/v1/embeddings",
+            json!({"model": "minilm", "input": [
+                "The cat sits on the mat", "A cat is sitting on a mat", "Quarterly tax filing deadlines"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{embedded}");
+    let data = embedded["data"].as_array().unwrap();
+    assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 384);
+    let paraphrase = cosine(&data[0]["embedding"], &data[1]["embedding"]);
+    let unrelated = cosine(&data[0]["embedding"], &data[2]["embedding"]);
+    println!("figure: MiniLM cosine paraphrase {paraphrase:.3}, unrelated {unrelated:.3}");
+    assert!(paraphrase > 0.6, "{paraphrase}");
+    assert!(unrelated < 0.2, "{unrelated}");
+
+    let models: Value = reqwest::Client::new()
+        .get(format!("{}/v1/models", swapper.url))
+        .bearer_auth(&swapper.root)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["minilm", "smollm2", "tiny"]);
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn bad_input_gets_openai_errors_and_the_swapper_stays_healthy() {
+    let dir = workspace();
+    let swapper = Swapper::start(&dir, 4096).await;
+    let long = "word ".repeat(3000);
+    for (body, status, code) in [
+        (
+            json!({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}),
+            404,
+            "model_not_found",
+        ),
+        (
+            json!({"model": "minilm", "messages": [{"role": "user", "content": "hi"}]}),
+            400,
+            "wrong_model_kind",
+        ),
+        (
+            json!({"model": "smollm2", "messages": []}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"model": "smollm2", "messages": [{"role": "user", "content": long}]}),
+            400,
+            "context_length_exceeded",
+        ),
+        (
+            json!({"model": "smollm2", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let (got, answer) = swapper.json("/v1/chat/completions", body.clone()).await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        assert!(
+            answer["error"]["type"].is_string(),
+            "OpenAI error shape: {answer}"
+        );
+    }
+    let (got, answer) = swapper
+        .json("/v1/embeddings", json!({"model": "minilm", "input": []}))
+        .await;
+    assert_eq!(got, 400, "{answer}");
+    let malformed = swapper
+        .post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body("{\"model\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/v1/models", swapper.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // Still answering after all that.
+    let (status, answer) = swapper
+        .ask("smollm2", "What is the capital of France?", 16)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_budget_for_one_model_swaps_never_evicts_a_busy_one_and_persists_footprints() {
+    let dir = workspace();
+    // Measure both models with room for everything.
+    let roomy = Swapper::start(&dir, 8192).await;
+    for model in ["smollm2", "tiny"] {
+        let (status, body) = roomy
+            .json(&format!("/v1/swapper/models/{model}/load"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let big = roomy.model("smollm2").await["footprint_bytes"]
+        .as_u64()
+        .unwrap();
+    let small = roomy.model("tiny").await["footprint_bytes"]
+        .as_u64()
+        .unwrap();
+    println!(
+        "figure: measured footprints smollm2 {} MiB, tiny {} MiB",
+        big >> 20,
+        small >> 20
+    );
+    roomy.stop().await;
+
+    // A budget that holds either, not both.
+    let budget_mb = (big.max(small) + big.min(small) / 2) >> 20;
+    let tight = Swapper::start(&dir, budget_mb).await;
+    let persisted = tight.model("smollm2").await;
+    assert_eq!(persisted["measured"], true, "footprints survive a restart");
+    assert_eq!(persisted["footprint_bytes"].as_u64().unwrap(), big);
+
+    for model in ["smollm2", "tiny", "smollm2"] {
+        let (status, body) = tight.ask(model, "Say hello", 4).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            tight.loaded().await,
+            vec![model.to_owned()],
+            "only {model} loaded"
+        );
+    }
+
+    // smollm2 is busy streaming: a request for tiny waits instead of evicting it.
+    let streaming = tight
+        .stream("smollm2", "Count from one to fifty in words.", 120)
+        .await;
+    let mut body = streaming.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    let swapper = std::sync::Arc::new(tight);
+    let waiting = {
+        let swapper = swapper.clone();
+        tokio::spawn(async move { swapper.ask("tiny", "hi", 4).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let busy = swapper.model("smollm2").await;
+    assert_eq!(busy["state"], "loaded", "a busy model is never evicted");
+    assert_eq!(busy["active"], 1);
+    assert_eq!(
+        swapper.model("tiny").await["queued"],
+        1,
+        "tiny waits its turn"
+    );
+    assert!(!waiting.is_finished());
+    let mut rest = String::from_utf8_lossy(&first).into_owned();
+    while let Some(chunk) = body.next().await {
+        rest.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    assert!(
+        rest.contains("[DONE]"),
+        "the busy model finished its answer"
+    );
+    let (status, body) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(swapper.loaded().await, vec!["tiny".to_owned()]);
+    let swapper = std::sync::Arc::into_inner(swapper).unwrap();
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_answer_fails_that_request_cleanly_and_the_next_reloads() {
+    let dir = workspace();
+    let swapper = Swapper::start(&dir, 4096).await;
+    let response = swapper
+        .stream("smollm2", "Write a long story about a dragon.", 400)
+        .await;
+    let mut body = response.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    let pid = swapper.model("smollm2").await["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(c) => rest.push_str(&String::from_utf8_lossy(&c)),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        rest.contains("\"error\""),
+        "the stream ends with an error: {rest}"
+    );
+    assert!(rest.contains("worker_exited"), "{rest}");
+
+    let (status, answer) = swapper
+        .ask("smollm2", "What is the capital of France?", 16)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let reloaded = swapper.model("smollm2").await;
+    assert_ne!(reloaded["pid"].as_i64().unwrap() as i32, pid);
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
