@@ -2,15 +2,38 @@
 
 use anyhow::{Context, bail};
 use daarion_config::{Config, ServiceName};
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+type Start = fn(Config, TcpListener, CancellationToken) -> BoxFuture<'static, anyhow::Result<()>>;
+
+/// The one list of the services in this build and how each starts.
+fn starter(name: ServiceName) -> Option<Start> {
+    match name {
+        ServiceName::Memory => Some(|config, listener, shutdown| {
+            Box::pin(async move { Ok(daarion_memory::run(config, listener, shutdown).await?) })
+        }),
+        ServiceName::ControlPlane => Some(|config, listener, shutdown| {
+            Box::pin(
+                async move { Ok(daarion_control_plane::run(config, listener, shutdown).await?) },
+            )
+        }),
+        ServiceName::Swapper => Some(|config, listener, shutdown| {
+            Box::pin(async move { Ok(daarion_swapper::run(config, listener, shutdown).await?) })
+        }),
+        ServiceName::Gateway
+        | ServiceName::Router
+        | ServiceName::Ingest
+        | ServiceName::Parser
+        | ServiceName::Crews
+        | ServiceName::CrewsWorker => None,
+    }
+}
+
 /// Whether this build contains the service's crate.
 pub fn built(name: ServiceName) -> bool {
-    matches!(
-        name,
-        ServiceName::Memory | ServiceName::ControlPlane | ServiceName::Swapper
-    )
+    starter(name).is_some()
 }
 
 pub async fn run(
@@ -18,18 +41,13 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if !built(name) {
+    let Some(start) = starter(name) else {
         bail!("service `{name}` is not in this build yet");
-    }
+    };
     let addr = config.service(name).listen;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} ({}.listen)", name.section()))?;
     tracing::info!(service = %name, %addr, "listening");
-    match name {
-        ServiceName::Memory => daarion_memory::run(config, listener, shutdown).await?,
-        ServiceName::ControlPlane => daarion_control_plane::run(config, listener, shutdown).await?,
-        other => unreachable!("`{other}` passed built()"),
-    }
-    Ok(())
+    start(config, listener, shutdown).await
 }
