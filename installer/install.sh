@@ -173,6 +173,19 @@ step_config() {
   mv "$CONFIG.new" "$CONFIG"
 }
 
+step_manifests() {
+  local missing=0
+  for f in "$REPO"/models/*.toml; do
+    [ -f "$ETC/models/$(basename "$f")" ] || missing=1
+  done
+  if [ "$missing" = 0 ]; then unchanged "model manifests"; return; fi
+  changed "installing model manifests to $ETC/models (model files: daarion models pull)"
+  run install -d -m 0750 -o root -g "$USER_NAME" "$ETC/models"
+  for f in "$REPO"/models/*.toml; do
+    [ -f "$ETC/models/$(basename "$f")" ] || run install -m 0640 -o root -g "$USER_NAME" "$f" "$ETC/models/"
+  done
+}
+
 step_token() {
   if [ -s "$TOKEN" ]; then unchanged "$TOKEN"; return; fi
   changed "generating the admin token $TOKEN (0600)"
@@ -273,6 +286,7 @@ install_all() {
   step_dirs
   step_services
   step_config
+  step_manifests
   step_token
   step_database
   step_migrate

@@ -55,6 +55,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The model catalogue: manifests and their files.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Admin accounts for the browser panel.
     Admin {
         #[command(subcommand)]
@@ -85,4 +90,12 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every manifest with its file's presence and size.
+    List,
+    /// Hash every present model file and compare with its manifest (exit 1 on a mismatch).
+    Verify,
 }

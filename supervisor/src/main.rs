@@ -5,6 +5,7 @@ mod child_exec;
 mod cli;
 mod client;
 mod doctor;
+mod models;
 mod service;
 mod signals;
 mod up;
@@ -96,6 +97,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                     password_stdin,
                 },
         } => admin_create(&config, &username, password_stdin).await,
+        Command::Models { command } => models::run(&config, command),
         Command::Status => client::status(&config).await,
         Command::Logs {
             unit,

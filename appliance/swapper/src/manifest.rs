@@ -162,4 +162,76 @@ mod tests {
                 .is_empty()
         );
     }
+
+    #[test]
+    fn the_shipped_catalogue_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let shipped = load_all(&dir).unwrap();
+        let ids: Vec<&str> = shipped.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, vec!["minilm", "smollm2"]);
+        assert!(
+            shipped
+                .iter()
+                .all(|m| m.sha256.as_deref().is_some_and(|s| s.len() == 64))
+        );
+    }
+}
+
+/// What `daarion models verify` found for one model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileState {
+    Missing,
+    /// Present; no checksum to compare with.
+    Unverified {
+        bytes: u64,
+    },
+    Verified {
+        bytes: u64,
+    },
+    Mismatch {
+        expected: String,
+        actual: String,
+    },
+}
+
+/// Checks a model's file against its manifest, reading it once to hash it when asked.
+pub fn check_file(
+    manifest: &Manifest,
+    models_dir: &Path,
+    hash: bool,
+) -> std::io::Result<FileState> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let path = manifest.path(models_dir);
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Missing),
+        Err(e) => return Err(e),
+    };
+    let (Some(expected), true) = (&manifest.sha256, hash) else {
+        return Ok(FileState::Unverified { bytes: meta.len() });
+    };
+    let mut file = std::fs::File::open(&path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let actual: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(if actual.eq_ignore_ascii_case(expected) {
+        FileState::Verified { bytes: meta.len() }
+    } else {
+        FileState::Mismatch {
+            expected: expected.clone(),
+            actual,
+        }
+    })
 }

@@ -265,3 +265,14 @@ async fn a_worker_killed_mid_answer_fails_that_request_cleanly_and_the_next_relo
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_shipped_catalogue_matches_the_real_model_files() {
+    use daarion_swapper::manifest::{FileState, check_file, load_all};
+    let catalogue = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let models = helpers::test_models();
+    for manifest in load_all(&catalogue).unwrap() {
+        let state = check_file(&manifest, &models, true).unwrap();
+        assert!(matches!(state, FileState::Verified { .. }), "{}: {state:?}", manifest.id);
+    }
+}

@@ -168,3 +168,69 @@ fn admin_create_generates_or_reads_a_password() {
     assert_eq!(count, 1, "the refused account was not stored");
     rt.block_on(db.drop_schema());
 }
+
+#[test]
+fn models_list_and_verify_check_the_catalogue() {
+    let dir = std::env::temp_dir().join(format!("daarion-models-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.gguf"), b"not really a model").unwrap();
+    // sha256 of "not really a model"
+    let good = "4d9f3b5a0ad3e6bbb9e8ba9b8b7ff53d76b4df7fe50e7ab5e6fd2c1d9e84ea4a";
+    std::fs::write(
+        dir.join("a.toml"),
+        format!("id = \"a\"\nkind = \"chat\"\nfile = \"model.gguf\"\nsha256 = \"{good}\"\nestimate_mb = 1\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.toml"),
+        "id = \"b\"\nkind = \"embedding\"\nfile = \"absent.gguf\"\nestimate_mb = 1\n",
+    )
+    .unwrap();
+    let run = |sub: &str| {
+        daarion()
+            .args(["models", sub])
+            .env("DAARION__MODELS__MANIFESTS_DIR", &dir)
+            .env("DAARION__GENERAL__MODELS_DIR", &dir)
+            .output()
+            .unwrap()
+    };
+    let listed = run("list");
+    assert!(listed.status.success(), "{}", text(&listed));
+    let shown = text(&listed);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("b ") && l.contains("missing")),
+        "{shown}"
+    );
+    let verified = run("verify");
+    let shown = text(&verified);
+    assert_eq!(
+        verified.status.code(),
+        Some(1),
+        "the checksum above is wrong on purpose: {shown}"
+    );
+    assert!(
+        shown.contains("MISMATCH") && shown.contains("sha256 actual"),
+        "{shown}"
+    );
+    let actual = shown
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sha256 actual"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::fs::write(
+        dir.join("a.toml"),
+        format!("id = \"a\"\nkind = \"chat\"\nfile = \"model.gguf\"\nsha256 = \"{actual}\"\nestimate_mb = 1\n"),
+    )
+    .unwrap();
+    let verified = run("verify");
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(
+        text(&verified)
+            .lines()
+            .any(|l| l.starts_with("a ") && l.contains("ok"))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
