@@ -273,6 +273,10 @@ fn the_shipped_catalogue_matches_the_real_model_files() {
     let models = helpers::test_models();
     for manifest in load_all(&catalogue).unwrap() {
         let state = check_file(&manifest, &models, true).unwrap();
-        assert!(matches!(state, FileState::Verified { .. }), "{}: {state:?}", manifest.id);
+        assert!(
+            matches!(state, FileState::Verified { .. }),
+            "{}: {state:?}",
+            manifest.id
+        );
     }
 }
