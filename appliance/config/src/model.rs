@@ -201,6 +201,17 @@ pub struct ServiceConfig {
     pub listen: SocketAddr,
 }
 
+impl ServiceConfig {
+    /// Where to reach the service: one listening on 0.0.0.0 or :: is dialled on loopback.
+    pub fn dial(&self) -> SocketAddr {
+        if self.listen.ip().is_unspecified() {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), self.listen.port())
+        } else {
+            self.listen
+        }
+    }
+}
+
 /// Every service the supervisor knows, by its config section and command-line name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServiceName {

@@ -205,3 +205,12 @@ fn service_names_round_trip() {
             .contains("known:")
     );
 }
+
+#[test]
+fn unspecified_listen_is_dialled_on_loopback() {
+    let mut service = Config::defaults().gateway;
+    service.listen = "0.0.0.0:9300".parse().unwrap();
+    assert_eq!(service.dial().to_string(), "127.0.0.1:9300");
+    service.listen = "10.1.2.3:9300".parse().unwrap();
+    assert_eq!(service.dial().to_string(), "10.1.2.3:9300");
+}

@@ -39,6 +39,14 @@ impl Introspector {
         }
     }
 
+    /// The introspector a service builds from its configuration: it asks the configured control
+    /// plane with the appliance's root token; `None` when that token is not readable.
+    pub fn from_config(config: &daarion_config::Config) -> Option<Introspector> {
+        let root = config.supervisor.root_token()?;
+        let base = format!("http://{}", config.control_plane.dial());
+        Some(Introspector::new(&base, root))
+    }
+
     /// `Err` when the control plane could not be asked (the caller answers 503, not 401).
     pub async fn check(&self, token: &str) -> Result<Introspection, String> {
         let key = Sha256::digest(token.as_bytes()).to_vec();

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::retry::{Timeouts, send};
-use crate::types::{ChatEvent, ChatRequest, EventStream, Provider, Role, ToolCall, Usage};
+use crate::types::{ChatEvent, ChatRequest, EventStream, Provider, ToolCall, Usage};
 use crate::{LlmError, sse};
 
 /// An Ollama server; `base_url` like `http://127.0.0.1:11434`.
@@ -34,12 +34,7 @@ fn body(request: &ChatRequest) -> Value {
         .iter()
         .map(|m| {
             let mut v = json!({
-                "role": match m.role {
-                    Role::System => "system",
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                    Role::Tool => "tool",
-                },
+                "role": m.role.as_str(),
                 "content": m.content,
             });
             if !m.tool_calls.is_empty() {

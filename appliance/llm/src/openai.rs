@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::retry::{Timeouts, send};
-use crate::types::{ChatEvent, ChatRequest, EventStream, Message, Provider, Role, ToolCall, Usage};
+use crate::types::{ChatEvent, ChatRequest, EventStream, Message, Provider, ToolCall, Usage};
 use crate::{LlmError, sse};
 
 /// DeepSeek, Mistral, Grok/xAI, vLLM, the swapper: `base_url` ends before `/chat/completions`
@@ -40,12 +40,7 @@ impl OpenAiCompatible {
 
 fn wire_message(m: &Message) -> Value {
     let mut v = json!({
-        "role": match m.role {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::Tool => "tool",
-        },
+        "role": m.role.as_str(),
         "content": m.content,
     });
     if !m.tool_calls.is_empty() {

@@ -17,6 +17,18 @@ pub enum Role {
     Tool,
 }
 
+impl Role {
+    /// The wire name, the same in the OpenAI and Ollama protocols.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     pub id: String,

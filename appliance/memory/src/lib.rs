@@ -50,16 +50,9 @@ pub async fn run(
     }
     let bus = Bus::connect(&config.bus, "memory").await?;
     bus.ensure_topology().await?;
-    let root_token = config.supervisor.root_token();
-    let control_plane = format!(
-        "http://{}",
-        daarion_http::dial_addr(config.control_plane.listen)
-    );
     let app = App {
-        introspector: root_token
-            .as_ref()
-            .map(|root| daarion_control_client::Introspector::new(&control_plane, root.clone())),
-        root_token: root_token.map(Arc::from),
+        introspector: daarion_control_client::Introspector::from_config(&config),
+        root_token: config.supervisor.root_token().map(Arc::from),
         config: Arc::new(config),
         pool,
         bus,

@@ -111,16 +111,9 @@ pub async fn run(
         config.general.models_dir.clone(),
         config.models.threads,
     );
-    let root_token = config.supervisor.root_token();
-    let control_plane = format!(
-        "http://{}",
-        daarion_http::dial_addr(config.control_plane.listen)
-    );
     let app = App {
-        introspector: root_token
-            .as_ref()
-            .map(|root| daarion_control_client::Introspector::new(&control_plane, root.clone())),
-        root_token: root_token.map(Arc::from),
+        introspector: daarion_control_client::Introspector::from_config(&config),
+        root_token: config.supervisor.root_token().map(Arc::from),
         scheduler: scheduler.clone(),
         config: Arc::new(config),
     };

@@ -50,10 +50,7 @@ impl Probe {
                 }
             }
             UnitName::Service(s) => Probe::Http {
-                base: format!(
-                    "http://{}",
-                    daarion_http::dial_addr(config.service(s).listen)
-                ),
+                base: format!("http://{}", config.service(s).dial()),
                 client: reqwest::Client::builder()
                     .timeout(PROBE_TIMEOUT)
                     .no_proxy()
