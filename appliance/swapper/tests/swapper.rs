@@ -280,3 +280,134 @@ fn the_shipped_catalogue_matches_the_real_model_files() {
         );
     }
 }
+
+/// Random interleavings of chat and embedding requests for three models, operator unloads and
+/// worker crashes, against a budget that cannot hold all three: no deadlock, no busy model ever
+/// unloading, no moment where loaded models exceed the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_interleavings_never_deadlock_evict_a_busy_model_or_overrun_the_budget() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = workspace();
+    let swapper = Arc::new(Swapper::start(&dir, 450).await);
+    let budget = swapper.status().await["budget_bytes"].as_u64().unwrap();
+
+    // Watch the ledger while everything runs.
+    let running = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (swapper, running) = (swapper.clone(), running.clone());
+        tokio::spawn(async move {
+            let mut samples = 0;
+            while running.load(Ordering::SeqCst) {
+                let status = swapper.status().await;
+                let models = status["models"].as_array().unwrap();
+                let held: u64 = models
+                    .iter()
+                    .filter(|m| m["state"] != "unloaded")
+                    .map(|m| m["footprint_bytes"].as_u64().unwrap())
+                    .sum();
+                assert!(
+                    held <= budget,
+                    "budget overrun: {held} > {budget}: {status}"
+                );
+                for m in models {
+                    if m["state"] == "unloading" {
+                        assert_eq!(m["active"], 0, "a busy model was being evicted: {m}");
+                    }
+                }
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            samples
+        })
+    };
+
+    // A fixed pseudo-random schedule, so a failure can be replayed.
+    let mut seed: u64 = 0x5eed_1234;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let mut tasks = Vec::new();
+    for step in 0..60 {
+        let swapper = swapper.clone();
+        let action = next() % 10;
+        let delay = Duration::from_millis((next() % 40) as u64);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(delay * (step % 6) as u32).await;
+            match action {
+                0..=3 => swapper.ask("tiny", "hello", 6).await.0,
+                4..=6 => swapper.ask("smollm2", "Say hi", 6).await.0,
+                7 | 8 => {
+                    swapper
+                        .json(
+                            "/v1/embeddings",
+                            json!({"model": "minilm", "input": "a cat on a mat"}),
+                        )
+                        .await
+                        .0
+                }
+                _ => {
+                    // Either kill a worker or ask for an unload.
+                    let status = swapper.status().await;
+                    let loaded: Vec<&Value> = status["models"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|m| m["state"] == "loaded" && m["pid"].is_number())
+                        .collect();
+                    match loaded.first() {
+                        Some(m) if step % 2 == 0 => {
+                            let pid = m["pid"].as_i64().unwrap() as i32;
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(pid),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                            0
+                        }
+                        Some(m) => {
+                            let id = m["id"].as_str().unwrap().to_owned();
+                            swapper
+                                .json(&format!("/v1/swapper/models/{id}/unload"), json!({}))
+                                .await
+                                .0
+                        }
+                        None => 0,
+                    }
+                }
+            }
+        }));
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(240), async {
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap());
+        }
+        statuses
+    })
+    .await
+    .expect("no deadlock: every request finished");
+    running.store(false, Ordering::SeqCst);
+    let samples = watcher.await.unwrap();
+    let ok = outcome.iter().filter(|s| **s == 200).count();
+    let unexpected: Vec<&u16> = outcome
+        .iter()
+        .filter(|s| ![0, 200, 409, 429, 502].contains(*s))
+        .collect();
+    println!(
+        "figure: stress: {ok} of {} requests answered 200, {samples} ledger samples",
+        outcome.len()
+    );
+    assert!(unexpected.is_empty(), "{outcome:?}");
+    assert!(ok >= outcome.len() / 2, "{outcome:?}");
+    // Everything still works afterwards.
+    for model in ["tiny", "smollm2"] {
+        assert_eq!(swapper.ask(model, "hello", 4).await.0, 200);
+    }
+    let swapper = Arc::into_inner(swapper).unwrap();
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
