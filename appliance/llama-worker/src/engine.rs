@@ -12,7 +12,10 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use serde_json::json;
 
-use crate::protocol::{Args, Chat, Embed, reply};
+use crate::protocol::{Args, Chat, Embed};
+
+/// Where a request's events go: stdout in the worker process, a closure in benchmarks.
+pub type Emit<'a> = &'a mut dyn FnMut(serde_json::Value);
 
 pub struct Engine {
     // Field order matters: the context borrows the model, the model needs the backend.
@@ -23,8 +26,8 @@ pub struct Engine {
     n_batch: u32,
 }
 
-fn error(id: u64, code: &str, message: impl std::fmt::Display) {
-    reply(&json!({"id": id, "event": "error", "code": code, "message": message.to_string()}));
+fn error(emit: Emit<'_>, id: u64, code: &str, message: impl std::fmt::Display) {
+    emit(json!({"id": id, "event": "error", "code": code, "message": message.to_string()}));
 }
 
 impl Engine {
@@ -75,10 +78,15 @@ impl Engine {
         })
     }
 
-    pub fn chat(&mut self, chat: &Chat, cancelled: &AtomicU64) {
+    pub fn chat(&mut self, chat: &Chat, cancelled: &AtomicU64, emit: Emit<'_>) {
         let id = chat.id;
         if self.mode != "chat" {
-            return error(id, "wrong_mode", "this model serves embeddings, not chat");
+            return error(
+                emit,
+                id,
+                "wrong_mode",
+                "this model serves embeddings, not chat",
+            );
         }
         let messages: Result<Vec<LlamaChatMessage>, _> = chat
             .messages
@@ -87,7 +95,7 @@ impl Engine {
             .collect();
         let messages = match messages {
             Ok(m) => m,
-            Err(e) => return error(id, "bad_request", e),
+            Err(e) => return error(emit, id, "bad_request", e),
         };
         let prompt = match self
             .model
@@ -101,6 +109,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 return error(
+                    emit,
                     id,
                     "template",
                     format!("cannot apply the chat template: {e}"),
@@ -112,6 +121,7 @@ impl Engine {
         let budget = tokens.len() as u64 + u64::from(chat.max_tokens.max(1));
         if tokens.is_empty() || budget > u64::from(self.n_ctx) {
             return error(
+                emit,
                 id,
                 "context_length_exceeded",
                 format!(
@@ -131,11 +141,11 @@ impl Engine {
             for (i, token) in chunk.iter().enumerate() {
                 let pos = chunk_start * self.n_batch as usize + i;
                 if let Err(e) = batch.add(*token, pos as i32, &[0], pos == last) {
-                    return error(id, "internal", e);
+                    return error(emit, id, "internal", e);
                 }
             }
             if let Err(e) = self.context.decode(&mut batch) {
-                return error(id, "internal", format!("decode failed: {e}"));
+                return error(emit, id, "internal", format!("decode failed: {e}"));
             }
         }
         let mut sampler = if chat.temperature <= 0.0 {
@@ -171,21 +181,21 @@ impl Engine {
             if valid > 0 {
                 let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
                 pending.drain(..valid);
-                reply(&json!({"id": id, "event": "token", "text": text}));
+                emit(json!({"id": id, "event": "token", "text": text}));
             }
             batch.clear();
             if let Err(e) = batch.add(token, pos, &[0], true) {
-                return error(id, "internal", e);
+                return error(emit, id, "internal", e);
             }
             pos += 1;
             if let Err(e) = self.context.decode(&mut batch) {
-                return error(id, "internal", format!("decode failed: {e}"));
+                return error(emit, id, "internal", format!("decode failed: {e}"));
             }
         }
         if !pending.is_empty() {
-            reply(&json!({"id": id, "event": "token", "text": String::from_utf8_lossy(&pending)}));
+            emit(json!({"id": id, "event": "token", "text": String::from_utf8_lossy(&pending)}));
         }
-        reply(&json!({
+        emit(json!({
             "id": id,
             "event": "done",
             "finish_reason": finish,
@@ -194,10 +204,15 @@ impl Engine {
         }));
     }
 
-    pub fn embed(&mut self, embed: &Embed) {
+    pub fn embed(&mut self, embed: &Embed, emit: Emit<'_>) {
         let id = embed.id;
         if self.mode != "embed" {
-            return error(id, "wrong_mode", "this model serves chat, not embeddings");
+            return error(
+                emit,
+                id,
+                "wrong_mode",
+                "this model serves chat, not embeddings",
+            );
         }
         let vocab = self.model.vocab();
         let mut data = Vec::with_capacity(embed.input.len());
@@ -206,6 +221,7 @@ impl Engine {
             let tokens = vocab.tokenize(text.as_bytes(), true, false);
             if tokens.is_empty() || tokens.len() > self.n_ctx as usize {
                 return error(
+                    emit,
                     id,
                     "context_length_exceeded",
                     format!(
@@ -220,21 +236,21 @@ impl Engine {
             let mut batch = LlamaBatch::new(tokens.len(), 1);
             for (pos, token) in tokens.iter().enumerate() {
                 if let Err(e) = batch.add(*token, pos as i32, &[0], true) {
-                    return error(id, "internal", e);
+                    return error(emit, id, "internal", e);
                 }
             }
             if let Err(e) = self.context.decode(&mut batch) {
-                return error(id, "internal", format!("decode failed: {e}"));
+                return error(emit, id, "internal", format!("decode failed: {e}"));
             }
             let vector = match self.context.embeddings_seq_ith(0) {
                 Ok(v) => v,
-                Err(e) => return error(id, "internal", format!("no embedding: {e}")),
+                Err(e) => return error(emit, id, "internal", format!("no embedding: {e}")),
             };
             let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
             data.push(vector.iter().map(|x| x / norm).collect::<Vec<f32>>());
         }
-        reply(
-            &json!({"id": id, "event": "embeddings", "data": data, "prompt_tokens": prompt_tokens}),
+        emit(
+            json!({"id": id, "event": "embeddings", "data": data, "prompt_tokens": prompt_tokens}),
         );
     }
 }

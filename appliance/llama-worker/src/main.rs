@@ -11,15 +11,13 @@
 //! Any failure of one request is `{"id":N,"event":"error","code":"...","message":"..."}`; the
 //! worker keeps serving. It exits when stdin closes (the swapper is gone or unloading it).
 
-mod engine;
-mod protocol;
-
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use protocol::{Args, Request, reply};
+use daarion_llama_worker::engine;
+use daarion_llama_worker::protocol::{Args, Request, reply};
 
 fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
@@ -65,8 +63,8 @@ fn main() {
     }
     for request in rx {
         match request {
-            Request::Chat(chat) => engine.chat(&chat, &cancelled),
-            Request::Embed(embed) => engine.embed(&embed),
+            Request::Chat(chat) => engine.chat(&chat, &cancelled, &mut |event| reply(&event)),
+            Request::Embed(embed) => engine.embed(&embed, &mut |event| reply(&event)),
             Request::Cancel { .. } => {}
         }
     }
