@@ -1,6 +1,7 @@
 //! Swapper figures on this machine: generation speed through the swapper next to llama.cpp
 //! in-process (same model, prompt, greedy sampling, threads), time to first token, model load
-//! times, and the cost of a swap. Run: `cargo bench -p daarion-swapper --bench swapper`.
+//! times, and the cost of a swap. Run: `cargo build --release -p daarion-llama-worker && cargo
+//! bench -p daarion-swapper --bench swapper` (the swapper starts the release worker).
 
 #[path = "../tests/helpers/mod.rs"]
 #[allow(dead_code)]
