@@ -167,12 +167,15 @@ impl Engine {
             }
             let token = sampler.sample(&self.context, batch.n_tokens() - 1);
             sampler.accept(token);
-            if vocab.is_eog(token) {
+            let end = vocab.is_eog(token);
+            if end && !chat.ignore_eos {
                 finish = "stop";
                 break;
             }
             produced += 1;
-            pending.extend(vocab.token_to_piece(token, false, None));
+            if !end {
+                pending.extend(vocab.token_to_piece(token, false, None));
+            }
             // Tokens can split a UTF-8 character: send only what is complete.
             let valid = match std::str::from_utf8(&pending) {
                 Ok(_) => pending.len(),

@@ -67,6 +67,10 @@ pub struct Chat {
     pub temperature: f32,
     #[serde(default)]
     pub seed: u32,
+    /// Keep generating past end-of-generation tokens until `max_tokens` (llama.cpp's
+    /// `ignore_eos`): fixed-length output for benchmarks and load tests.
+    #[serde(default)]
+    pub ignore_eos: bool,
 }
 
 fn default_max_tokens() -> u32 {

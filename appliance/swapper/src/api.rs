@@ -96,6 +96,9 @@ pub struct ChatCompletion {
     max_completion_tokens: Option<u32>,
     temperature: Option<f32>,
     seed: Option<u32>,
+    /// llama.cpp's extension: generate exactly `max_tokens`, past end-of-text.
+    #[serde(default)]
+    ignore_eos: bool,
 }
 
 /// OpenAI content is a string or a list of parts; text parts are joined.
@@ -204,6 +207,7 @@ pub async fn chat_completions(
         .request(json!({
             "op": "chat", "messages": messages, "max_tokens": max_tokens,
             "temperature": body.temperature.unwrap_or(0.0), "seed": body.seed.unwrap_or(0),
+            "ignore_eos": body.ignore_eos,
         }))
         .await
         .map_err(SwapError::WorkerFailed)?;

@@ -8,7 +8,8 @@
 //!   evicted; a request that needs room waits until such a model falls idle;
 //! - among idle, unpinned models the cheapest to reload per byte freed goes first, then the
 //!   least recently used;
-//! - the sum of footprints of loaded and loading models never exceeds the budget.
+//! - the sum of footprints of loaded, loading and unloading models never exceeds the budget: a
+//!   model waiting for room is `reserved` and starts loading only after its victims stopped.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ pub enum ScheduleError {
 #[derive(Debug)]
 enum Status {
     Unloaded,
+    /// Room is being made (victims stopping): the memory is booked for planning but not used
+    /// yet; the worker starts only once the victims are gone.
+    Reserved,
     Loading,
     Loaded(Arc<Worker>),
     Unloading,
@@ -254,7 +258,7 @@ impl Scheduler {
                         slot.status = Status::Unloaded;
                         continue;
                     }
-                    Status::Loading | Status::Unloading => Plan::Wait,
+                    Status::Reserved | Status::Loading | Status::Unloading => Plan::Wait,
                     Status::Unloaded => {
                         let need = slot.footprint;
                         if need > self.budget {
@@ -334,14 +338,20 @@ impl Scheduler {
             })
             .collect();
         if let Some(slot) = slots.get_mut(model) {
-            slot.status = Status::Loading;
+            slot.status = Status::Reserved;
         }
-        MEMORY_USED.set((used + need) as i64);
         Plan::Load { evict }
     }
 
     async fn load(&self, model: &str) -> Result<(), ScheduleError> {
-        let manifest = self.manifest(model).expect("known model");
+        let manifest = {
+            let mut slots = self.lock();
+            let slot = slots.get_mut(model).expect("slots are never removed");
+            // The victims are stopped: the booked memory is now really taken.
+            slot.status = Status::Loading;
+            MEMORY_USED.set(Self::used(&slots) as i64);
+            slots[model].manifest.clone()
+        };
         let path = manifest.path(&self.models_dir);
         let started = Instant::now();
         let result = if path.is_file() {
@@ -475,6 +485,7 @@ impl Scheduler {
                 kind: s.manifest.kind,
                 state: match s.status {
                     Status::Unloaded => "unloaded",
+                    Status::Reserved => "reserved",
                     Status::Loading => "loading",
                     Status::Loaded(_) => "loaded",
                     Status::Unloading => "unloading",

@@ -189,36 +189,41 @@ async fn a_budget_for_one_model_swaps_never_evicts_a_busy_one_and_persists_footp
         );
     }
 
-    // smollm2 is busy streaming: a request for tiny waits instead of evicting it.
+    // smollm2 is busy with a long answer (a fixed 250 tokens): a request for tiny must wait for
+    // it instead of evicting it.
     let streaming = tight
-        .stream("smollm2", "Count from one to fifty in words.", 120)
-        .await;
-    let mut body = streaming.bytes_stream();
-    let first = body.next().await.unwrap().unwrap();
-    assert!(!first.is_empty());
+        .post("/v1/chat/completions")
+        .json(
+            &json!({"model": "smollm2", "messages": [{"role": "user", "content": "Tell a story."}],
+                      "max_tokens": 250, "ignore_eos": true, "stream": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streaming.status(), 200);
     let swapper = std::sync::Arc::new(tight);
     let waiting = {
         let swapper = swapper.clone();
         tokio::spawn(async move { swapper.ask("tiny", "hi", 4).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let busy = swapper.model("smollm2").await;
-    assert_eq!(busy["state"], "loaded", "a busy model is never evicted");
-    assert_eq!(busy["active"], 1);
-    assert_eq!(
-        swapper.model("tiny").await["queued"],
-        1,
-        "tiny waits its turn"
-    );
-    assert!(!waiting.is_finished());
-    let mut rest = String::from_utf8_lossy(&first).into_owned();
-    while let Some(chunk) = body.next().await {
-        rest.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    let mut overlapped = false;
+    for _ in 0..100 {
+        let busy = swapper.model("smollm2").await;
+        if busy["active"] == 1 {
+            assert_eq!(busy["state"], "loaded", "a busy model is never evicted");
+            if swapper.model("tiny").await["queued"] == 1 {
+                overlapped = true;
+                assert!(!waiting.is_finished(), "tiny waits its turn");
+            }
+        }
+        if waiting.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        rest.contains("[DONE]"),
-        "the busy model finished its answer"
-    );
+    assert!(overlapped, "tiny was seen waiting while smollm2 answered");
+    let (rest, _) = drain(streaming).await;
+    assert!(!rest.is_empty(), "the busy model finished its answer");
     let (status, body) = waiting.await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(swapper.loaded().await, vec!["tiny".to_owned()]);
@@ -304,7 +309,8 @@ async fn random_interleavings_never_deadlock_evict_a_busy_model_or_overrun_the_b
                 let models = status["models"].as_array().unwrap();
                 let held: u64 = models
                     .iter()
-                    .filter(|m| m["state"] != "unloaded")
+                    // Reserved memory is booked, not used: its worker starts after the victims stop.
+                    .filter(|m| !["unloaded", "reserved"].contains(&m["state"].as_str().unwrap()))
                     .map(|m| m["footprint_bytes"].as_u64().unwrap())
                     .sum();
                 assert!(
