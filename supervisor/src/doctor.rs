@@ -236,26 +236,57 @@ fn gpu() -> (Verdict, String) {
     (verdict, report.summary())
 }
 
+/// The catalogue against the files on disk, and the worker that would run them.
 fn models(config: &Config) -> (Verdict, String) {
-    let dir = &config.general.models_dir;
-    match std::fs::read_dir(dir) {
-        Ok(entries) => {
-            let files = entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .count();
-            if files == 0 {
-                (
-                    Verdict::Warn,
-                    format!("{} is empty: no local models yet", dir.display()),
-                )
-            } else {
-                (Verdict::Ok, format!("{files} files in {}", dir.display()))
-            }
-        }
-        Err(e) => (
+    use daarion_swapper::manifest::{FileState, check_file, load_all};
+    let manifests = match load_all(&config.models.manifests_dir) {
+        Ok(m) => m,
+        Err(e) => return (Verdict::Fail, e.to_string()),
+    };
+    let worker = daarion_swapper::find_worker(&config.models.llama_worker);
+    if config.swapper.enabled && worker.is_none() {
+        return (
+            Verdict::Fail,
+            format!(
+                "the llama.cpp worker `{}` is not installed (models.llama_worker)",
+                config.models.llama_worker.display()
+            ),
+        );
+    }
+    if manifests.is_empty() {
+        return (
             Verdict::Warn,
-            format!("{}: {e}; no local models yet", dir.display()),
-        ),
+            format!(
+                "no model manifests in {}",
+                config.models.manifests_dir.display()
+            ),
+        );
+    }
+    let missing: Vec<&str> = manifests
+        .iter()
+        .filter(|m| {
+            matches!(
+                check_file(m, &config.general.models_dir, false),
+                Ok(FileState::Missing) | Err(_)
+            )
+        })
+        .map(|m| m.id.as_str())
+        .collect();
+    let summary = format!(
+        "{} models in the catalogue, {} present in {}",
+        manifests.len(),
+        manifests.len() - missing.len(),
+        config.general.models_dir.display()
+    );
+    if missing.is_empty() {
+        (Verdict::Ok, summary)
+    } else {
+        (
+            Verdict::Warn,
+            format!(
+                "{summary}; missing: {} (daarion models pull)",
+                missing.join(", ")
+            ),
+        )
     }
 }

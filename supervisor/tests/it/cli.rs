@@ -234,3 +234,41 @@ fn models_list_and_verify_check_the_catalogue() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn doctor_checks_the_model_catalogue_and_the_worker() {
+    let catalogue = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
+    let empty = std::env::temp_dir().join(format!("daarion-no-models-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = daarion()
+        .args(["doctor"])
+        .env("DAARION__MODELS__MANIFESTS_DIR", catalogue)
+        .env("DAARION__GENERAL__MODELS_DIR", &empty)
+        .env("DAARION__GENERAL__MIN_FREE_DISK_MB", "1")
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    let line = shown.lines().find(|l| l.starts_with("models")).unwrap();
+    assert!(
+        line.contains("WARN") && line.contains("missing: minilm, smollm2"),
+        "{line}"
+    );
+
+    let out = daarion()
+        .args(["doctor"])
+        .env(
+            "DAARION__MODELS__LLAMA_WORKER",
+            "/nonexistent/daarion-llama-worker",
+        )
+        .env("DAARION__GENERAL__MIN_FREE_DISK_MB", "1")
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let line = shown.lines().find(|l| l.starts_with("models")).unwrap();
+    assert!(
+        line.contains("FAIL") && line.contains("not installed"),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&empty).unwrap();
+}
