@@ -119,10 +119,6 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Resolves the bearer token into a [`Principal`] in the request's extensions, or answers 401.
 pub async fn authenticate(
     State(app): State<App>,
@@ -163,7 +159,7 @@ async fn token_principal(app: &App, token: &str) -> Result<Principal, ControlErr
     if app
         .root_token
         .as_deref()
-        .is_some_and(|root| constant_time_eq(root.as_bytes(), token.as_bytes()))
+        .is_some_and(|root| daarion_http::secret_eq(root.as_bytes(), token.as_bytes()))
     {
         return Ok(Principal {
             name: "root".into(),
@@ -209,7 +205,7 @@ async fn session_principal(
             .get(crate::admins::CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), csrf.as_bytes()) {
+        if !daarion_http::secret_eq(given.as_bytes(), csrf.as_bytes()) {
             return Err(ControlError::Csrf);
         }
     }

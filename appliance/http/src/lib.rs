@@ -10,3 +10,25 @@ mod serve;
 pub use error::{ErrorBody, ErrorResponse};
 pub use middleware::{REQUEST_ID, json_errors, trace_requests};
 pub use serve::{ServeError, build_app, serve, serve_app};
+
+/// Compares a presented credential with the expected one in time that does not depend on where
+/// they differ, so a wrong token reveals nothing byte by byte.
+pub fn secret_eq(expected: &[u8], given: &[u8]) -> bool {
+    expected.len() == given.len()
+        && expected
+            .iter()
+            .zip(given)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_comparison() {
+        assert!(super::secret_eq(b"abc", b"abc"));
+        assert!(!super::secret_eq(b"abc", b"abd"));
+        assert!(!super::secret_eq(b"abc", b"ab"));
+        assert!(!super::secret_eq(b"abc", b""));
+    }
+}

@@ -161,11 +161,7 @@ impl Provider for Ollama {
                     .send(Err(protocol("the stream ended before `done`".into())))
                     .await;
             });
-            Ok(futures::stream::unfold(
-                rx,
-                |mut rx| async move { rx.recv().await.map(|e| (e, rx)) },
-            )
-            .boxed())
+            Ok(crate::types::channel_stream(rx))
         })
     }
 }

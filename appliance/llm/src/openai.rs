@@ -196,5 +196,5 @@ fn parse(
             }))
             .await;
     });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }).boxed()
+    crate::types::channel_stream(rx)
 }

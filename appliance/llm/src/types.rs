@@ -92,6 +92,14 @@ pub enum ChatEvent {
 
 pub type EventStream = BoxStream<'static, Result<ChatEvent, LlmError>>;
 
+/// The events a parsing task sends, as the stream a provider returns; dropping the stream
+/// closes the channel, which stops the task.
+pub(crate) fn channel_stream(
+    rx: tokio::sync::mpsc::Receiver<Result<ChatEvent, LlmError>>,
+) -> EventStream {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }).boxed()
+}
+
 /// One model endpoint. `chat_stream` resolves once the provider accepted the request (status
 /// line and headers), so failures before any token are errors of the call, not of the stream.
 pub trait Provider: Send + Sync {

@@ -38,14 +38,10 @@ pub async fn authenticate(
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
         .ok_or(SwapError::Unauthenticated)?;
-    let is_root = app.root_token.as_deref().is_some_and(|root| {
-        root.len() == token.len()
-            && root
-                .bytes()
-                .zip(token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
+    let is_root = app
+        .root_token
+        .as_deref()
+        .is_some_and(|root| daarion_http::secret_eq(root.as_bytes(), token.as_bytes()));
     let caller = if is_root {
         Caller { admin: true }
     } else {

@@ -34,8 +34,7 @@ pub fn load_or_create(path: &Path) -> std::io::Result<String> {
 
 /// Same time for every wrong token of the same length: no byte-by-byte oracle.
 pub fn matches(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    daarion_http::secret_eq(expected.as_bytes(), given.as_bytes())
 }
 
 #[cfg(test)]

@@ -62,10 +62,6 @@ impl Caller {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 pub async fn authenticate(
     State(app): State<App>,
     mut request: Request,
@@ -91,7 +87,7 @@ pub async fn authenticate(
     let root = app
         .root_token
         .as_deref()
-        .is_some_and(|r| constant_time_eq(r.as_bytes(), token.as_bytes()));
+        .is_some_and(|r| daarion_http::secret_eq(r.as_bytes(), token.as_bytes()));
     let caller = if root {
         Caller {
             name: "root".into(),
