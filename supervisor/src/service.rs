@@ -22,8 +22,10 @@ fn starter(name: ServiceName) -> Option<Start> {
         ServiceName::Swapper => Some(|config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_swapper::run(config, listener, shutdown).await?) })
         }),
+        ServiceName::Router => Some(|config, listener, shutdown| {
+            Box::pin(async move { Ok(daarion_router::run(config, listener, shutdown).await?) })
+        }),
         ServiceName::Gateway
-        | ServiceName::Router
         | ServiceName::Ingest
         | ServiceName::Parser
         | ServiceName::Crews

@@ -71,8 +71,20 @@ pub struct DecisionReport {
     pub stale: bool,
 }
 
+/// An agent as the router needs it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub default_model: Option<String>,
+    pub telegram_bot: Option<String>,
+    pub enabled: bool,
+    pub revision: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
+    Agent(String),
     Prompt(String),
     Policy(String),
     Roles(String),
@@ -149,7 +161,11 @@ impl ControlClient {
             "prompt" => vec![Key::Prompt(id)],
             "policy" => vec![Key::Policy(id)],
             // The policy answer carries the agent's enabled flag.
-            "agent" => vec![Key::Policy(id.clone()), Key::Prompt(id)],
+            "agent" => vec![
+                Key::Policy(id.clone()),
+                Key::Prompt(id.clone()),
+                Key::Agent(id),
+            ],
             "user_roles" => vec![Key::Roles(id)],
             "config" => vec![Key::Config(id)],
             _ => return,
@@ -266,6 +282,25 @@ impl ControlClient {
         })
     }
 
+    /// For a dependant's readiness: the control plane answers its health check.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.inner
+            .http
+            .get(format!("{}/health", self.inner.base))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map(|_| ())
+            .map_err(|e| ClientError::Unavailable(e.to_string()))
+    }
+
+    pub async fn agent(&self, id: &str) -> Result<Versioned<Agent>, ClientError> {
+        self.typed(Key::Agent(id.to_owned()), &format!("/agents/{id}"), |v| {
+            v["revision"].as_i64().unwrap_or(0)
+        })
+        .await
+    }
+
     pub async fn active_prompt(&self, agent: &str) -> Result<Versioned<Prompt>, ClientError> {
         self.typed(
             Key::Prompt(agent.to_owned()),
@@ -356,12 +391,27 @@ impl ControlClient {
     /// Reserves `usage` against the user's quotas: `Err(QuotaExceeded)` names the budget.
     /// Never cached: quotas are enforced by the control plane alone.
     pub async fn consume(&self, user: &str, usage: &Value) -> Result<(), ClientError> {
+        self.quota_call(user, "consume", usage).await
+    }
+
+    /// Replaces a reservation made with [`ControlClient::consume`] by what was really used.
+    pub async fn settle(
+        &self,
+        user: &str,
+        reserved: &Value,
+        actual: &Value,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::json!({"reserved": reserved, "actual": actual});
+        self.quota_call(user, "settle", &body).await
+    }
+
+    async fn quota_call(&self, user: &str, verb: &str, body: &Value) -> Result<(), ClientError> {
         let response = self
             .inner
             .http
-            .post(format!("{}/quotas/{user}/consume", self.inner.base))
+            .post(format!("{}/quotas/{user}/{verb}", self.inner.base))
             .bearer_auth(&self.inner.token)
-            .json(usage)
+            .json(body)
             .send()
             .await
             .map_err(|e| ClientError::Unavailable(e.to_string()))?;

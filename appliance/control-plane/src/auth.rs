@@ -55,9 +55,12 @@ pub enum Scope {
     /// Swapper: the OpenAI-compatible model API.
     #[serde(rename = "models:use")]
     ModelsUse,
+    /// Router: talk to agents (`/v1/route`, `/v1/chat/completions` with an agent as the model).
+    #[serde(rename = "agents:use")]
+    AgentsUse,
 }
 
-const ALL_SCOPES: [Scope; 12] = [
+const ALL_SCOPES: [Scope; 13] = [
     Scope::Admin,
     Scope::Read,
     Scope::AgentsWrite,
@@ -70,6 +73,7 @@ const ALL_SCOPES: [Scope; 12] = [
     Scope::MemoryWrite,
     Scope::MemoryUser,
     Scope::ModelsUse,
+    Scope::AgentsUse,
 ];
 
 impl Scope {
@@ -87,6 +91,7 @@ impl Scope {
             Scope::MemoryWrite => "memory:write",
             Scope::MemoryUser => "memory:user",
             Scope::ModelsUse => "models:use",
+            Scope::AgentsUse => "agents:use",
         }
     }
 

@@ -1,12 +1,13 @@
 //! `/config/{key}`: typed JSON values with a version history. The key's prefix says its type:
 //! `flags.*` feature flags, `routing.*` routing rules, `providers.*` LLM provider settings
-//! (secrets only by reference); any other key holds free JSON.
+//! (secrets only by reference), `agents.<id>` how the router runs an agent; any other key
+//! holds free JSON.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use daarion_policy::{Flag, bucket, flag_enabled};
+use daarion_policy::{AgentSettings, Flag, ProviderSettings, Routing, bucket, flag_enabled};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -33,37 +34,6 @@ pub struct ConfigVersion {
 
 const COLUMNS: &str = "key, version, value, comment, author, created_at";
 
-/// One routing rule: the first rule whose given fields all match picks the agent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoutingRule {
-    pub bot: Option<String>,
-    pub chat: Option<String>,
-    pub command: Option<String>,
-    pub agent: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Routing {
-    #[serde(default)]
-    pub rules: Vec<RoutingRule>,
-    pub default_agent: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Provider {
-    /// `openai` (any OpenAI-compatible API) or `ollama`.
-    pub kind: String,
-    pub base_url: String,
-    #[serde(default)]
-    pub models: Vec<String>,
-    /// `env:NAME` or `file:/path/0600-file`: the secret itself never enters the control plane.
-    pub api_key_ref: Option<String>,
-    pub timeout_secs: Option<u64>,
-}
-
 pub fn valid_key(key: &str) -> bool {
     let mut chars = key.chars();
     key.len() <= 128
@@ -75,12 +45,17 @@ pub fn valid_key(key: &str) -> bool {
         })
 }
 
+/// A field named like a credential (`api_key`, `apikey`, `access_token`, `password`), judged by
+/// whole words so `max_tokens` or `keyboard` are not mistaken for one.
 fn looks_secret(field: &str) -> bool {
     let f = field.to_ascii_lowercase();
     !f.ends_with("_ref")
-        && ["key", "token", "secret", "password"]
-            .iter()
-            .any(|s| f.contains(s))
+        && f.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| {
+            ["key", "passwd", "credential"].contains(&word)
+                || ["token", "secret", "password", "apikey"]
+                    .iter()
+                    .any(|s| word.ends_with(s))
+        })
 }
 
 fn find_secret(value: &Value, path: &str) -> Option<String> {
@@ -119,45 +94,25 @@ fn validate(key: &str, value: &Value, agents: &[String]) -> Result<(), ControlEr
     } else if key.starts_with("routing.") {
         let routing: Routing = serde_json::from_value(value.clone())
             .map_err(|e| invalid(format!("not routing rules: {e}")))?;
-        let named = routing
-            .rules
-            .iter()
-            .map(|r| &r.agent)
-            .chain(routing.default_agent.as_ref());
-        for agent in named {
-            if !agents.contains(agent) {
-                return Err(invalid(format!("routes to unknown agent `{agent}`")));
-            }
+        if let Some(agent) = routing.agents().find(|a| !agents.contains(a)) {
+            return Err(invalid(format!("routes to unknown agent `{agent}`")));
         }
-        if let Some(i) = routing
-            .rules
-            .iter()
-            .position(|r| r.bot.is_none() && r.chat.is_none() && r.command.is_none())
-        {
+        if let Some(i) = routing.catch_all() {
             return Err(invalid(format!(
                 "rules[{i}] matches everything: use default_agent"
             )));
         }
     } else if key.starts_with("providers.") {
-        let provider: Provider = serde_json::from_value(value.clone())
+        let provider: ProviderSettings = serde_json::from_value(value.clone())
             .map_err(|e| invalid(format!("not a provider: {e}")))?;
-        if !["openai", "ollama"].contains(&provider.kind.as_str()) {
-            return Err(invalid(format!(
-                "kind `{}` is not openai or ollama",
-                provider.kind
-            )));
+        provider.validate().map_err(invalid)?;
+    } else if let Some(agent) = key.strip_prefix("agents.") {
+        if !agents.iter().any(|a| a == agent) {
+            return Err(invalid(format!("settings for unknown agent `{agent}`")));
         }
-        if !(provider.base_url.starts_with("http://") || provider.base_url.starts_with("https://"))
-        {
-            return Err(invalid("base_url must be an http(s) URL".into()));
-        }
-        if let Some(r) = &provider.api_key_ref
-            && !(r.starts_with("env:") || r.starts_with("file:/"))
-        {
-            return Err(invalid(
-                "api_key_ref must be env:NAME or file:/absolute/path".into(),
-            ));
-        }
+        let settings: AgentSettings = serde_json::from_value(value.clone())
+            .map_err(|e| invalid(format!("not agent settings: {e}")))?;
+        settings.validate().map_err(invalid)?;
     }
     Ok(())
 }
@@ -327,6 +282,16 @@ mod tests {
         assert!(err.contains("value.api_key"), "{err}");
         let nested = json!({"a": [{"password": "x"}]});
         assert!(validate("misc", &nested, &agents).is_err());
+        assert!(
+            validate(
+                "misc",
+                &json!({"accessToken": "x", "bot-token": "y"}),
+                &agents
+            )
+            .is_err()
+        );
+        assert!(validate("misc", &json!({"apikey": "x"}), &agents).is_err());
+        assert!(validate("misc", &json!({"max_tokens": 5, "keyboard": "us"}), &agents).is_ok());
         let by_ref = json!({"kind": "openai", "base_url": "https://api.example", "api_key_ref": "env:DEEPSEEK_KEY"});
         assert!(validate("providers.x", &by_ref, &agents).is_ok());
     }

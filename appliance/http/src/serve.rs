@@ -76,7 +76,15 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> Result<(), ServeError> {
+    use axum::serve::ListenerExt;
     let signal = shutdown.clone();
+    // Streamed answers are many small writes; Nagle's algorithm would hold each one back until
+    // the previous is acknowledged (40 ms with delayed ACKs).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { signal.cancelled().await })
         .into_future();

@@ -14,6 +14,8 @@ mod openai;
 mod price;
 mod retry;
 mod sse;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 
 pub use chain::{Chain, ChainAttempt};

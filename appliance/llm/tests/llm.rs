@@ -1,15 +1,13 @@
 //! The real provider clients against local servers speaking the real wire protocols.
 
-mod helpers;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use daarion_llm::testing::{Fake, Reply, openai_answer, sse, stream};
 use daarion_llm::{
     Chain, ChatRequest, LlmError, Message, Ollama, OpenAiCompatible, Provider, Resilient,
     RetryPolicy, Role, Timeouts, ToolCall, Usage, collect,
 };
-use helpers::{Fake, Reply, openai_answer, sse, stream};
 use serde_json::json;
 
 fn request() -> ChatRequest {

@@ -28,8 +28,8 @@ async fn every_service_becomes_ready_and_a_killed_one_comes_back() {
         .collect();
     assert_eq!(
         names,
-        vec!["nats", "control-plane", "memory"],
-        "bus first, then the control and data layer"
+        vec!["nats", "control-plane", "memory", "router"],
+        "bus first, then the control and data layer, then the router that needs them"
     );
     assert!(
         units
@@ -143,7 +143,7 @@ async fn sigterm_stops_every_child_within_the_grace_period() {
     app.start();
     app.wait_all_ready(Duration::from_secs(60)).await;
     let mut pids = Vec::new();
-    for name in ["nats", "control-plane", "memory"] {
+    for name in ["nats", "control-plane", "memory", "router"] {
         pids.push(pid_of(&app.unit(name).await));
     }
     app.signal(Signal::SIGTERM);
@@ -177,7 +177,7 @@ async fn kill_9_of_the_supervisor_takes_the_children_down() {
     app.start();
     app.wait_all_ready(Duration::from_secs(60)).await;
     let mut pids = Vec::new();
-    for name in ["nats", "control-plane", "memory"] {
+    for name in ["nats", "control-plane", "memory", "router"] {
         pids.push(pid_of(&app.unit(name).await));
     }
     app.signal(Signal::SIGKILL);
@@ -376,7 +376,7 @@ async fn systemd_is_told_ready_status_watchdog_and_stopping() {
     }
     let all = messages.join("\n");
     assert!(all.contains("READY=1"), "{all}");
-    assert!(all.contains("STATUS=3/3 units ready"), "{all}");
+    assert!(all.contains("STATUS=4/4 units ready"), "{all}");
     assert!(all.contains("WATCHDOG=1"), "{all}");
     assert!(all.contains("STOPPING=1"), "{all}");
     let ready_at = messages.iter().position(|m| m.contains("READY=1")).unwrap();

@@ -21,6 +21,7 @@ pub fn routes(app: App) -> Router {
         .route("/v1/identities/resolve", post(users::resolve))
         .route("/v1/users/{id}", get(users::get))
         .route("/v1/sessions", post(sessions::create))
+        .route("/v1/sessions/open", post(sessions::open))
         .route("/v1/sessions/{id}", get(sessions::get))
         .route("/v1/sessions/{id}/end", post(sessions::end))
         .route(

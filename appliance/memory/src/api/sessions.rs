@@ -40,12 +40,16 @@ pub struct StoredMessage {
     pub completion_tokens: Option<i32>,
     pub trace_id: Option<String>,
     pub versions: Value,
+    /// On an assistant message: the tool calls the model made.
+    pub tool_calls: Option<Value>,
+    /// On a tool message: the call it answers.
+    pub tool_call_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 const SESSION_COLUMNS: &str = "id, user_id, agent_id, chat, started_at, ended_at";
-const MESSAGE_COLUMNS: &str = "id, session_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions, created_at";
+const MESSAGE_COLUMNS: &str = "id, session_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions, tool_calls, tool_call_id, created_at";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,12 +66,7 @@ pub async fn create(
     Json(body): Json<NewSession>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
     caller.write(body.user_id)?;
-    if body.agent_id.is_empty() || body.agent_id.len() > 64 {
-        return Err(ApiError::invalid("agent_id", "1 to 64 characters"));
-    }
-    if body.chat.len() > 128 {
-        return Err(ApiError::invalid("chat", "at most 128 characters"));
-    }
+    check_new(&body)?;
     users::load(&app.pool, body.user_id).await?;
     let session: Session = sqlx::query_as(&format!(
         "INSERT INTO sessions (id, user_id, agent_id, chat) VALUES ($1, $2, $3, $4) RETURNING {SESSION_COLUMNS}"
@@ -79,6 +78,62 @@ pub async fn create(
     .fetch_one(&app.pool)
     .await?;
     Ok((StatusCode::CREATED, Json(session)))
+}
+
+/// `POST /v1/sessions/open`: the open session of this user with this agent in this chat, or a
+/// new one. Two racing first messages of one chat get the same session.
+pub async fn open(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Json(body): Json<NewSession>,
+) -> Result<Json<Session>, ApiError> {
+    caller.write(body.user_id)?;
+    check_new(&body)?;
+    users::load(&app.pool, body.user_id).await?;
+    let mut tx = app.pool.begin().await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('session:' || $1 || ':' || $2 || ':' || $3))",
+    )
+    .bind(body.user_id.to_string())
+    .bind(&body.agent_id)
+    .bind(&body.chat)
+    .execute(&mut *tx)
+    .await?;
+    let existing: Option<Session> = sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND agent_id = $2 AND chat = $3 \
+         AND ended_at IS NULL ORDER BY started_at DESC LIMIT 1"
+    ))
+    .bind(body.user_id)
+    .bind(&body.agent_id)
+    .bind(&body.chat)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let session = match existing {
+        Some(session) => session,
+        None => {
+            sqlx::query_as(&format!(
+                "INSERT INTO sessions (id, user_id, agent_id, chat) VALUES ($1, $2, $3, $4) RETURNING {SESSION_COLUMNS}"
+            ))
+            .bind(Uuid::now_v7())
+            .bind(body.user_id)
+            .bind(&body.agent_id)
+            .bind(&body.chat)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
+    tx.commit().await?;
+    Ok(Json(session))
+}
+
+fn check_new(body: &NewSession) -> Result<(), ApiError> {
+    if body.agent_id.is_empty() || body.agent_id.len() > 64 {
+        return Err(ApiError::invalid("agent_id", "1 to 64 characters"));
+    }
+    if body.chat.len() > 128 {
+        return Err(ApiError::invalid("chat", "at most 128 characters"));
+    }
+    Ok(())
 }
 
 async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<Session, ApiError> {
@@ -130,6 +185,8 @@ pub struct NewMessage {
     trace_id: Option<String>,
     #[serde(default)]
     versions: Value,
+    tool_calls: Option<Value>,
+    tool_call_id: Option<String>,
 }
 
 pub async fn add_message(
@@ -151,6 +208,25 @@ pub async fn add_message(
             "one of system, user, assistant, tool",
         ));
     }
+    if body.tool_calls.as_ref().is_some_and(|c| !c.is_array()) {
+        return Err(ApiError::invalid("tool_calls", "an array of tool calls"));
+    }
+    if body.tool_calls.is_some() && body.role != "assistant" {
+        return Err(ApiError::invalid(
+            "tool_calls",
+            "only on assistant messages",
+        ));
+    }
+    match (&body.tool_call_id, body.role.as_str()) {
+        (Some(id), "tool") if !id.is_empty() && id.len() <= 128 => {}
+        (None, role) if role != "tool" => {}
+        _ => {
+            return Err(ApiError::invalid(
+                "tool_call_id",
+                "1 to 128 characters, on tool messages only (and required there)",
+            ));
+        }
+    }
     if !(body.versions.is_object() || body.versions.is_null()) {
         return Err(ApiError::invalid(
             "versions",
@@ -163,8 +239,8 @@ pub async fn add_message(
         return Err(ApiError::Conflict(format!("session {id} has ended")));
     }
     let stored: StoredMessage = sqlx::query_as(&format!(
-        "INSERT INTO messages (id, session_id, user_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {MESSAGE_COLUMNS}"
+        "INSERT INTO messages (id, session_id, user_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions, tool_calls, tool_call_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {MESSAGE_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(id)
@@ -177,6 +253,8 @@ pub async fn add_message(
     .bind(body.completion_tokens.map(|t| t as i32))
     .bind(&body.trace_id)
     .bind(if body.versions.is_null() { serde_json::json!({}) } else { body.versions })
+    .bind(&body.tool_calls)
+    .bind(&body.tool_call_id)
     .fetch_one(&app.pool)
     .await?;
     Ok((StatusCode::CREATED, Json(stored)))

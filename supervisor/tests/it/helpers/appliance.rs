@@ -75,6 +75,10 @@ impl Appliance {
                 "DAARION__CONTROL_PLANE__LISTEN",
                 format!("127.0.0.1:{}", free_port()),
             ),
+            (
+                "DAARION__ROUTER__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
             // The swapper has its own tests; here it would only need the llama.cpp worker.
             ("DAARION__SWAPPER__ENABLED", "false".to_owned()),
             ("DAARION__DATABASE__URL", db.url.clone()),

@@ -1,5 +1,6 @@
-//! Local HTTP servers that speak the real OpenAI (SSE) and Ollama (NDJSON) wire protocols, with
-//! a script of replies per request, recording what they were sent.
+//! For tests (feature `testing`): a local HTTP server that speaks the real OpenAI (SSE) and
+//! Ollama (NDJSON) wire protocols, with a script of replies per request, recording what it was
+//! sent. Used by this crate's tests and by the services that call models (the router).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -54,6 +55,16 @@ impl Fake {
         self
     }
 
+    /// The bodies received so far.
+    pub fn bodies(&self) -> Vec<Value> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
     pub fn count(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
@@ -66,6 +77,10 @@ impl Fake {
             .with_state(self.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        // Like a real API server: each chunk leaves at once (no Nagle delay).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await });
         addr
     }
@@ -106,7 +121,10 @@ async fn handle(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Re
         }
         Reply::Stream { chunks, gap, stall } => {
             let sent = futures::stream::iter(chunks).then(move |chunk| async move {
-                tokio::time::sleep(gap).await;
+                // Even a zero sleep waits for the next timer tick (1 ms).
+                if !gap.is_zero() {
+                    tokio::time::sleep(gap).await;
+                }
                 Ok::<_, Infallible>(Bytes::from(chunk))
             });
             let body = if stall {

@@ -1,0 +1,158 @@
+//! The normalised message the gateway (or any channel) hands the router.
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// A message's text may be at most this long; longer texts are documents, for ingest.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatKind {
+    #[default]
+    Private,
+    Group,
+    Public,
+}
+
+impl ChatKind {
+    /// The policy mode name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::Private => "private",
+            ChatKind::Group => "group",
+            ChatKind::Public => "public",
+        }
+    }
+}
+
+/// Who sent it: a known DAARION user, or a channel identity (created on first contact).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum UserRef {
+    Id {
+        id: Uuid,
+    },
+    Identity {
+        external_id: String,
+        #[serde(default)]
+        display_name: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inbound {
+    /// `telegram`, `web`, `api`…
+    pub channel: String,
+    /// The bot that received it (routing by bot).
+    pub bot: Option<String>,
+    /// The channel's chat id; one session per user, agent and chat.
+    #[serde(default)]
+    pub chat_id: String,
+    #[serde(default)]
+    pub chat_kind: ChatKind,
+    pub user: UserRef,
+    pub text: String,
+    /// An agent the user chose (`/agent <id>`), overriding the routing table.
+    pub agent: Option<String>,
+    /// In groups: the bot was mentioned or replied to.
+    #[serde(default)]
+    pub addressed: bool,
+}
+
+impl Inbound {
+    /// The `/command` the text starts with, without the slash and a `@bot` suffix.
+    pub fn command(&self) -> Option<&str> {
+        let first = self.text.split_whitespace().next()?;
+        let name = first.strip_prefix('/')?;
+        let name = name.split('@').next().unwrap_or(name);
+        (!name.is_empty()).then_some(name)
+    }
+
+    /// `@agent` mentions in the text, in order.
+    pub fn mentions(&self) -> impl Iterator<Item = &str> {
+        self.text.split_whitespace().filter_map(|w| {
+            let name = w.strip_prefix('@')?;
+            let name =
+                name.trim_end_matches(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'));
+            (!name.is_empty()).then_some(name)
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), crate::RouterError> {
+        use crate::RouterError;
+        if self.text.len() > MAX_TEXT_BYTES {
+            return Err(RouterError::TooLarge {
+                size: self.text.len(),
+                limit: MAX_TEXT_BYTES,
+            });
+        }
+        if self.text.trim().is_empty() {
+            return Err(RouterError::invalid("text", "the message is empty"));
+        }
+        let channel_ok = !self.channel.is_empty()
+            && self.channel.len() <= 32
+            && self
+                .channel
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !channel_ok {
+            return Err(RouterError::invalid(
+                "channel",
+                "1 to 32 lowercase letters, digits, '_' or '-'",
+            ));
+        }
+        if self.chat_id.len() > 100 {
+            return Err(RouterError::invalid("chat_id", "at most 100 characters"));
+        }
+        if let UserRef::Identity {
+            external_id,
+            display_name,
+        } = &self.user
+            && (external_id.is_empty() || external_id.len() > 128 || display_name.len() > 200)
+        {
+            return Err(RouterError::invalid(
+                "user",
+                "external_id must be 1 to 128 characters, display_name at most 200",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inbound(text: &str) -> Inbound {
+        serde_json::from_value(serde_json::json!({
+            "channel": "telegram", "chat_id": "1", "user": {"external_id": "7"}, "text": text
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn commands_and_mentions() {
+        assert_eq!(inbound("/weather@mybot Kyiv").command(), Some("weather"));
+        assert_eq!(inbound("hello /weather").command(), None);
+        assert_eq!(
+            inbound("hi @helper, and @coder!")
+                .mentions()
+                .collect::<Vec<_>>(),
+            ["helper", "coder"]
+        );
+    }
+
+    #[test]
+    fn validation() {
+        assert!(inbound("  ").validate().is_err());
+        assert!(inbound(&"x".repeat(MAX_TEXT_BYTES + 1)).validate().is_err());
+        inbound("hi").validate().unwrap();
+        let by_id: Inbound = serde_json::from_value(serde_json::json!({
+            "channel": "web", "user": {"id": uuid::Uuid::nil()}, "text": "hi"
+        }))
+        .unwrap();
+        assert!(matches!(by_id.user, UserRef::Id { .. }));
+    }
+}

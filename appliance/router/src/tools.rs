@@ -1,0 +1,331 @@
+//! Built-in tools the model may call, each described by a JSON schema that its arguments are
+//! validated against before it runs, and each gated by the agent's policy (`tools.allow`).
+
+use std::sync::Arc;
+
+use daarion_bus::{Bus, Envelope};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::memory::MemoryClient;
+
+/// What a tool may touch on behalf of one turn.
+#[derive(Clone)]
+pub struct ToolContext {
+    pub memory: MemoryClient,
+    pub bus: Bus,
+    pub user_id: Uuid,
+    pub agent_id: String,
+    pub session_id: Uuid,
+    /// The user message that started the turn: facts remembered now point back to it.
+    pub source_message: Uuid,
+}
+
+pub trait Tool: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    /// A JSON schema for the arguments object.
+    fn parameters(&self) -> Value;
+    /// Runs with validated arguments; `Err` is a message for the model.
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        arguments: Value,
+    ) -> BoxFuture<'a, Result<Value, String>>;
+}
+
+struct Registered {
+    tool: Arc<dyn Tool>,
+    schema: jsonschema::Validator,
+}
+
+/// The tools this router knows.
+pub struct Toolbox {
+    tools: Vec<Registered>,
+}
+
+impl Toolbox {
+    /// # Panics
+    /// If a tool's schema is not a valid JSON schema (a programming error, caught by tests).
+    pub fn new(tools: Vec<Arc<dyn Tool>>) -> Toolbox {
+        let tools = tools
+            .into_iter()
+            .map(|tool| Registered {
+                schema: jsonschema::validator_for(&tool.parameters())
+                    .unwrap_or_else(|e| panic!("tool {}: invalid schema: {e}", tool.name())),
+                tool,
+            })
+            .collect();
+        Toolbox { tools }
+    }
+
+    pub fn builtin() -> Toolbox {
+        Toolbox::new(vec![
+            Arc::new(SearchMemory),
+            Arc::new(RememberFact),
+            Arc::new(RecallFacts),
+            Arc::new(StartCrewRun),
+        ])
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.tools.iter().map(|r| r.tool.name())
+    }
+
+    fn find(&self, name: &str) -> Option<&Registered> {
+        self.tools.iter().find(|r| r.tool.name() == name)
+    }
+
+    /// The OpenAI function definition of a tool.
+    pub fn spec(&self, name: &str) -> Option<Value> {
+        let r = self.find(name)?;
+        Some(json!({
+            "type": "function",
+            "function": {
+                "name": r.tool.name(),
+                "description": r.tool.description(),
+                "parameters": r.tool.parameters(),
+            }
+        }))
+    }
+
+    /// Parses and validates the arguments the model wrote; `Err` explains what is wrong, in a
+    /// form the model can correct.
+    pub fn check(&self, name: &str, arguments: &str) -> Result<Value, String> {
+        let r = self
+            .find(name)
+            .ok_or_else(|| format!("there is no tool named `{name}`"))?;
+        let text = if arguments.trim().is_empty() {
+            "{}"
+        } else {
+            arguments
+        };
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("arguments are not valid JSON: {e}"))?;
+        let errors: Vec<String> = r
+            .schema
+            .iter_errors(&value)
+            .map(|e| {
+                let at = e.instance_path.to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(format!("invalid arguments: {}", errors.join("; ")))
+        }
+    }
+
+    pub async fn call(
+        &self,
+        name: &str,
+        ctx: &ToolContext,
+        arguments: Value,
+    ) -> Result<Value, String> {
+        let r = self
+            .find(name)
+            .ok_or_else(|| format!("there is no tool named `{name}`"))?;
+        r.tool.call(ctx, arguments).await
+    }
+}
+
+fn memory_err(e: crate::memory::MemoryError) -> String {
+    tracing::warn!(error = %e, "tool could not reach memory");
+    "memory is unavailable right now".into()
+}
+
+struct SearchMemory;
+
+impl Tool for SearchMemory {
+    fn name(&self) -> &'static str {
+        "search_memory"
+    }
+    fn description(&self) -> &'static str {
+        "Search this user's earlier messages and remembered facts."
+    }
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "minLength": 1, "maxLength": 1000},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 20}
+            },
+            "required": ["query"],
+            "additionalProperties": false
+        })
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let query = args["query"].as_str().unwrap_or_default();
+            let limit = args["limit"].as_u64().unwrap_or(5) as u32;
+            let hits = ctx
+                .memory
+                .search(ctx.user_id, query, limit)
+                .await
+                .map_err(memory_err)?;
+            Ok(json!(
+                hits.iter()
+                    .map(|h| json!({"kind": h.kind, "content": h.content, "why": h.why}))
+                    .collect::<Vec<_>>()
+            ))
+        })
+    }
+}
+
+struct RememberFact;
+
+impl Tool for RememberFact {
+    fn name(&self) -> &'static str {
+        "remember_fact"
+    }
+    fn description(&self) -> &'static str {
+        "Remember a lasting fact about the user (a preference, a name, a circumstance)."
+    }
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {"fact": {"type": "string", "minLength": 3, "maxLength": 1000}},
+            "required": ["fact"],
+            "additionalProperties": false
+        })
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let fact = args["fact"].as_str().unwrap_or_default().trim();
+            let stored = ctx
+                .memory
+                .add_fact(ctx.user_id, fact, &ctx.agent_id, Some(ctx.source_message))
+                .await
+                .map_err(memory_err)?;
+            Ok(json!({"remembered": stored.content, "id": stored.id}))
+        })
+    }
+}
+
+struct RecallFacts;
+
+impl Tool for RecallFacts {
+    fn name(&self) -> &'static str {
+        "recall_facts"
+    }
+    fn description(&self) -> &'static str {
+        "List every fact remembered about the user."
+    }
+    fn parameters(&self) -> Value {
+        json!({"type": "object", "properties": {}, "additionalProperties": false})
+    }
+    fn call<'a>(&'a self, ctx: &'a ToolContext, _: Value) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let facts = ctx.memory.facts(ctx.user_id).await.map_err(memory_err)?;
+            Ok(json!(
+                facts.iter().map(|f| f.content.as_str()).collect::<Vec<_>>()
+            ))
+        })
+    }
+}
+
+/// Asks the crews service for a multi-agent run; the request is durable once this returns.
+struct StartCrewRun;
+
+impl Tool for StartCrewRun {
+    fn name(&self) -> &'static str {
+        "start_crew_run"
+    }
+    fn description(&self) -> &'static str {
+        "Start a background crew run for a long task; the result is delivered later."
+    }
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "crew": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+                "task": {"type": "string", "minLength": 1, "maxLength": 4000}
+            },
+            "required": ["crew", "task"],
+            "additionalProperties": false
+        })
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let run_id = Uuid::now_v7();
+            let event = Envelope::new(
+                "agent.run.requested",
+                "router",
+                json!({
+                    "run_id": run_id,
+                    "crew": args["crew"],
+                    "task": args["task"],
+                    "user_id": ctx.user_id,
+                    "agent_id": ctx.agent_id,
+                    "session_id": ctx.session_id,
+                }),
+            );
+            ctx.bus.publish(&event).await.map_err(|e| {
+                tracing::warn!(error = %e, "cannot request a crew run");
+                "the crew service cannot be reached right now".to_owned()
+            })?;
+            Ok(json!({"run_id": run_id, "status": "requested"}))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_schema_compiles_and_validates() {
+        let toolbox = Toolbox::builtin();
+        assert_eq!(
+            toolbox.names().collect::<Vec<_>>(),
+            [
+                "search_memory",
+                "remember_fact",
+                "recall_facts",
+                "start_crew_run"
+            ]
+        );
+        assert!(
+            toolbox
+                .check("remember_fact", r#"{"fact": "likes tea"}"#)
+                .is_ok()
+        );
+        let err = toolbox
+            .check("remember_fact", r#"{"fact": 3}"#)
+            .unwrap_err();
+        assert!(err.contains("/fact"), "{err}");
+        let err = toolbox.check("remember_fact", "{not json").unwrap_err();
+        assert!(err.contains("not valid JSON"), "{err}");
+        let err = toolbox.check("remember_fact", "{}").unwrap_err();
+        assert!(err.contains("fact"), "{err}");
+        assert!(toolbox.check("recall_facts", "").is_ok());
+        assert!(
+            toolbox
+                .check("start_crew_run", r#"{"crew": "Bad Name", "task": "x"}"#)
+                .is_err()
+        );
+        assert!(toolbox.check("nope", "{}").unwrap_err().contains("no tool"));
+        assert_eq!(
+            toolbox.spec("recall_facts").unwrap()["function"]["name"],
+            "recall_facts"
+        );
+    }
+}

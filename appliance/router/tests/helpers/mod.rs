@@ -1,0 +1,362 @@
+//! A whole data plane in-process for the router: the real control plane and memory service on
+//! the real PostgreSQL, Redis and NATS (each test on its own schema, key prefix and bus prefix),
+//! local servers speaking the OpenAI and Ollama wire protocols for cloud providers, and, where a
+//! test asks, the real swapper with SmolLM2.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use daarion_control_plane::testing::Plane;
+use daarion_llm::RetryPolicy;
+use daarion_llm::testing::Fake;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct Stack {
+    pub plane: Plane,
+    pub memory_url: String,
+    pub router_url: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    swapper_dir: Option<PathBuf>,
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str) {
+    for _ in 0..400 {
+        if let Ok(r) = http.get(format!("{url}/ready")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{url} did not become ready");
+}
+
+fn test_models() -> PathBuf {
+    let dir = PathBuf::from(
+        std::env::var("DAARION_TEST_MODELS")
+            .unwrap_or_else(|_| "/var/cache/daarion/test-models".into()),
+    );
+    assert!(
+        dir.join("smollm2-135m-instruct-q4_1.gguf").is_file(),
+        "test models missing in {}: run ../shared/test-models/prepare.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// The worker binary built beside this test (`cargo build --workspace --bins`).
+fn worker() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("daarion-llama-worker");
+    assert!(
+        path.is_file(),
+        "{} missing: cargo build -p daarion-llama-worker",
+        path.display()
+    );
+    path
+}
+
+impl Stack {
+    /// Control plane, memory and router; with `swapper`, the real swapper with SmolLM2 as the
+    /// `local` provider.
+    pub async fn start(swapper: bool) -> Stack {
+        let plane = Plane::start().await;
+        let http = reqwest::Client::new();
+        let shutdown = CancellationToken::new();
+        let mut config = plane.config.clone();
+        let mut tasks = Vec::new();
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        config.memory.listen = listener.local_addr().unwrap();
+        let memory_url = format!("http://{}", config.memory.listen);
+        let memory = daarion_memory::run(config.clone(), listener, shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            memory.await.unwrap();
+        }));
+        wait_ready(&http, &memory_url).await;
+
+        let mut swapper_dir = None;
+        if swapper {
+            let dir = std::env::temp_dir()
+                .join(format!("daarion-router-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(dir.join("manifests")).unwrap();
+            std::fs::write(
+                dir.join("manifests/smollm2.toml"),
+                "id = \"smollm2\"\nkind = \"chat\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\ncontext = 2048\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
+            )
+            .unwrap();
+            let mut sc = config.clone();
+            sc.general.data_dir = dir.join("data");
+            sc.general.models_dir = test_models();
+            sc.models.manifests_dir = dir.join("manifests");
+            sc.models.budget_mb = 2048;
+            sc.models.llama_worker = worker();
+            sc.models.threads = 2;
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            config.swapper.listen = listener.local_addr().unwrap();
+            let run = daarion_swapper::run(sc, listener, shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                run.await.unwrap();
+            }));
+            wait_ready(&http, &format!("http://{}", config.swapper.listen)).await;
+            swapper_dir = Some(dir);
+        } else {
+            // Nothing listens there: a `local/…` link fails to connect.
+            config.swapper.listen = "127.0.0.1:9".parse().unwrap();
+        }
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        config.router.listen = listener.local_addr().unwrap();
+        let router_url = format!("http://{}", config.router.listen);
+        let retry = RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(2),
+        };
+        let app = daarion_router::app(config, retry).await.unwrap();
+        let serve = daarion_router::serve(app, listener, shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            serve.await.unwrap();
+        }));
+        wait_ready(&http, &router_url).await;
+        Stack {
+            plane,
+            memory_url,
+            router_url,
+            http,
+            shutdown,
+            tasks,
+            swapper_dir,
+        }
+    }
+
+    /// A control-plane write that must succeed.
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let (status, answer) = self
+            .plane
+            .call(method, path, Some(&self.plane.root.clone()), Some(body))
+            .await;
+        assert!((200..300).contains(&status), "{path}: {status} {answer}");
+        answer
+    }
+
+    /// An agent with a prompt, optional settings (`agents.<id>`), and a policy letting every
+    /// guest use it with every model and tool unless `policy` says otherwise.
+    pub async fn agent(
+        &self,
+        id: &str,
+        prompt: &str,
+        settings: Option<Value>,
+        policy: Option<Value>,
+    ) {
+        use reqwest::Method;
+        self.control(
+            Method::POST,
+            "/agents",
+            json!({"id": id, "name": format!("Agent {id}"), "default_model": "fake/m"}),
+        )
+        .await;
+        self.control(
+            Method::POST,
+            &format!("/prompts/{id}"),
+            json!({"content": prompt}),
+        )
+        .await;
+        let document = policy.unwrap_or_else(|| {
+            json!({"roles": {"guest": {"use": true, "models": {"allow": ["*"]}, "tools": {"allow": ["*"]}, "modes": {"allow": ["*"]}}}})
+        });
+        self.control(
+            Method::PUT,
+            &format!("/policy/{id}"),
+            json!({"document": document}),
+        )
+        .await;
+        if let Some(settings) = settings {
+            self.config(&format!("agents.{id}"), settings).await;
+        }
+    }
+
+    pub async fn config(&self, key: &str, value: Value) {
+        self.control(
+            reqwest::Method::PUT,
+            &format!("/config/{key}"),
+            json!({"value": value}),
+        )
+        .await;
+    }
+
+    /// `providers.<name>` pointing at a fake server's OpenAI (`openai`) or Ollama API.
+    pub async fn provider(&self, name: &str, kind: &str, addr: SocketAddr) {
+        let base = if kind == "openai" {
+            format!("http://{addr}/v1")
+        } else {
+            format!("http://{addr}")
+        };
+        self.config(
+            &format!("providers.{name}"),
+            json!({"kind": kind, "base_url": base, "timeout_secs": 2,
+                   "prices": {"m": {"input_per_million": 1000.0, "output_per_million": 2000.0}}}),
+        )
+        .await;
+    }
+
+    /// A fake OpenAI-compatible provider named `fake`.
+    pub async fn fake(&self) -> Fake {
+        let fake = Fake::default();
+        let addr = fake.serve().await;
+        self.provider("fake", "openai", addr).await;
+        fake
+    }
+
+    /// The DAARION user behind a Telegram id (created now if new).
+    pub async fn user(&self, external_id: &str) -> String {
+        let (status, body) = self
+            .memory(
+                reqwest::Method::POST,
+                "/v1/identities/resolve",
+                Some(json!({"channel": "telegram", "external_id": external_id})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["user_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn memory(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.memory_url))
+            .bearer_auth(&self.plane.root);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A Telegram-style private message from `external_id` for agent `a`.
+    pub fn message(external_id: &str, text: &str) -> Value {
+        json!({"channel": "telegram", "bot": "mainbot", "chat_id": format!("chat-{external_id}"),
+               "user": {"external_id": external_id, "display_name": "Ann"}, "text": text,
+               "agent": "a"})
+    }
+
+    /// The same without a chosen agent: the routing table decides.
+    pub fn unrouted(external_id: &str, text: &str) -> Value {
+        let mut message = Stack::message(external_id, text);
+        message.as_object_mut().unwrap().remove("agent");
+        message
+    }
+
+    /// Posts to `/v1/route` with `token`; the status and, for 200, every event as (name, data).
+    pub async fn route_as(&self, token: &str, body: &Value) -> (u16, Vec<(String, Value)>) {
+        let response = self
+            .http
+            .post(format!("{}/v1/route", self.router_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return (status, vec![("http_error".into(), body)]);
+        }
+        let mut events = Vec::new();
+        let mut buffer = String::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            while let Some(end) = buffer.find("\n\n") {
+                let frame: String = buffer.drain(..end + 2).collect();
+                let mut name = String::new();
+                let mut data = String::new();
+                for line in frame.lines() {
+                    if let Some(n) = line.strip_prefix("event:") {
+                        name = n.trim().to_owned();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    }
+                }
+                if !data.is_empty() {
+                    events.push((
+                        name,
+                        serde_json::from_str(&data).unwrap_or(Value::String(data)),
+                    ));
+                }
+            }
+        }
+        (status, events)
+    }
+
+    pub async fn route(&self, body: &Value) -> Vec<(String, Value)> {
+        let root = self.plane.root.clone();
+        let (status, events) = self.route_as(&root, body).await;
+        assert_eq!(status, 200, "{events:?}");
+        events
+    }
+
+    /// The stored messages of a session, oldest first.
+    pub async fn session_messages(&self, session: &str) -> Vec<Value> {
+        let (status, body) = self
+            .memory(
+                reqwest::Method::GET,
+                &format!("/v1/sessions/{session}/messages?limit=500"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+        }
+        if let Some(dir) = self.swapper_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        self.plane.stop().await;
+    }
+}
+
+/// The event named `name`, which must be there.
+pub fn event<'a>(events: &'a [(String, Value)], name: &str) -> &'a Value {
+    &events
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} event in {events:?}"))
+        .1
+}
+
+pub fn names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// The streamed text of a turn.
+pub fn text(events: &[(String, Value)]) -> String {
+    events
+        .iter()
+        .filter(|(n, _)| n == "token")
+        .map(|(_, d)| d["text"].as_str().unwrap_or_default())
+        .collect()
+}
