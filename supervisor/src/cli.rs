@@ -60,6 +60,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Telegram bots (configured in the control plane as `telegram.<bot>`).
+    Telegram {
+        #[command(subcommand)]
+        command: TelegramCommand,
+    },
     /// Admin accounts for the browser panel.
     Admin {
         #[command(subcommand)]
@@ -90,6 +95,13 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TelegramCommand {
+    /// Register the bot's webhook with Telegram: `public_url` + `/telegram/BOT/webhook`, with
+    /// the bot's secret token.
+    SetWebhook { bot: String },
 }
 
 #[derive(Debug, Subcommand)]

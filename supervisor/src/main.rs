@@ -98,6 +98,18 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 },
         } => admin_create(&config, &username, password_stdin).await,
         Command::Models { command } => models::run(&config, command),
+        Command::Telegram {
+            command: cli::TelegramCommand::SetWebhook { bot },
+        } => match daarion_gateway::set_webhook(&config, &bot).await {
+            Ok(url) => {
+                println!("webhook for {bot} set to {url}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("daarion: cannot set the webhook of {bot}: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Command::Status => client::status(&config).await,
         Command::Logs {
             unit,

@@ -25,8 +25,10 @@ fn starter(name: ServiceName) -> Option<Start> {
         ServiceName::Router => Some(|config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_router::run(config, listener, shutdown).await?) })
         }),
-        ServiceName::Gateway
-        | ServiceName::Ingest
+        ServiceName::Gateway => Some(|config, listener, shutdown| {
+            Box::pin(async move { Ok(daarion_gateway::run(config, listener, shutdown).await?) })
+        }),
+        ServiceName::Ingest
         | ServiceName::Parser
         | ServiceName::Crews
         | ServiceName::CrewsWorker => None,

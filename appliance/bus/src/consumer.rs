@@ -89,6 +89,129 @@ where
     Ok(())
 }
 
+/// Like [`consume`], but up to `max_in_flight` messages are handled at once, except that
+/// messages with the same key (say, one chat) are handled one at a time, in stream order.
+/// Acks, retries and dead letters are exactly as in [`consume`]. On shutdown, pulling stops and
+/// the messages in hand are finished.
+pub async fn consume_keyed<T, K, H, Fut>(
+    bus: &Bus,
+    spec: ConsumerSpec,
+    shutdown: CancellationToken,
+    max_in_flight: usize,
+    key_of: K,
+    handler: H,
+) -> Result<(), BusError>
+where
+    T: DeserializeOwned + Send + 'static,
+    K: Fn(&T) -> String,
+    H: Fn(Envelope<T>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send,
+{
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+    type Job = (Message, OwnedSemaphorePermit);
+    let consumer_err = |message: String| BusError::Consumer {
+        consumer: spec.durable.to_owned(),
+        message,
+    };
+    let consumer: PullConsumer = bus
+        .jetstream()
+        .get_stream(bus.naming().stream(spec.stream))
+        .await
+        .map_err(|e| consumer_err(e.to_string()))?
+        .get_consumer(spec.durable)
+        .await
+        .map_err(|e| consumer_err(e.to_string()))?;
+    tracing::info!(consumer = spec.durable, max_in_flight, "consuming by key");
+    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    let workers = tokio_util::task::TaskTracker::new();
+    let mut queues: HashMap<String, mpsc::UnboundedSender<Job>> = HashMap::new();
+    let spawn_worker = |rx: mpsc::UnboundedReceiver<Job>| {
+        let bus = bus.clone();
+        let handler = handler.clone();
+        workers.spawn(async move {
+            let mut rx = rx;
+            loop {
+                let job = match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+                    Ok(Some(job)) => job,
+                    Ok(None) => return,
+                    Err(_) => {
+                        // Idle: refuse new work, finish what was already queued, and go.
+                        rx.close();
+                        while let Ok((message, _permit)) = rx.try_recv() {
+                            handle_one(&bus, spec, &message, &handler).await;
+                        }
+                        return;
+                    }
+                };
+                let (message, _permit) = job;
+                handle_one(&bus, spec, &message, &handler).await;
+            }
+        });
+    };
+
+    'pulling: while !shutdown.is_cancelled() {
+        let mut messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(consumer = spec.durable, error = %e, "cannot pull; retrying");
+                pause(&shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break 'pulling,
+                next = messages.next() => next,
+            };
+            let message = match next {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => {
+                    tracing::warn!(consumer = spec.durable, error = %e, "pull error");
+                    continue;
+                }
+                None => break,
+            };
+            let permit = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break 'pulling,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            // An undecodable message gets the empty key; its handling dead-letters it.
+            let key = serde_json::from_slice::<Envelope<T>>(&message.payload)
+                .map(|e| key_of(&e.payload))
+                .unwrap_or_default();
+            let mut job = (message, permit);
+            loop {
+                let sender = queues.entry(key.clone()).or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    spawn_worker(rx);
+                    tx
+                });
+                match sender.send(job) {
+                    Ok(()) => break,
+                    Err(mpsc::error::SendError(back)) => {
+                        // That key's worker just went idle; start another.
+                        queues.remove(&key);
+                        job = back;
+                    }
+                }
+            }
+            if queues.len() > 1024 {
+                queues.retain(|_, tx| !tx.is_closed());
+            }
+        }
+        pause(&shutdown, Duration::from_millis(200)).await;
+    }
+    drop(queues);
+    workers.close();
+    workers.wait().await;
+    Ok(())
+}
+
 async fn pause(shutdown: &CancellationToken, duration: Duration) {
     tokio::select! {
         () = shutdown.cancelled() => {}

@@ -20,7 +20,7 @@ pub mod testing;
 pub mod topology;
 
 pub use bus::{Bus, BusCheck, PublishOutcome};
-pub use consumer::{HandlerError, consume};
+pub use consumer::{HandlerError, consume, consume_keyed};
 pub use envelope::Envelope;
 pub use error::BusError;
 pub use naming::Naming;

@@ -98,8 +98,20 @@ pub const AUDIT_LOGGER: ConsumerSpec = ConsumerSpec {
     filter: "audit.>",
 };
 
-pub const CONSUMERS: [ConsumerSpec; 4] =
-    [PARSER_PIPELINE, CREWAI_WORKER, MEMORY_INDEXER, AUDIT_LOGGER];
+/// The gateway's durable queue of Telegram updates, stored by the webhook before it answers.
+pub const TELEGRAM_UPDATES: ConsumerSpec = ConsumerSpec {
+    durable: "telegram-updates",
+    stream: "MESSAGES",
+    filter: "message.received.telegram",
+};
+
+pub const CONSUMERS: [ConsumerSpec; 5] = [
+    PARSER_PIPELINE,
+    CREWAI_WORKER,
+    MEMORY_INDEXER,
+    AUDIT_LOGGER,
+    TELEGRAM_UPDATES,
+];
 
 /// What [`ensure`] did to one stream or consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,10 +325,14 @@ mod tests {
             let subjects = stream.subjects(&naming);
             let filter = naming.subject(c.filter);
             let prefix = filter.trim_end_matches('>');
+            // Covered: the same subject, one under the filter, or a wildcard over it.
+            let covers = |s: &String| {
+                *s == filter
+                    || s.starts_with(prefix)
+                    || s.strip_suffix('>').is_some_and(|w| filter.starts_with(w))
+            };
             assert!(
-                subjects
-                    .iter()
-                    .any(|s| *s == filter || s.starts_with(prefix)),
+                subjects.iter().any(covers),
                 "{} filter {filter} not covered by {subjects:?}",
                 c.durable
             );

@@ -49,7 +49,7 @@ async fn topology_is_created_once_and_then_left_alone() {
     let again = t.bus.ensure_topology().await.unwrap();
     assert!(!again.changed(), "{again:?}");
     assert_eq!(again.streams.len(), 6);
-    assert_eq!(again.consumers.len(), 4);
+    assert_eq!(again.consumers.len(), 5);
     let created_again = js
         .get_stream(t.bus.naming().stream("MESSAGES"))
         .await
@@ -423,4 +423,77 @@ mod trace {
         );
         t.cleanup().await;
     }
+}
+
+#[tokio::test]
+async fn keyed_consumer_keeps_each_keys_order_and_runs_keys_in_parallel() {
+    use daarion_bus::consume_keyed;
+    use daarion_bus::topology::TELEGRAM_UPDATES;
+    let t = TestBus::new().await;
+    for i in 0..5 {
+        for chat in ["a", "b", "c"] {
+            let event = Envelope::new(
+                "message.received.telegram",
+                "test",
+                json!({"chat": chat, "n": i}),
+            );
+            t.bus.publish(&event).await.unwrap();
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::<(String, u64)>::new()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (bus, seen, in_flight, most, shutdown) = (
+            t.bus.clone(),
+            seen.clone(),
+            in_flight.clone(),
+            most.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            consume_keyed(
+                &bus,
+                TELEGRAM_UPDATES,
+                shutdown,
+                8,
+                |p: &Value| p["chat"].as_str().unwrap_or_default().to_owned(),
+                move |e: Envelope<Value>| {
+                    let (seen, in_flight, most) = (seen.clone(), in_flight.clone(), most.clone());
+                    async move {
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(40)).await;
+                        seen.lock().unwrap().push((
+                            e.payload["chat"].as_str().unwrap().to_owned(),
+                            e.payload["n"].as_u64().unwrap(),
+                        ));
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    }
+                },
+            )
+            .await
+        })
+    };
+    eventually("all 15 handled", || seen.lock().unwrap().len() == 15).await;
+    t.drained("MESSAGES", "telegram-updates").await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    for chat in ["a", "b", "c"] {
+        let order: Vec<u64> = seen
+            .iter()
+            .filter(|(c, _)| c == chat)
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(order, [0, 1, 2, 3, 4], "chat {chat}");
+    }
+    let most = most.load(Ordering::SeqCst);
+    assert!(
+        (2..=3).contains(&most),
+        "chats ran in parallel, one message each: {most}"
+    );
+    t.cleanup().await;
 }

@@ -388,6 +388,11 @@ impl ControlClient {
         })
     }
 
+    /// The user's limits and what they used (for `/status`); never cached.
+    pub async fn quota_status(&self, user: &str) -> Result<Value, ClientError> {
+        self.fetch(&format!("/quotas/{user}")).await
+    }
+
     /// Reserves `usage` against the user's quotas: `Err(QuotaExceeded)` names the budget.
     /// Never cached: quotas are enforced by the control plane alone.
     pub async fn consume(&self, user: &str, usage: &Value) -> Result<(), ClientError> {

@@ -1,13 +1,15 @@
 //! `/config/{key}`: typed JSON values with a version history. The key's prefix says its type:
 //! `flags.*` feature flags, `routing.*` routing rules, `providers.*` LLM provider settings
-//! (secrets only by reference), `agents.<id>` how the router runs an agent; any other key
-//! holds free JSON.
+//! (secrets only by reference), `agents.<id>` how the router runs an agent, `telegram.<bot>` a
+//! bot of the gateway; any other key holds free JSON.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use daarion_policy::{AgentSettings, Flag, ProviderSettings, Routing, bucket, flag_enabled};
+use daarion_policy::{
+    AgentSettings, Flag, ProviderSettings, Routing, TelegramBot, bucket, flag_enabled,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -113,6 +115,13 @@ fn validate(key: &str, value: &Value, agents: &[String]) -> Result<(), ControlEr
         let settings: AgentSettings = serde_json::from_value(value.clone())
             .map_err(|e| invalid(format!("not agent settings: {e}")))?;
         settings.validate().map_err(invalid)?;
+    } else if key.starts_with("telegram.") {
+        let bot: TelegramBot = serde_json::from_value(value.clone())
+            .map_err(|e| invalid(format!("not a Telegram bot: {e}")))?;
+        bot.validate().map_err(invalid)?;
+        if let Some(agent) = bot.agent.as_ref().filter(|a| !agents.contains(a)) {
+            return Err(invalid(format!("unknown agent `{agent}`")));
+        }
     }
     Ok(())
 }

@@ -230,6 +230,48 @@ impl AgentSettings {
     }
 }
 
+/// `telegram.<bot>`: one Telegram bot the gateway serves. Secrets only by reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramBot {
+    /// The Bot API token from @BotFather: `env:NAME` or `file:/path` (0600).
+    pub token_ref: String,
+    /// The secret Telegram sends back in `X-Telegram-Bot-Api-Secret-Token`.
+    pub webhook_secret_ref: String,
+    /// The agent this bot talks to; without one, `routing.main` decides per message.
+    pub agent: Option<String>,
+    /// The Bot API server (a local `telegram-bot-api` server, or a test double).
+    #[serde(default = "telegram_api")]
+    pub api_url: String,
+    /// Where Telegram reaches this appliance (`https://host`), for `daarion telegram set-webhook`.
+    pub public_url: Option<String>,
+}
+
+fn telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+
+impl TelegramBot {
+    pub fn validate(&self) -> Result<(), String> {
+        let reference = |r: &str| r.starts_with("env:") || r.starts_with("file:/");
+        if !reference(&self.token_ref) || !reference(&self.webhook_secret_ref) {
+            return Err(
+                "token_ref and webhook_secret_ref must be env:NAME or file:/absolute/path".into(),
+            );
+        }
+        let url = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        if !url(&self.api_url) {
+            return Err("api_url must be an http(s) URL".into());
+        }
+        if let Some(public) = &self.public_url
+            && !public.starts_with("https://")
+        {
+            return Err("public_url must be an https URL (Telegram requires it)".into());
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

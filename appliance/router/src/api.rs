@@ -79,6 +79,17 @@ pub async fn route(
     }
 }
 
+/// `POST /v1/sessions/reset`: the same message shape as `/v1/route`; ends the session the
+/// next message of that chat would continue.
+pub async fn reset_session(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Json(inbound): Json<Inbound>,
+) -> Result<Json<Value>, RouterError> {
+    caller.may_route()?;
+    Ok(Json(turn::reset(&app, inbound).await?))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct WireMessage {
     role: String,

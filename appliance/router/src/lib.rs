@@ -74,6 +74,11 @@ pub fn routes(app: App) -> Router {
             post(api::route).route_layer(from_fn_with_state(app.clone(), auth::authenticate)),
         )
         .route(
+            "/v1/sessions/reset",
+            post(api::reset_session)
+                .route_layer(from_fn_with_state(app.clone(), auth::authenticate)),
+        )
+        .route(
             "/v1/chat/completions",
             post(api::chat_completions)
                 .route_layer(from_fn_with_state(app.clone(), auth::authenticate_openai)),

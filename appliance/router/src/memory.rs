@@ -181,6 +181,11 @@ impl MemoryClient {
         .await
     }
 
+    pub async fn end_session(&self, session: Uuid) -> Result<Session, MemoryError> {
+        self.call(Method::POST, &format!("/v1/sessions/{session}/end"), None)
+            .await
+    }
+
     /// The last `limit` messages, oldest first.
     pub async fn history(
         &self,

@@ -347,6 +347,18 @@ pub async fn admit(
     })))
 }
 
+/// `/new` and `/reset` in a chat: ends the session the chat's next message would continue, so
+/// it starts afresh (the old one stays in memory).
+pub async fn reset(app: &App, inbound: Inbound) -> Result<Value, RouterError> {
+    inbound.validate()?;
+    let (agent, _, _) = pick_agent(app, &inbound).await?;
+    let (user_id, _) = resolve_user(app, &inbound).await?;
+    let chat = format!("{}:{}", inbound.channel, inbound.chat_id);
+    let session = app.memory.open_session(user_id, &agent.id, &chat).await?;
+    app.memory.end_session(session.id).await?;
+    Ok(json!({"agent": agent.id, "agent_name": agent.name, "ended": session.id}))
+}
+
 /// Gives back a reservation that was never used.
 async fn release(app: &App, user: Uuid, reserved: Reservation) {
     settle(app, user, reserved, Reservation::default()).await;

@@ -270,10 +270,33 @@ fn status_line(units: &[UnitHandle]) -> String {
     }
 }
 
-/// Tells systemd (when it started us with Type=notify); a no-op elsewhere.
+/// Tells systemd (when it started us with Type=notify); a no-op elsewhere. The send never
+/// blocks: should the receiver stop reading (its queue holds only
+/// `net.unix.max_dgram_qlen` datagrams, 10 by default), a notification is dropped rather than
+/// stalling the supervisor.
 fn notify(states: &[NotifyState]) {
-    if let Err(e) = sd_notify::notify(states) {
-        tracing::warn!(error = %e, "sd_notify failed");
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let message: String = states.iter().map(|s| format!("{s}\n")).collect();
+    let sent = (|| -> std::io::Result<usize> {
+        let socket = UnixDatagram::unbound()?;
+        socket.set_nonblocking(true)?;
+        let path = path.to_string_lossy();
+        let addr = match path.strip_prefix('@') {
+            Some(name) => SocketAddr::from_abstract_name(name.as_bytes())?,
+            None => SocketAddr::from_pathname(path.as_ref())?,
+        };
+        socket.send_to_addr(message.as_bytes(), &addr)
+    })();
+    match sent {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            tracing::debug!("systemd is not reading notifications; one dropped");
+        }
+        Err(e) => tracing::warn!(error = %e, "sd_notify failed"),
     }
 }
 

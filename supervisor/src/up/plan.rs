@@ -126,6 +126,7 @@ mod tests {
     fn disabled_dependencies_do_not_block() {
         let mut config = Config::defaults();
         config.router.enabled = true;
+        config.gateway.enabled = false;
         config.memory.enabled = false;
         config.control_plane.enabled = false;
         config.swapper.enabled = false;

@@ -28,7 +28,7 @@ async fn every_service_becomes_ready_and_a_killed_one_comes_back() {
         .collect();
     assert_eq!(
         names,
-        vec!["nats", "control-plane", "memory", "router"],
+        vec!["nats", "control-plane", "memory", "router", "gateway"],
         "bus first, then the control and data layer, then the router that needs them"
     );
     assert!(
@@ -143,7 +143,7 @@ async fn sigterm_stops_every_child_within_the_grace_period() {
     app.start();
     app.wait_all_ready(Duration::from_secs(60)).await;
     let mut pids = Vec::new();
-    for name in ["nats", "control-plane", "memory", "router"] {
+    for name in ["nats", "control-plane", "memory", "router", "gateway"] {
         pids.push(pid_of(&app.unit(name).await));
     }
     app.signal(Signal::SIGTERM);
@@ -177,7 +177,7 @@ async fn kill_9_of_the_supervisor_takes_the_children_down() {
     app.start();
     app.wait_all_ready(Duration::from_secs(60)).await;
     let mut pids = Vec::new();
-    for name in ["nats", "control-plane", "memory", "router"] {
+    for name in ["nats", "control-plane", "memory", "router", "gateway"] {
         pids.push(pid_of(&app.unit(name).await));
     }
     app.signal(Signal::SIGKILL);
@@ -341,14 +341,14 @@ async fn admin_api_needs_the_token_and_drives_units() {
 #[tokio::test]
 async fn enabling_a_service_not_in_this_build_is_refused() {
     let mut app = Appliance::new().await;
-    app.set("DAARION__GATEWAY__ENABLED", "true");
+    app.set("DAARION__INGEST__ENABLED", "true");
     app.set(
-        "DAARION__GATEWAY__LISTEN",
+        "DAARION__INGEST__LISTEN",
         format!("127.0.0.1:{}", free_port()),
     );
     let out = app.command(&["up"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("gateway"), "{}", text(&out));
+    assert!(text(&out).contains("ingest"), "{}", text(&out));
     app.cleanup().await;
 }
 
@@ -361,6 +361,22 @@ async fn systemd_is_told_ready_status_watchdog_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
+    // Read as systemd does, all along: the socket queues only a few datagrams.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut messages = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match socket.recv(&mut buf) {
+                    Ok(n) => messages.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                    Err(_) if done.load(std::sync::atomic::Ordering::SeqCst) => return messages,
+                    Err(_) => {}
+                }
+            }
+        })
+    };
     app.set("NOTIFY_SOCKET", socket_path.display().to_string());
     app.set("WATCHDOG_USEC", "400000");
     app.start();
@@ -368,15 +384,11 @@ async fn systemd_is_told_ready_status_watchdog_and_stopping() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     app.signal(Signal::SIGTERM);
     app.wait_exit(Duration::from_secs(15));
-
-    let mut messages = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = socket.recv(&mut buf) {
-        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let messages = reader.join().unwrap();
     let all = messages.join("\n");
     assert!(all.contains("READY=1"), "{all}");
-    assert!(all.contains("STATUS=4/4 units ready"), "{all}");
+    assert!(all.contains("STATUS=5/5 units ready"), "{all}");
     assert!(all.contains("WATCHDOG=1"), "{all}");
     assert!(all.contains("STOPPING=1"), "{all}");
     let ready_at = messages.iter().position(|m| m.contains("READY=1")).unwrap();

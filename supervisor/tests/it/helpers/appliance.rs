@@ -76,6 +76,10 @@ impl Appliance {
                 format!("127.0.0.1:{}", free_port()),
             ),
             (
+                "DAARION__GATEWAY__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            (
                 "DAARION__ROUTER__LISTEN",
                 format!("127.0.0.1:{}", free_port()),
             ),

@@ -1,0 +1,241 @@
+//! Gateway (:9300): where users reach the agents.
+//!
+//! Telegram: each bot in the control plane's `telegram.<name>` has a webhook,
+//! `POST /telegram/{bot}/webhook`, which checks Telegram's secret token, stores the update on the
+//! bus (durable, deduplicated by update id) and answers at once. The `telegram-updates` consumer
+//! takes updates off the queue in order per chat and in parallel across chats ([`handle`]):
+//! commands are answered here, everything else goes to the router, and the answer is streamed
+//! into the chat by editing one message, within Telegram's rate limits ([`limiter`]).
+//! The web chat, `POST /v1/chat`, streams the router's events straight back.
+
+pub mod bots;
+mod error;
+pub mod handle;
+pub mod limiter;
+mod metrics;
+pub mod router_client;
+pub mod split;
+mod telegram;
+pub mod update;
+mod webchat;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+use daarion_bus::topology::TELEGRAM_UPDATES;
+use daarion_bus::{Bus, BusCheck};
+use daarion_config::Config;
+use daarion_control_client::{ControlClient, Introspector};
+use daarion_telemetry::Readiness;
+use teloxide_core::payloads::SetWebhookSetters;
+use teloxide_core::requests::{Request, Requester};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::GatewayError;
+pub use limiter::Limits;
+
+/// The largest update accepted; Telegram's are a few kilobytes.
+pub const MAX_UPDATE_BYTES: usize = 1024 * 1024;
+/// Updates handled at once (each chat one at a time); most of a turn is waiting on the model.
+const IN_FLIGHT: usize = 128;
+
+/// Shared by the handlers and the consumer.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub control: ControlClient,
+    pub bus: Bus,
+    pub redis: redis::aio::ConnectionManager,
+    pub bots: Arc<bots::Bots>,
+    pub limiter: Arc<limiter::Limiter>,
+    limits: Limits,
+    pub router: router_client::RouterClient,
+    /// Memory API, for `/status` (who the Telegram user is).
+    pub memory_url: String,
+    pub http: reqwest::Client,
+    pub root_token: Arc<str>,
+    pub introspector: Introspector,
+}
+
+impl App {
+    /// How often a growing answer is edited: no faster than the chat's own limit.
+    pub fn edit_interval(&self, chat: update::Chat) -> Duration {
+        if chat.group {
+            self.limits.group_interval
+        } else {
+            self.limits.private_interval
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no root token at {0}: the gateway calls the router and the control plane with it")]
+    NoRootToken(String),
+    #[error(transparent)]
+    Bus(#[from] daarion_bus::BusError),
+    #[error("cannot connect to Redis: {0}")]
+    Redis(String),
+    #[error("cannot watch the control plane for changes: {0}")]
+    Watch(String),
+    #[error(transparent)]
+    Serve(#[from] daarion_http::ServeError),
+}
+
+pub fn routes(app: App) -> Router {
+    Router::new()
+        .route(
+            "/telegram/{bot}/webhook",
+            post(webhook::receive).layer(DefaultBodyLimit::max(MAX_UPDATE_BYTES)),
+        )
+        .route("/v1/chat", post(webchat::chat))
+        .with_state(app)
+}
+
+/// The gateway's state from its configuration; `limits` are Telegram's (tests pass faster ones).
+pub async fn app(config: Config, limits: Limits) -> Result<App, StartError> {
+    let root = config.supervisor.root_token().ok_or_else(|| {
+        StartError::NoRootToken(config.supervisor.admin_token_file.display().to_string())
+    })?;
+    let bus = Bus::connect(&config.bus, "gateway").await?;
+    bus.ensure_topology().await?;
+    let redis = redis::Client::open(config.redis.url.as_str())
+        .map_err(|e| StartError::Redis(e.to_string()))?
+        .get_connection_manager()
+        .await
+        .map_err(|e| StartError::Redis(e.to_string()))?;
+    let control_url = format!("http://{}", config.control_plane.dial());
+    Ok(App {
+        control: ControlClient::new(&control_url, root.clone(), Duration::from_secs(60)),
+        introspector: Introspector::new(&control_url, root.clone()),
+        router: router_client::RouterClient::new(
+            format!("http://{}", config.router.dial()),
+            root.clone(),
+        ),
+        memory_url: format!("http://{}", config.memory.dial()),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()
+            .expect("a plain HTTP client builds"),
+        root_token: Arc::from(root),
+        bots: Arc::default(),
+        limiter: Arc::new(limiter::Limiter::new(limits)),
+        limits,
+        bus,
+        redis,
+        config: Arc::new(config),
+    })
+}
+
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let app = app(config, Limits::default()).await?;
+    serve(app, listener, shutdown).await
+}
+
+/// Serves the webhooks and the web chat, and consumes the update queue, until `shutdown`.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let watcher = app
+        .control
+        .watch(&app.bus)
+        .await
+        .map_err(|e| StartError::Watch(e.to_string()))?;
+    let consumer = {
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let handler_app = app.clone();
+            daarion_bus::consume_keyed(
+                &app.bus,
+                TELEGRAM_UPDATES,
+                shutdown,
+                IN_FLIGHT,
+                |u: &handle::ReceivedUpdate| format!("{}:{}", u.bot, update::chat_key(&u.update)),
+                move |event| handle::handle(handler_app.clone(), event),
+            )
+            .await
+        })
+    };
+    let redis = app.redis.clone();
+    let readiness = Readiness::new()
+        .with_check(BusCheck(app.bus.clone()))
+        .with_fn("redis", move || {
+            let mut redis = redis.clone();
+            Box::pin(async move {
+                redis::cmd("PING")
+                    .query_async::<String>(&mut redis)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+    let served = daarion_http::serve_app(
+        "gateway",
+        routes(app.clone()),
+        readiness,
+        &app.config.http,
+        listener,
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    match consumer.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "update consumer failed"),
+        Err(e) => tracing::error!(error = %e, "update consumer panicked"),
+        Ok(Ok(())) => {}
+    }
+    watcher.abort();
+    served?;
+    Ok(())
+}
+
+/// `daarion telegram set-webhook BOT`: tells Telegram where to deliver the bot's updates
+/// (`public_url` + `/telegram/BOT/webhook`) and the secret to send with them.
+pub async fn set_webhook(config: &Config, bot: &str) -> Result<String, GatewayError> {
+    let root = config
+        .supervisor
+        .root_token()
+        .ok_or_else(|| GatewayError::Misconfigured {
+            bot: bot.to_owned(),
+            message: "the admin token is not readable (run as root or the daarion user)".into(),
+        })?;
+    let control = ControlClient::new(
+        format!("http://{}", config.control_plane.dial()),
+        root,
+        Duration::from_secs(1),
+    );
+    let handle = bots::Bots::default().get(&control, bot).await?;
+    let public = handle
+        .settings
+        .public_url
+        .clone()
+        .ok_or_else(|| GatewayError::Misconfigured {
+            bot: bot.to_owned(),
+            message: format!("telegram.{bot}.public_url is not set"),
+        })?;
+    let url = format!("{}/telegram/{bot}/webhook", public.trim_end_matches('/'));
+    let parsed = reqwest::Url::parse(&url).map_err(|e| GatewayError::Misconfigured {
+        bot: bot.to_owned(),
+        message: e.to_string(),
+    })?;
+    handle
+        .bot
+        .set_webhook(parsed)
+        .secret_token(handle.secret.clone())
+        .send()
+        .await
+        .map_err(|e| GatewayError::unavailable("the Telegram Bot API", e))?;
+    Ok(url)
+}

@@ -1,0 +1,90 @@
+//! Outgoing Bot API calls for one chat: every call waits for its slot in the [`Limiter`], a
+//! `429 retry_after` is honoured (edits included) and network failures are retried briefly.
+
+use std::future::Future;
+use std::time::Duration;
+
+use teloxide_core::requests::{Request, Requester};
+use teloxide_core::types::{ChatId, MessageId};
+use teloxide_core::{ApiError, RequestError};
+
+use crate::bots::BotHandle;
+use crate::limiter::Limiter;
+use crate::metrics::TELEGRAM_CALLS;
+use crate::update::Chat;
+
+const ATTEMPTS: u32 = 4;
+
+pub struct Outgoing<'a> {
+    pub handle: &'a BotHandle,
+    pub limiter: &'a Limiter,
+    pub chat: Chat,
+}
+
+impl Outgoing<'_> {
+    async fn call<T, F, Fut>(&self, method: &'static str, f: F) -> Result<T, RequestError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, RequestError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.limiter.wait(self.chat.id, self.chat.group).await;
+            match f().await {
+                Ok(v) => {
+                    TELEGRAM_CALLS.with_label_values(&[method, "ok"]).inc();
+                    return Ok(v);
+                }
+                Err(RequestError::RetryAfter(wait)) if attempt < ATTEMPTS => {
+                    TELEGRAM_CALLS
+                        .with_label_values(&[method, "retry_after"])
+                        .inc();
+                    tracing::warn!(
+                        method,
+                        chat = self.chat.id,
+                        seconds = wait.seconds(),
+                        "Telegram flood control; waiting"
+                    );
+                    self.limiter.back_off(self.chat.id, wait.duration());
+                }
+                Err(RequestError::Network(e)) if attempt < ATTEMPTS => {
+                    tracing::warn!(method, error = %e, "Bot API unreachable; retrying");
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                Err(e) => {
+                    TELEGRAM_CALLS.with_label_values(&[method, "failed"]).inc();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Plain text (no parse mode): whatever the model wrote, Telegram cannot refuse to parse it.
+    pub async fn send(&self, text: &str) -> Result<MessageId, RequestError> {
+        let bot = &self.handle.bot;
+        self.call("sendMessage", || async {
+            bot.send_message(ChatId(self.chat.id), text)
+                .send()
+                .await
+                .map(|m| m.id)
+        })
+        .await
+    }
+
+    pub async fn edit(&self, id: MessageId, text: &str) -> Result<(), RequestError> {
+        let bot = &self.handle.bot;
+        let result = self
+            .call("editMessageText", || async {
+                bot.edit_message_text(ChatId(self.chat.id), id, text)
+                    .send()
+                    .await
+                    .map(|_| ())
+            })
+            .await;
+        match result {
+            Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+            other => other,
+        }
+    }
+}

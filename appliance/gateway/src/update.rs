@@ -1,0 +1,329 @@
+//! Telegram updates, read from their JSON as sent (so an update kind this build does not know is
+//! logged and skipped instead of failing to parse), normalised into what the gateway acts on.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chat {
+    pub id: i64,
+    pub group: bool,
+}
+
+/// The gateway's own commands; every other `/command` goes to the router, which may route on it.
+pub const COMMANDS: [&str; 6] = ["start", "help", "new", "reset", "agent", "status"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// Something to answer.
+    Text {
+        chat: Chat,
+        from: Sender,
+        text: String,
+        /// In a group: the bot was mentioned, replied to, or given a command.
+        addressed: bool,
+        /// The user edited an earlier message; it is answered as a new one.
+        edited: bool,
+    },
+    /// One of [`COMMANDS`].
+    Command {
+        chat: Chat,
+        from: Sender,
+        name: String,
+        args: String,
+    },
+    /// A kind of message this build cannot take yet; the user is told so.
+    Unsupported {
+        chat: Chat,
+        from: Sender,
+        what: &'static str,
+    },
+    /// Nothing to do; the reason is logged.
+    Ignore(String),
+}
+
+/// The queue an update belongs to: its chat, so one chat's messages are answered in order.
+pub fn chat_key(update: &Value) -> String {
+    [
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "callback_query",
+    ]
+    .iter()
+    .find_map(|k| {
+        let m = &update[k];
+        m["chat"]["id"]
+            .as_i64()
+            .or(m["message"]["chat"]["id"].as_i64())
+    })
+    .map_or_else(
+        || format!("update:{}", update["update_id"]),
+        |id| id.to_string(),
+    )
+}
+
+fn sender(from: &Value) -> Option<Sender> {
+    let id = from["id"].as_i64()?;
+    let first = from["first_name"].as_str().unwrap_or_default();
+    let name = match from["last_name"].as_str() {
+        Some(last) => format!("{first} {last}"),
+        None => first.to_owned(),
+    };
+    Some(Sender { id, name })
+}
+
+fn mentions(text: &str, username: &str) -> bool {
+    let handle = format!("@{}", username.to_lowercase());
+    text.to_lowercase()
+        .split(|c: char| c.is_whitespace() || ",.!?:;()".contains(c))
+        .any(|w| w == handle)
+}
+
+fn strip_mention(text: &str, username: &str) -> String {
+    let handle = format!("@{}", username.to_lowercase());
+    text.split(' ')
+        .filter(|w| {
+            w.to_lowercase()
+                .trim_end_matches(|c: char| ",.!?:;".contains(c))
+                != handle
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim()
+        .to_owned()
+}
+
+/// Reads one update; `username` is the bot's own (for mentions and `/cmd@bot`).
+pub fn normalise(update: &Value, username: &str) -> Incoming {
+    let (message, edited) = if update["message"].is_object() {
+        (&update["message"], false)
+    } else if update["edited_message"].is_object() {
+        (&update["edited_message"], true)
+    } else {
+        let kind = update
+            .as_object()
+            .and_then(|o| o.keys().find(|k| *k != "update_id").cloned())
+            .unwrap_or_else(|| "empty".into());
+        return Incoming::Ignore(format!("update kind `{kind}` is not handled"));
+    };
+    let Some(from) = sender(&message["from"]) else {
+        return Incoming::Ignore("message without a sender".into());
+    };
+    if message["from"]["is_bot"] == true {
+        return Incoming::Ignore("message from a bot".into());
+    }
+    let chat = match (
+        message["chat"]["id"].as_i64(),
+        message["chat"]["type"].as_str(),
+    ) {
+        (Some(id), Some("private")) => Chat { id, group: false },
+        (Some(id), Some("group" | "supergroup")) => Chat { id, group: true },
+        (_, kind) => return Incoming::Ignore(format!("chat type {kind:?} is not handled")),
+    };
+    let replied_to_bot = message["reply_to_message"]["from"]["username"]
+        .as_str()
+        .is_some_and(|u| u.eq_ignore_ascii_case(username));
+    let text = message["text"]
+        .as_str()
+        .or(message["caption"].as_str())
+        .map(str::to_owned);
+
+    let media = [
+        ("voice", "voice messages"),
+        ("audio", "audio files"),
+        ("video_note", "video messages"),
+        ("photo", "photos"),
+        ("document", "documents"),
+        ("video", "videos"),
+    ];
+    if let Some((_, what)) = media.iter().find(|(k, _)| !message[*k].is_null()) {
+        let addressed =
+            !chat.group || replied_to_bot || text.as_deref().is_some_and(|t| mentions(t, username));
+        return if addressed {
+            Incoming::Unsupported { chat, from, what }
+        } else {
+            Incoming::Ignore(format!("{what} in a group, not addressed"))
+        };
+    }
+    let text = if let Some(text) = text {
+        text
+    } else if let (Some(lat), Some(lon)) = (
+        message["location"]["latitude"].as_f64(),
+        message["location"]["longitude"].as_f64(),
+    ) {
+        format!("[shared location: latitude {lat}, longitude {lon}]")
+    } else if let Some(phone) = message["contact"]["phone_number"].as_str() {
+        let name = message["contact"]["first_name"]
+            .as_str()
+            .unwrap_or_default();
+        format!("[shared contact: {name}, {phone}]")
+    } else {
+        return Incoming::Ignore("message without text".into());
+    };
+
+    if let Some(command) = text.strip_prefix('/') {
+        let (head, args) = command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, ""));
+        let (name, target) = head.split_once('@').unwrap_or((head, ""));
+        if !target.is_empty() && !target.eq_ignore_ascii_case(username) {
+            return Incoming::Ignore(format!("command for @{target}"));
+        }
+        if COMMANDS.contains(&name.to_lowercase().as_str()) {
+            return Incoming::Command {
+                chat,
+                from,
+                name: name.to_lowercase(),
+                args: args.trim().to_owned(),
+            };
+        }
+        // Another command: the router may route on it.
+        return Incoming::Text {
+            chat,
+            from,
+            text,
+            addressed: true,
+            edited,
+        };
+    }
+    let addressed = !chat.group || replied_to_bot || mentions(&text, username);
+    Incoming::Text {
+        chat,
+        from,
+        text: if chat.group {
+            strip_mention(&text, username)
+        } else {
+            text
+        },
+        addressed,
+        edited,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msg(chat_type: &str, extra: Value) -> Value {
+        let mut m = json!({"message_id": 1, "date": 0,
+            "from": {"id": 7, "is_bot": false, "first_name": "Ann", "last_name": "Lee"},
+            "chat": {"id": -100, "type": chat_type}});
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        json!({"update_id": 1, "message": m})
+    }
+
+    #[test]
+    fn private_text_and_commands() {
+        match normalise(&msg("private", json!({"text": "hello"})), "bot") {
+            Incoming::Text {
+                text,
+                addressed,
+                from,
+                ..
+            } => {
+                assert_eq!(text, "hello");
+                assert!(addressed);
+                assert_eq!(from.name, "Ann Lee");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            normalise(&msg("private", json!({"text": "/agent coder"})), "bot"),
+            Incoming::Command { name, args, .. } if name == "agent" && args == "coder"
+        ));
+        assert!(matches!(
+            normalise(&msg("private", json!({"text": "/weather Kyiv"})), "bot"),
+            Incoming::Text { .. }
+        ));
+        assert!(matches!(
+            normalise(&msg("group", json!({"text": "/help@otherbot"})), "bot"),
+            Incoming::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn groups_need_addressing() {
+        let plain = normalise(&msg("supergroup", json!({"text": "hi all"})), "MyBot");
+        assert!(matches!(
+            plain,
+            Incoming::Text {
+                addressed: false,
+                ..
+            }
+        ));
+        match normalise(
+            &msg("group", json!({"text": "@mybot what time is it?"})),
+            "MyBot",
+        ) {
+            Incoming::Text {
+                addressed, text, ..
+            } => {
+                assert!(addressed);
+                assert_eq!(text, "what time is it?");
+            }
+            other => panic!("{other:?}"),
+        }
+        let reply = msg(
+            "group",
+            json!({"text": "and now?", "reply_to_message": {"from": {"username": "mybot"}}}),
+        );
+        assert!(matches!(
+            normalise(&reply, "MyBot"),
+            Incoming::Text {
+                addressed: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn media_locations_and_unknown_kinds() {
+        assert!(matches!(
+            normalise(
+                &msg("private", json!({"voice": {"file_id": "x", "duration": 2}})),
+                "bot"
+            ),
+            Incoming::Unsupported {
+                what: "voice messages",
+                ..
+            }
+        ));
+        assert!(matches!(
+            normalise(&msg("group", json!({"photo": [{"file_id": "x"}]})), "bot"),
+            Incoming::Ignore(_)
+        ));
+        match normalise(
+            &msg(
+                "private",
+                json!({"location": {"latitude": 50.45, "longitude": 30.52}}),
+            ),
+            "bot",
+        ) {
+            Incoming::Text { text, .. } => assert!(text.contains("50.45")),
+            other => panic!("{other:?}"),
+        }
+        let edited = json!({"update_id": 3, "edited_message": {"message_id": 1, "date": 0, "text": "fixed",
+            "from": {"id": 7, "is_bot": false, "first_name": "Ann"}, "chat": {"id": 7, "type": "private"}}});
+        assert!(matches!(
+            normalise(&edited, "bot"),
+            Incoming::Text { edited: true, .. }
+        ));
+        let poll = json!({"update_id": 4, "poll": {"id": "1"}});
+        assert_eq!(
+            normalise(&poll, "bot"),
+            Incoming::Ignore("update kind `poll` is not handled".into())
+        );
+        assert_eq!(chat_key(&poll), "update:4");
+        assert_eq!(chat_key(&edited), "7");
+    }
+}

@@ -1,0 +1,77 @@
+//! `POST /v1/chat`: the web chat channel (the admin UI, scripts, testing without Telegram). The
+//! caller's credential names the user: the root token is the operator, an API token with
+//! `agents:use` is its own user. The router's events are passed through as they stream.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{App, GatewayError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatRequest {
+    text: String,
+    agent: Option<String>,
+    /// Separate conversations of one user; one session per chat.
+    #[serde(default)]
+    chat_id: String,
+}
+
+async fn who(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(GatewayError::Unauthenticated)?;
+    if daarion_http::secret_eq(app.root_token.as_bytes(), token.as_bytes()) {
+        return Ok("operator".into());
+    }
+    let (name, scopes) = app
+        .introspector
+        .check(token)
+        .await
+        .map_err(|e| GatewayError::unavailable("the control plane", e))?
+        .ok_or(GatewayError::Unauthenticated)?;
+    if !scopes.iter().any(|s| s == "agents:use" || s == "admin") {
+        return Err(GatewayError::Forbidden);
+    }
+    Ok(format!("token:{name}"))
+}
+
+pub async fn chat(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Json(request): Json<ChatRequest>,
+) -> Result<Response, GatewayError> {
+    let user = who(&app, &headers).await?;
+    let message = json!({
+        "channel": "web",
+        "chat_id": request.chat_id,
+        "user": {"external_id": user, "display_name": ""},
+        "text": request.text,
+        "agent": request.agent,
+        "addressed": true,
+    });
+    let response = app.router.route_raw(&message).await?;
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(response.bytes_stream()),
+    )
+        .into_response())
+}

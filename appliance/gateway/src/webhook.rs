@@ -1,0 +1,107 @@
+//! `POST /telegram/{bot}/webhook`: checks Telegram's secret token, stores the update on the bus
+//! (`message.received.telegram`, its event id derived from the update id, so a retried delivery
+//! is stored once) and answers 200 at once; the update is handled from the queue.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use daarion_bus::Envelope;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::handle::ReceivedUpdate;
+use crate::metrics::UPDATES;
+use crate::{App, GatewayError};
+
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// Marks of seen update ids are kept this long; Telegram gives up on an update within a day.
+const SEEN_FOR_SECS: u64 = 48 * 3600;
+
+/// The event id of an update: the same for every delivery of it.
+pub fn event_id(bot: &str, update_id: i64) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("telegram:{bot}:{update_id}").as_bytes(),
+    )
+}
+
+pub async fn receive(
+    State(app): State<App>,
+    Path(bot): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, GatewayError> {
+    let handle = app.bots.get(&app.control, &bot).await?;
+    let given = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !daarion_http::secret_eq(handle.secret.as_bytes(), given) {
+        UPDATES
+            .with_label_values(&[&handle.name, "bad_secret"])
+            .inc();
+        tracing::warn!(bot = %handle.name, "webhook call with a wrong secret token");
+        return Err(GatewayError::BadSecret);
+    }
+    let update: Value = serde_json::from_slice(&body).map_err(|e| {
+        UPDATES
+            .with_label_values(&[&handle.name, "malformed"])
+            .inc();
+        tracing::warn!(bot = %handle.name, error = %e, "malformed update");
+        GatewayError::BadRequest(format!("not a JSON update: {e}"))
+    })?;
+    let Some(update_id) = update["update_id"].as_i64() else {
+        UPDATES
+            .with_label_values(&[&handle.name, "malformed"])
+            .inc();
+        return Err(GatewayError::BadRequest(
+            "the update has no update_id".into(),
+        ));
+    };
+    let seen_key = format!(
+        "{}gateway:update:{}:{update_id}",
+        app.config.redis.key_prefix, handle.name
+    );
+    let mut redis = app.redis.clone();
+    let seen: bool = redis::cmd("EXISTS")
+        .arg(&seen_key)
+        .query_async(&mut redis)
+        .await
+        .map_err(|e| GatewayError::unavailable("Redis", e))?;
+    if seen {
+        UPDATES
+            .with_label_values(&[&handle.name, "duplicate"])
+            .inc();
+        return Ok(Json(json!({"ok": true, "duplicate": true})));
+    }
+    let mut event = Envelope::new(
+        "message.received.telegram",
+        "gateway",
+        ReceivedUpdate {
+            bot: handle.name.clone(),
+            update,
+        },
+    );
+    event.id = event_id(&handle.name, update_id);
+    let stored = app
+        .bus
+        .publish(&event)
+        .await
+        .map_err(|e| GatewayError::unavailable("the event bus", e))?;
+    // Only after the update is safely queued; were this lost, the bus's own dedup still holds.
+    let _: Result<(), _> = redis::cmd("SET")
+        .arg(&seen_key)
+        .arg(1)
+        .arg("EX")
+        .arg(SEEN_FOR_SECS)
+        .query_async(&mut redis)
+        .await;
+    let outcome = if stored.duplicate {
+        "duplicate"
+    } else {
+        "accepted"
+    };
+    UPDATES.with_label_values(&[&handle.name, outcome]).inc();
+    Ok(Json(json!({"ok": true, "duplicate": stored.duplicate})))
+}

@@ -1,0 +1,422 @@
+//! The gateway with the real teloxide client against a local server speaking the Telegram Bot
+//! API, real update JSON posted to the webhook, and behind it the real router, memory, control
+//! plane, PostgreSQL, Redis and NATS (and the real swapper with SmolLM2 where named).
+
+mod helpers;
+
+use std::time::Duration;
+
+use daarion_llm::testing::{Reply, openai_answer, sse};
+use helpers::{Gateway, text_update};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_text_message_is_answered_by_smollm2_through_router_and_swapper() {
+    let gw = Gateway::start(true, None).await;
+    gw.stack
+        .agent(
+            "a",
+            "You are a concise assistant. Answer in one sentence.",
+            Some(json!({"models": ["local/smollm2"], "max_tokens": 24, "tools": [], "temperature": 0.0})),
+            None,
+        )
+        .await;
+    gw.stack
+        .config("routing.main", json!({"default_agent": "a"}))
+        .await;
+    let (status, body) = gw
+        .post(&text_update(
+            501,
+            77,
+            "What is the capital of France?",
+            false,
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    gw.until("the final answer", |t| {
+        t.shown(501)
+            .iter()
+            .any(|s| s.contains("Paris") && !s.ends_with('…'))
+    })
+    .await;
+    assert!(
+        !gw.telegram.calls("sendChatAction").is_empty(),
+        "typing was shown"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn text_is_answered_streamed_by_edits_and_announced() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(Reply::Stream {
+        chunks: sse(&[
+            json!({"choices": [{"index": 0, "delta": {"content": "Hello "}}]}),
+            json!({"choices": [{"index": 0, "delta": {"content": "there, "}}]}),
+            json!({"choices": [{"index": 0, "delta": {"content": "Ann!"}}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 3}}),
+        ]),
+        gap: Duration::from_millis(80),
+        stall: false,
+    });
+    let nats = async_nats::connect(&gw.stack.plane.config.bus.url)
+        .await
+        .unwrap();
+    let prefix = gw.stack.plane.config.bus.prefix.clone();
+    let mut sent = nats
+        .subscribe(format!("{prefix}.message.sent.telegram"))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+
+    let (status, _) = gw.post(&text_update(10, 7, "hi", false)).await;
+    assert_eq!(status, 200);
+    gw.until("the final answer", |t| t.shown(10) == ["Hello there, Ann!"])
+        .await;
+    assert!(
+        !gw.telegram.calls("editMessageText").is_empty(),
+        "the answer grew by edits: {:?}",
+        gw.telegram.texts()
+    );
+    assert!(
+        gw.telegram.texts()[0].ends_with('…'),
+        "partial text is marked"
+    );
+    let event = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut sent))
+        .await
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(event["payload"]["chat_id"], 10);
+    assert_eq!(event["payload"]["agent"], "a");
+    // The router got the Telegram identity and stored the turn under it.
+    let sent_to_model = fake.bodies();
+    assert!(sent_to_model[0]["messages"].to_string().contains("hi"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_and_nothing_is_processed() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("never"));
+    let update = serde_json::to_vec(&text_update(11, 7, "hi", false)).unwrap();
+    let (status, body) = gw.post_raw(update.clone(), Some("wrong")).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = gw.post_raw(update, None).await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(gw.telegram.texts().is_empty());
+    assert_eq!(fake.count(), 0);
+    let r = gw
+        .stack
+        .http
+        .post(format!("{}/telegram/nobot/webhook", gw.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn five_messages_in_one_chat_are_answered_in_order_and_chats_in_parallel() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    // The answer echoes the question, so order can be checked.
+    fake.always(openai_answer("ok"));
+    for i in 0..5 {
+        let (status, _) = gw
+            .post(&text_update(20, 7, &format!("question {i}"), false))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = gw.post(&text_update(21, 8, "another chat", false)).await;
+    assert_eq!(status, 200);
+    gw.until("six answers", |t| {
+        t.shown(20).len() == 5 && t.shown(21).len() == 1
+    })
+    .await;
+    let questions: Vec<String> = fake
+        .bodies()
+        .iter()
+        .map(|b| {
+            b["messages"].as_array().unwrap().last().unwrap()["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .filter(|q| q.starts_with("question"))
+        .collect();
+    assert_eq!(
+        questions,
+        [
+            "question 0",
+            "question 1",
+            "question 2",
+            "question 3",
+            "question 4"
+        ]
+    );
+    // Each question saw the answers before it: the history grows by two each time.
+    let lengths: Vec<usize> = fake
+        .bodies()
+        .iter()
+        .filter(|b| b["messages"].to_string().contains("question"))
+        .map(|b| b["messages"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(lengths, [2, 4, 6, 8, 10]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn flood_control_on_an_edit_is_honoured_and_a_long_answer_is_split() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    let long: String = (0..300)
+        .map(|i| format!("Sentence number {i} of a long answer. "))
+        .collect();
+    assert!(long.len() > 10_000);
+    let pieces: Vec<Value> = long
+        .as_bytes()
+        .chunks(2000)
+        .map(|c| json!({"choices": [{"index": 0, "delta": {"content": String::from_utf8_lossy(c)}}]}))
+        .chain([json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})])
+        .collect();
+    fake.always(Reply::Stream {
+        chunks: sse(&pieces),
+        gap: Duration::from_millis(120),
+        stall: false,
+    });
+    gw.telegram.flood_once("editMessageText", 1);
+    let (status, _) = gw.post(&text_update(30, 7, "tell me a lot", false)).await;
+    assert_eq!(status, 200);
+    gw.until("the whole answer", |t| t.shown(30).concat() == long)
+        .await;
+    let shown = gw.telegram.shown(30);
+    assert!(shown.len() >= 3, "{} messages", shown.len());
+    assert!(shown.iter().all(|m| m.chars().count() <= 4096));
+    let refused = gw.telegram.calls("editMessageText:429");
+    assert_eq!(refused.len(), 1);
+    let next_edit = gw
+        .telegram
+        .calls("editMessageText")
+        .into_iter()
+        .find(|c| c.at > refused[0].at)
+        .expect("edits resumed");
+    assert!(
+        next_edit.at - refused[0].at >= Duration::from_millis(950),
+        "waited retry_after"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn groups_duplicates_commands_and_bad_input() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("answer"));
+    gw.stack.agent("coder", "You are coder.", None, None).await;
+
+    // A group message not addressed to the bot is ignored; one that mentions it is answered.
+    let (status, _) = gw.post(&text_update(-40, 7, "just chatting", true)).await;
+    assert_eq!(status, 200);
+    let (status, _) = gw
+        .post(&text_update(-40, 7, "@test_bot what is up?", true))
+        .await;
+    assert_eq!(status, 200);
+    gw.until("the group answer", |t| t.shown(-40) == ["answer"])
+        .await;
+    assert_eq!(
+        fake.count(),
+        1,
+        "only the addressed message reached the model"
+    );
+    assert_eq!(
+        fake.bodies()[0]["messages"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["content"],
+        "what is up?",
+        "the mention is not part of the question"
+    );
+
+    // The same update delivered twice is handled once.
+    let update = text_update(41, 7, "once", false);
+    assert_eq!(gw.post(&update).await.0, 200);
+    let (status, body) = gw.post(&update).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["duplicate"], true);
+    gw.until("one answer", |t| t.shown(41).len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gw.telegram.shown(41).len(), 1);
+
+    // Commands.
+    gw.post(&text_update(42, 7, "/agent coder", false)).await;
+    gw.until("agent switched", |t| {
+        t.shown(42)
+            .iter()
+            .any(|m| m.contains("now talking to Agent coder"))
+    })
+    .await;
+    gw.post(&text_update(42, 7, "hello coder", false)).await;
+    gw.until("coder answered", |t| t.shown(42).len() == 2).await;
+    assert!(
+        fake.bodies().last().unwrap()["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("You are coder.")
+    );
+    gw.post(&text_update(42, 7, "/agent nobody", false)).await;
+    gw.until("unknown agent", |t| {
+        t.shown(42)
+            .iter()
+            .any(|m| m.contains("no agent called `nobody`"))
+    })
+    .await;
+    gw.post(&text_update(42, 7, "/new", false)).await;
+    gw.until("reset", |t| {
+        t.shown(42)
+            .iter()
+            .any(|m| m.contains("Started a new conversation with Agent coder"))
+    })
+    .await;
+    gw.post(&text_update(42, 7, "/status", false)).await;
+    gw.until("status", |t| {
+        t.shown(42).iter().any(|m| m.contains("tokens today"))
+    })
+    .await;
+    gw.post(&text_update(42, 7, "/help", false)).await;
+    gw.until("help", |t| {
+        t.shown(42).iter().any(|m| m.contains("/agent NAME"))
+    })
+    .await;
+
+    // Bad input: malformed JSON, no update id, an unknown kind, a huge body, a voice message.
+    let (status, body) = gw
+        .post_raw(b"{not json".to_vec(), Some(&gw.secret.clone()))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON update")
+    );
+    let (status, _) = gw.post(&json!({"message": {}})).await;
+    assert_eq!(status, 400);
+    let (status, _) = gw
+        .post(&json!({"update_id": 99_999, "poll": {"id": "1", "question": "?"}}))
+        .await;
+    assert_eq!(status, 200, "unknown kinds are accepted and skipped");
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let (status, _) = gw.post_raw(huge, Some(&gw.secret.clone())).await;
+    assert_eq!(status, 413);
+    let mut voice = text_update(43, 7, "", false);
+    voice["message"].as_object_mut().unwrap().remove("text");
+    voice["message"]["voice"] = json!({"file_id": "AwADBAAD", "file_unique_id": "u", "duration": 2, "mime_type": "audio/ogg"});
+    gw.post(&voice).await;
+    gw.until("a friendly reply to the voice message", |t| {
+        t.shown(43)
+            .iter()
+            .any(|m| m.contains("cannot take voice messages yet"))
+    })
+    .await;
+    // Still alive and answering.
+    gw.post(&text_update(44, 7, "still there?", false)).await;
+    gw.until("an answer after the bad input", |t| {
+        t.shown(44) == ["answer"]
+    })
+    .await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_web_chat_streams_the_router_events_for_the_callers_own_user() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("hello web"));
+    let url = format!("{}/v1/chat", gw.url);
+    let ask = json!({"text": "hi", "agent": "a"});
+    let r = gw.stack.http.post(&url).json(&ask).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let read_only = gw.stack.plane.token(&["read"]).await;
+    let r = gw
+        .stack
+        .http
+        .post(&url)
+        .bearer_auth(&read_only)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let token = gw.stack.plane.token(&["agents:use"]).await;
+    let r = gw
+        .stack
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = r.text().await.unwrap();
+    assert!(body.contains("event: token"), "{body}");
+    assert!(body.contains("hello web"), "{body}");
+    let r = gw
+        .stack
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"text": "", "agent": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "the router's error comes through");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn set_webhook_registers_the_public_url_with_the_secret() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let err = daarion_gateway::set_webhook(&gw.stack.plane.config, "mainbot")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("public_url"), "{err}");
+    let mut bot = gw.bot.clone();
+    bot["public_url"] = json!("https://bots.example.org");
+    gw.stack.config("telegram.mainbot", bot).await;
+    let url = daarion_gateway::set_webhook(&gw.stack.plane.config, "mainbot")
+        .await
+        .unwrap();
+    assert_eq!(url, "https://bots.example.org/telegram/mainbot/webhook");
+    let call = gw
+        .telegram
+        .calls("setWebhook")
+        .pop()
+        .expect("setWebhook called");
+    assert!(
+        call.raw
+            .contains("https://bots.example.org/telegram/mainbot/webhook"),
+        "{}",
+        call.raw
+    );
+    assert!(
+        call.raw.contains(&gw.secret),
+        "the secret token is registered"
+    );
+    gw.stop().await;
+}

@@ -1,0 +1,318 @@
+//! The gateway in-process in front of the router's whole test stack (control plane, memory,
+//! router, fake LLM providers, optionally the real swapper), with a local server that speaks
+//! the Telegram Bot API in place of Telegram.
+
+#![allow(dead_code)]
+
+#[path = "../../../router/tests/helpers/mod.rs"]
+pub mod stack;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use serde_json::{Value, json};
+use stack::Stack;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// One Bot API call as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub body: Value,
+    /// The body as sent (multipart for uploads and `setWebhook`).
+    pub raw: String,
+    pub at: Instant,
+}
+
+/// A local Bot API: records every call, answers like Telegram, and refuses with
+/// `429 retry_after` on demand.
+#[derive(Clone, Default)]
+pub struct FakeTelegram {
+    pub calls: Arc<Mutex<Vec<Call>>>,
+    /// Methods to refuse once each with `retry_after` seconds.
+    flood: Arc<Mutex<Vec<(String, u32)>>>,
+    next_id: Arc<Mutex<i64>>,
+}
+
+impl FakeTelegram {
+    pub async fn serve(&self) -> String {
+        let app = Router::new()
+            .route("/{token}/{method}", post(answer))
+            .with_state(self.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    pub fn flood_once(&self, method: &str, retry_after: u32) {
+        self.flood
+            .lock()
+            .unwrap()
+            .push((method.to_owned(), retry_after));
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// The texts of the messages sent and edited, in order.
+    pub fn texts(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.method == "sendMessage" || c.method == "editMessageText")
+            .map(|c| c.body["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// What a chat ends up showing: every sent message with its last edit applied.
+    pub fn shown(&self, chat: i64) -> Vec<String> {
+        let mut shown: Vec<(i64, String)> = Vec::new();
+        for c in self.calls.lock().unwrap().iter() {
+            if c.body["chat_id"].as_i64() != Some(chat) {
+                continue;
+            }
+            match c.method.as_str() {
+                "sendMessage" => shown.push((
+                    c.body["__id"].as_i64().unwrap(),
+                    c.body["text"].as_str().unwrap().to_owned(),
+                )),
+                "editMessageText" => {
+                    let id = c.body["message_id"].as_i64().unwrap();
+                    if let Some(m) = shown.iter_mut().find(|(i, _)| *i == id) {
+                        m.1 = c.body["text"].as_str().unwrap().to_owned();
+                    }
+                }
+                _ => {}
+            }
+        }
+        shown.into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+async fn answer(
+    State(fake): State<FakeTelegram>,
+    Path((_token, method)): Path<(String, String)>,
+    body: Bytes,
+) -> impl IntoResponse {
+    // Bot API method names are case-insensitive; teloxide sends `SendMessage`.
+    let mut chars = method.chars();
+    let method: String = chars
+        .next()
+        .map(|c| c.to_ascii_lowercase())
+        .into_iter()
+        .chain(chars)
+        .collect();
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let mut body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    {
+        let mut flood = fake.flood.lock().unwrap();
+        if let Some(i) = flood.iter().position(|(m, _)| *m == method) {
+            let (_, seconds) = flood.remove(i);
+            fake.calls.lock().unwrap().push(Call {
+                method: format!("{method}:429"),
+                body,
+                raw,
+                at: Instant::now(),
+            });
+            return (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(
+                    json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {seconds}"), "parameters": {"retry_after": seconds}}),
+                ),
+            );
+        }
+    }
+    let chat = body["chat_id"].as_i64().unwrap_or(0);
+    let message = |id: i64, text: &Value| {
+        json!({"message_id": id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private", "first_name": "U"},
+               "from": {"id": 42, "is_bot": true, "first_name": "Test", "username": "test_bot"}, "text": text})
+    };
+    let result = match method.as_str() {
+        "getMe" => json!({"id": 42, "is_bot": true, "first_name": "Test", "username": "test_bot",
+                          "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
+                          "can_connect_to_business": false, "has_main_web_app": false}),
+        "sendMessage" => {
+            let mut next = fake.next_id.lock().unwrap();
+            *next += 1;
+            body["__id"] = json!(*next);
+            message(*next, &body["text"])
+        }
+        "editMessageText" => message(body["message_id"].as_i64().unwrap_or(0), &body["text"]),
+        _ => json!(true),
+    };
+    fake.calls.lock().unwrap().push(Call {
+        method,
+        body,
+        raw,
+        at: Instant::now(),
+    });
+    (
+        axum::http::StatusCode::OK,
+        axum::Json(json!({"ok": true, "result": result})),
+    )
+}
+
+pub struct Gateway {
+    pub stack: Stack,
+    pub telegram: FakeTelegram,
+    pub url: String,
+    pub secret: String,
+    /// `telegram.mainbot` as configured.
+    pub bot: Value,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    dir: std::path::PathBuf,
+}
+
+/// Fast limits, so tests of ordering and splitting do not wait a second per edit.
+pub fn test_limits() -> daarion_gateway::Limits {
+    daarion_gateway::Limits {
+        private_interval: Duration::from_millis(50),
+        group_interval: Duration::from_millis(100),
+        global_interval: Duration::from_millis(2),
+    }
+}
+
+impl Gateway {
+    /// The stack, a bot `mainbot` bound to agent `a` (if `agent`), and the gateway.
+    pub async fn start(swapper: bool, agent: Option<&str>) -> Gateway {
+        Gateway::start_with(swapper, agent, test_limits()).await
+    }
+
+    pub async fn start_with(
+        swapper: bool,
+        agent: Option<&str>,
+        limits: daarion_gateway::Limits,
+    ) -> Gateway {
+        let stack = Stack::start(swapper).await;
+        let telegram = FakeTelegram::default();
+        let api_url = telegram.serve().await;
+        let dir =
+            std::env::temp_dir().join(format!("daarion-gw-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = format!("s{}", uuid::Uuid::new_v4().simple());
+        for (file, value) in [("token", "123:TESTTOKEN"), ("secret", secret.as_str())] {
+            let path = dir.join(file);
+            std::fs::write(&path, value).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let mut bot = json!({"token_ref": format!("file:{}", dir.join("token").display()),
+                             "webhook_secret_ref": format!("file:{}", dir.join("secret").display()),
+                             "api_url": api_url});
+        if let Some(agent) = agent {
+            stack
+                .agent(agent, &format!("You are {agent}."), None, None)
+                .await;
+            bot["agent"] = json!(agent);
+        }
+        stack.config("telegram.mainbot", bot.clone()).await;
+
+        let mut config = stack.plane.config.clone();
+        config.memory.listen = stack
+            .memory_url
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap();
+        config.router.listen = stack
+            .router_url
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let app = daarion_gateway::app(config, limits).await.unwrap();
+        let serve = daarion_gateway::serve(app, listener, shutdown.clone());
+        let task = tokio::spawn(async move { serve.await.unwrap() });
+        for _ in 0..200 {
+            if let Ok(r) = stack.http.get(format!("{url}/ready")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Gateway {
+            stack,
+            telegram,
+            url,
+            secret,
+            bot,
+            shutdown,
+            task,
+            dir,
+        }
+    }
+
+    /// Posts an update to the webhook as Telegram would.
+    pub async fn post(&self, update: &Value) -> (u16, Value) {
+        self.post_raw(serde_json::to_vec(update).unwrap(), Some(&self.secret))
+            .await
+    }
+
+    pub async fn post_raw(&self, body: Vec<u8>, secret: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .stack
+            .http
+            .post(format!("{}/telegram/mainbot/webhook", self.url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(secret) = secret {
+            request = request.header("x-telegram-bot-api-secret-token", secret);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until `cond` holds for the fake's calls (at most 30 s).
+    pub async fn until(&self, what: &str, cond: impl Fn(&FakeTelegram) -> bool) {
+        for _ in 0..600 {
+            if cond(&self.telegram) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "timed out waiting for {what}; calls: {:?}",
+            self.telegram.calls.lock().unwrap()
+        );
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.task).await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        self.stack.stop().await;
+    }
+}
+
+static NEXT_UPDATE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1000);
+
+/// A Telegram text message update from user `user` in chat `chat`.
+pub fn text_update(chat: i64, user: i64, text: &str, group: bool) -> Value {
+    let id = NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let chat_json = if group {
+        json!({"id": chat, "type": "supergroup", "title": "Team"})
+    } else {
+        json!({"id": chat, "type": "private", "first_name": "Ann"})
+    };
+    json!({"update_id": id, "message": {"message_id": id, "date": 1_700_000_000, "chat": chat_json,
+           "from": {"id": user, "is_bot": false, "first_name": "Ann", "language_code": "en"}, "text": text}})
+}
