@@ -16,6 +16,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 NATS_VERSION=2.15.1
 BIN=/usr/local/bin/daarion
 WORKER=/usr/local/bin/daarion-llama-worker
+WHISPER_WORKER=/usr/local/bin/daarion-whisper-worker
+TTS_WORKER=/usr/local/bin/daarion-tts-worker
 LIBDIR=/usr/local/lib/daarion
 NATS_BIN=$LIBDIR/nats-server
 DOCDIR=/usr/local/share/doc/daarion
@@ -69,7 +71,7 @@ preflight() {
 
 # ---------------------------------------------------------------------------------------------
 step_packages() {
-  local pkgs=(postgresql redis-server python3 python3-pip ca-certificates)
+  local pkgs=(postgresql redis-server python3 python3-pip ca-certificates espeak-ng)
   [ -n "$BINARY" ] || pkgs+=(build-essential pkg-config cmake libclang-dev)
   local missing=()
   for p in "${pkgs[@]}"; do
@@ -109,14 +111,19 @@ step_binary() {
     command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) or pass --binary PATH"
     local target=${CARGO_TARGET_DIR:-/var/cache/daarion/target}
     say "building the release binary (cargo build --release; the first build takes a while)"
-    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker --manifest-path "$REPO/Cargo.toml"
+    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker -p daarion-whisper-worker -p daarion-tts-worker --manifest-path "$REPO/Cargo.toml"
     src=$target/release/daarion
   fi
   if [ "$DRY_RUN" = 0 ] && [ ! -x "$src" ]; then die "$src is not an executable"; fi
-  # The llama.cpp worker is built beside the daarion binary; the swapper runs one per model.
+  # The model workers (llama.cpp, whisper.cpp, text to speech) are built beside the daarion
+  # binary; the swapper runs one per loaded model.
   local worker_src; worker_src=$(dirname "$src")/daarion-llama-worker
-  if [ "$DRY_RUN" = 0 ] && [ ! -x "$worker_src" ]; then die "$worker_src is missing: build it with cargo build -p daarion-llama-worker"; fi
-  for pair in "$src:$BIN" "$worker_src:$WORKER"; do
+  local whisper_src; whisper_src=$(dirname "$src")/daarion-whisper-worker
+  local tts_src; tts_src=$(dirname "$src")/daarion-tts-worker
+  for w in "$worker_src" "$whisper_src" "$tts_src"; do
+    if [ "$DRY_RUN" = 0 ] && [ ! -x "$w" ]; then die "$w is missing: build it with cargo build -p $(basename "$w")"; fi
+  done
+  for pair in "$src:$BIN" "$worker_src:$WORKER" "$whisper_src:$WHISPER_WORKER" "$tts_src:$TTS_WORKER"; do
     local from=${pair%%:*} to=${pair#*:}
     if [ -x "$to" ] && [ -f "$from" ] && cmp -s "$from" "$to"; then unchanged "$to"; continue; fi
     changed "installing $to"
@@ -305,7 +312,7 @@ uninstall_all() {
     changed "stopping and disabling daarion.service"
     run systemctl disable --now daarion.service || true
   fi
-  for f in "$UNIT" "$BIN" "$WORKER" "$NATS_BIN"; do
+  for f in "$UNIT" "$BIN" "$WORKER" "$WHISPER_WORKER" "$TTS_WORKER" "$NATS_BIN"; do
     if [ -e "$f" ]; then changed "removing $f"; run rm -f "$f"; fi
   done
   if [ -d "$DOCDIR" ]; then changed "removing $DOCDIR"; run rm -rf "$DOCDIR"; fi

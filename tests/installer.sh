@@ -13,6 +13,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/daarion/target}"
 BIN_SRC=$CARGO_TARGET_DIR/debug/daarion
 [ -x "$BIN_SRC" ] || cargo build -q -p daarion
 [ -x "$CARGO_TARGET_DIR/debug/daarion-llama-worker" ] || cargo build -q -p daarion-llama-worker
+[ -x "$CARGO_TARGET_DIR/debug/daarion-whisper-worker" ] || cargo build -q -p daarion-whisper-worker
+[ -x "$CARGO_TARGET_DIR/debug/daarion-tts-worker" ] || cargo build -q -p daarion-tts-worker
 INSTALL=(bash installer/install.sh --no-systemd --binary "$BIN_SRC")
 
 passed=0 failed=0
@@ -43,6 +45,8 @@ check "first install succeeds" test "$rc" = 0
 check "first install reports changes" contains "$first" "changes"
 check "binary installed" cmp -s "$BIN_SRC" /usr/local/bin/daarion
 check "llama.cpp worker installed" test -x /usr/local/bin/daarion-llama-worker
+check "whisper.cpp worker installed" test -x /usr/local/bin/daarion-whisper-worker
+check "text-to-speech worker installed" test -x /usr/local/bin/daarion-tts-worker
 check "nats-server 2.15.1 installed" bash -c '/usr/local/lib/daarion/nats-server --version | grep -q v2.15.1'
 check "user created" id daarion
 check "config is 0640" mode_is /etc/daarion/daarion.toml 640
@@ -85,6 +89,8 @@ echo "installer: uninstall (keeps data)"
 bash installer/install.sh --uninstall --no-systemd >/dev/null 2>&1
 check "binary removed" test ! -e /usr/local/bin/daarion
 check "worker removed" test ! -e /usr/local/bin/daarion-llama-worker
+check "whisper worker removed" test ! -e /usr/local/bin/daarion-whisper-worker
+check "tts worker removed" test ! -e /usr/local/bin/daarion-tts-worker
 check "unit removed" test ! -e /etc/systemd/system/daarion.service
 check "config kept" test -f /etc/daarion/daarion.toml
 check "database kept" bash -c "runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"

@@ -35,6 +35,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v cmake >/dev/null || need+=(cmake)
 [ -n "$(ls /usr/lib/llvm-*/lib/libclang.so* 2>/dev/null)" ] || need+=(libclang-dev)
 command -v python3 >/dev/null || need+=(python3 python3-pip python3-venv)
+# The swapper's offline text-to-speech engine.
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   $SUDO apt-get update -qq

@@ -110,4 +110,9 @@ pub enum ModelsCommand {
     List,
     /// Hash every present model file and compare with its manifest (exit 1 on a mismatch).
     Verify,
+    /// Download a model's file from its manifest's `url`: resumes an interrupted download,
+    /// refuses a file whose sha256 does not match.
+    Pull { model: String },
+    /// Delete a model's file (the manifest stays; `pull` brings it back).
+    Rm { model: String },
 }

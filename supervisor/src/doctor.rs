@@ -253,6 +253,30 @@ fn models(config: &Config) -> (Verdict, String) {
             ),
         );
     }
+    use daarion_swapper::manifest::Kind;
+    let backends = [
+        (
+            Kind::Stt,
+            &config.models.whisper_worker,
+            "models.whisper_worker",
+        ),
+        (Kind::Tts, &config.models.tts_worker, "models.tts_worker"),
+    ];
+    for (kind, worker, key) in backends {
+        if config.swapper.enabled
+            && manifests.iter().any(|m| m.kind == kind)
+            && daarion_swapper::find_worker(worker).is_none()
+        {
+            return (
+                Verdict::Fail,
+                format!(
+                    "the {} worker `{}` is not installed ({key})",
+                    kind.backend(),
+                    worker.display()
+                ),
+            );
+        }
+    }
     if manifests.is_empty() {
         return (
             Verdict::Warn,

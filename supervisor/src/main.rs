@@ -97,7 +97,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                     password_stdin,
                 },
         } => admin_create(&config, &username, password_stdin).await,
-        Command::Models { command } => models::run(&config, command),
+        Command::Models { command } => models::run(&config, command).await,
         Command::Telegram {
             command: cli::TelegramCommand::SetWebhook { bot },
         } => match daarion_gateway::set_webhook(&config, &bot).await {

@@ -1,14 +1,36 @@
-//! `daarion models list|verify`.
+//! `daarion models list|verify|pull|rm`.
 
 use std::process::ExitCode;
 
 use daarion_config::Config;
-use daarion_swapper::manifest::{FileState, check_file, load_all};
+use daarion_swapper::manifest::{FileState, Manifest, check_file, load_all};
 
 use crate::cli::ModelsCommand;
 
-pub fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<ExitCode> {
     let manifests = load_all(&config.models.manifests_dir)?;
+    match &command {
+        ModelsCommand::Pull { model } | ModelsCommand::Rm { model } => {
+            let Some(manifest) = manifests.iter().find(|m| m.id == *model) else {
+                eprintln!(
+                    "daarion: no model `{model}` in {} (known: {})",
+                    config.models.manifests_dir.display(),
+                    manifests
+                        .iter()
+                        .map(|m| m.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            return if matches!(command, ModelsCommand::Pull { .. }) {
+                pull(config, manifest).await
+            } else {
+                rm(config, manifest)
+            };
+        }
+        ModelsCommand::List | ModelsCommand::Verify => {}
+    }
     if manifests.is_empty() {
         println!(
             "no manifests in {} (models.manifests_dir)",
@@ -45,4 +67,77 @@ pub fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::SUCCESS
     })
+}
+
+async fn pull(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> {
+    let mut shown = 0u64;
+    let result = daarion_swapper::pull::pull(manifest, &config.general.models_dir, |p| {
+        // A line per tenth (or per 64 MiB when the size is unknown), not per chunk.
+        let step = p.total.map_or(64 << 20, |t| (t / 10).max(1));
+        if p.done >= shown + step || Some(p.done) == p.total {
+            shown = p.done;
+            match p.total {
+                Some(total) => eprintln!(
+                    "{}: {:>3}%  {} of {} MiB",
+                    manifest.id,
+                    p.done * 100 / total.max(1),
+                    p.done >> 20,
+                    total >> 20
+                ),
+                None => eprintln!("{}: {} MiB", manifest.id, p.done >> 20),
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(pulled) => {
+            if pulled.resumed_from > 0 {
+                println!("resumed at {} MiB", pulled.resumed_from >> 20);
+            }
+            println!(
+                "{}: {} bytes in {}, sha256 {}{}",
+                manifest.id,
+                pulled.bytes,
+                pulled.path.display(),
+                pulled.sha256,
+                if pulled.verified {
+                    " (matches the manifest)"
+                } else {
+                    " (the manifest has no sha256 to check)"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("daarion: cannot pull {}: {e}", manifest.id);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Only files inside the models directory: an engine the system installed is not ours to delete.
+fn rm(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> {
+    let path = manifest.path(&config.general.models_dir);
+    if !path.starts_with(&config.general.models_dir) {
+        eprintln!(
+            "daarion: {} is outside {}; not removing it",
+            path.display(),
+            config.general.models_dir.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            println!("removed {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("{} is not there", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("daarion: cannot remove {}: {e}", path.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -150,6 +150,8 @@ pub struct ModelsConfig {
     pub reserve_mb: u64,
     pub queue_limit: usize,
     pub llama_worker: PathBuf,
+    pub whisper_worker: PathBuf,
+    pub tts_worker: PathBuf,
     pub threads: u32,
 }
 

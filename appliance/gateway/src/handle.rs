@@ -26,6 +26,17 @@ pub struct ReceivedUpdate {
     pub update: Value,
 }
 
+/// A message from a user, as the router gets it.
+struct Said<'a> {
+    chat: Chat,
+    from: &'a Sender,
+    text: String,
+    /// In a group: the bot was mentioned, replied to or given a command.
+    addressed: bool,
+    /// The text is a voice message's transcript.
+    voice: bool,
+}
+
 const SORRY: &str = "Sorry, something went wrong on my side. Please try again in a moment.";
 
 /// The consumer's handler. Failures that another delivery could fix (the control plane or the
@@ -76,7 +87,79 @@ pub async fn handle(app: App, event: Envelope<ReceivedUpdate>) -> Result<(), Han
             addressed,
             ..
         } => {
-            let outcome = converse(&app, &handle, chat, &from, text, addressed, started).await;
+            let outcome = converse(
+                &app,
+                &handle,
+                Said {
+                    chat,
+                    from: &from,
+                    text,
+                    addressed,
+                    voice: false,
+                },
+                started,
+            )
+            .await;
+            HANDLED.with_label_values(&[outcome]).inc();
+        }
+        Incoming::Voice {
+            chat,
+            from,
+            file_id,
+        } => {
+            let typing = handle
+                .bot
+                .send_chat_action(ChatId(chat.id), ChatAction::Typing);
+            let _ = typing.send().await;
+            let outcome = match crate::voice::transcribe(&app, &handle, &file_id).await {
+                Ok(text) if text.is_empty() => {
+                    say(
+                        &app,
+                        &handle,
+                        chat,
+                        "I could not hear any words in that voice message.",
+                    )
+                    .await;
+                    "unsupported"
+                }
+                Ok(text) => {
+                    converse(
+                        &app,
+                        &handle,
+                        Said {
+                            chat,
+                            from: &from,
+                            text,
+                            addressed: true,
+                            voice: true,
+                        },
+                        started,
+                    )
+                    .await
+                }
+                Err(crate::voice::VoiceError::NotAudio(why)) => {
+                    tracing::warn!(%why, "a voice message that is not readable audio");
+                    let sorry =
+                        "I could not make out that voice message. Could you type it instead?";
+                    say(&app, &handle, chat, sorry).await;
+                    "unsupported"
+                }
+                Err(crate::voice::VoiceError::TooLarge) => {
+                    say(
+                        &app,
+                        &handle,
+                        chat,
+                        "That recording is too large for me (20 MB at most).",
+                    )
+                    .await;
+                    "unsupported"
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot transcribe a voice message");
+                    say(&app, &handle, chat, SORRY).await;
+                    "failed"
+                }
+            };
             HANDLED.with_label_values(&[outcome]).inc();
         }
     }
@@ -96,6 +179,23 @@ async fn say(app: &App, handle: &BotHandle, chat: Chat, text: &str) {
             return;
         }
     }
+}
+
+fn voice_key(app: &App, bot: &str, chat: Chat) -> String {
+    format!(
+        "{}gateway:voice:{bot}:{}",
+        app.config.redis.key_prefix, chat.id
+    )
+}
+
+/// Whether this chat asked for spoken answers (`/voice on`).
+async fn voice_replies(app: &App, handle: &BotHandle, chat: Chat) -> bool {
+    let mut redis = app.redis.clone();
+    redis::cmd("EXISTS")
+        .arg(voice_key(app, &handle.name, chat))
+        .query_async::<bool>(&mut redis)
+        .await
+        .unwrap_or(false)
 }
 
 fn agent_key(app: &App, bot: &str, chat: Chat) -> String {
@@ -119,23 +219,17 @@ async fn chosen_agent(app: &App, handle: &BotHandle, chat: Chat) -> Option<Strin
     chosen.or_else(|| handle.settings.agent.clone())
 }
 
-fn routed(
-    handle: &BotHandle,
-    chat: Chat,
-    from: &Sender,
-    text: &str,
-    addressed: bool,
-    agent: Option<String>,
-) -> Value {
+fn routed(handle: &BotHandle, said: &Said<'_>, agent: Option<String>) -> Value {
     json!({
         "channel": "telegram",
         "bot": handle.name,
-        "chat_id": chat.id.to_string(),
-        "chat_kind": if chat.group { "group" } else { "private" },
-        "user": {"external_id": from.id.to_string(), "display_name": from.name},
-        "text": text,
-        "addressed": addressed,
+        "chat_id": said.chat.id.to_string(),
+        "chat_kind": if said.chat.group { "group" } else { "private" },
+        "user": {"external_id": said.from.id.to_string(), "display_name": said.from.name},
+        "text": said.text,
+        "addressed": said.addressed,
         "agent": agent,
+        "voice": said.voice,
     })
 }
 
@@ -149,12 +243,19 @@ async fn command(
 ) -> String {
     match name {
         "start" | "help" => format!(
-            "Hi {}! Just write to me and I will answer.\n\n/new — start a new conversation\n/agent NAME — talk to another agent\n/status — your usage and limits\n/help — this message",
+            "Hi {}! Just write to me and I will answer.\n\n/new — start a new conversation\n/agent NAME — talk to another agent\n/voice on|off — spoken answers as voice messages\n/status — your usage and limits\n/help — this message",
             from.name
         ),
         "new" | "reset" => {
             let agent = chosen_agent(app, handle, chat).await;
-            let message = routed(handle, chat, from, &format!("/{name}"), true, agent);
+            let said = Said {
+                chat,
+                from,
+                text: format!("/{name}"),
+                addressed: true,
+                voice: false,
+            };
+            let message = routed(handle, &said, agent);
             match app.router.reset(&message).await {
                 Ok(done) => format!(
                     "Started a new conversation with {}.",
@@ -196,6 +297,30 @@ async fn command(
                 Err(ClientError::NotFound(_)) => format!("There is no agent called `{wanted}`."),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot look the agent up");
+                    SORRY.into()
+                }
+            }
+        }
+        "voice" => {
+            let key = voice_key(app, &handle.name, chat);
+            let mut redis = app.redis.clone();
+            let (command, reply) = match args.to_lowercase().as_str() {
+                "on" => (
+                    "SET",
+                    "Voice replies are on: answers come as text and as a voice message.",
+                ),
+                "off" => ("DEL", "Voice replies are off."),
+                _ => return "Use /voice on or /voice off.".into(),
+            };
+            let mut cmd = redis::cmd(command);
+            cmd.arg(&key);
+            if command == "SET" {
+                cmd.arg(1);
+            }
+            match cmd.query_async::<()>(&mut redis).await {
+                Ok(()) => reply.into(),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store the voice setting");
                     SORRY.into()
                 }
             }
@@ -290,17 +415,10 @@ impl Shown<'_> {
 }
 
 /// Sends a message to the router and streams the answer into the chat. Returns the outcome label.
-async fn converse(
-    app: &App,
-    handle: &BotHandle,
-    chat: Chat,
-    from: &Sender,
-    text: String,
-    addressed: bool,
-    started: Instant,
-) -> &'static str {
+async fn converse(app: &App, handle: &BotHandle, said: Said<'_>, started: Instant) -> &'static str {
+    let chat = said.chat;
     let agent = chosen_agent(app, handle, chat).await;
-    let message = routed(handle, chat, from, &text, addressed, agent);
+    let message = routed(handle, &said, agent);
     let mut events = match app.router.route(&message).await {
         Ok(events) => events,
         Err(e) => {
@@ -396,6 +514,20 @@ async fn converse(
     if let Err(e) = shown.show(&answer).await {
         tracing::error!(error = %e, chat = chat.id, "cannot deliver the answer");
         return "failed";
+    }
+    if outcome == "answered"
+        && answer.chars().count() <= crate::voice::MAX_SPOKEN_CHARS
+        && voice_replies(app, handle, chat).await
+    {
+        // The text is already there; a voice that cannot be made is logged, not apologised for.
+        match crate::voice::speak(app, handle, &answer).await {
+            Ok(ogg) => {
+                if let Err(e) = shown.out.voice(&ogg).await {
+                    tracing::warn!(error = %e, "cannot send the voice reply");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot speak the answer"),
+        }
     }
     let sent = Envelope::new(
         "message.sent.telegram",

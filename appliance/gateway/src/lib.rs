@@ -4,7 +4,8 @@
 //! `POST /telegram/{bot}/webhook`, which checks Telegram's secret token, stores the update on the
 //! bus (durable, deduplicated by update id) and answers at once. The `telegram-updates` consumer
 //! takes updates off the queue in order per chat and in parallel across chats ([`handle`]):
-//! commands are answered here, everything else goes to the router, and the answer is streamed
+//! commands are answered here, voice messages are transcribed by the swapper ([`voice`]),
+//! everything else goes to the router, and the answer is streamed
 //! into the chat by editing one message, within Telegram's rate limits ([`limiter`]).
 //! The web chat, `POST /v1/chat`, streams the router's events straight back.
 
@@ -17,6 +18,7 @@ pub mod router_client;
 pub mod split;
 mod telegram;
 pub mod update;
+mod voice;
 mod webchat;
 pub mod webhook;
 
@@ -57,6 +59,8 @@ pub struct App {
     pub router: router_client::RouterClient,
     /// Memory API, for `/status` (who the Telegram user is).
     pub memory_url: String,
+    /// The swapper, for voice messages (speech to text).
+    pub swapper_url: String,
     pub http: reqwest::Client,
     pub root_token: Arc<str>,
     pub introspector: Introspector,
@@ -118,6 +122,7 @@ pub async fn app(config: Config, limits: Limits) -> Result<App, StartError> {
             root.clone(),
         ),
         memory_url: format!("http://{}", config.memory.dial()),
+        swapper_url: format!("http://{}", config.swapper.dial()),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .no_proxy()

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use teloxide_core::requests::{Request, Requester};
-use teloxide_core::types::{ChatId, MessageId};
+use teloxide_core::types::{ChatId, InputFile, MessageId};
 use teloxide_core::{ApiError, RequestError};
 
 use crate::bots::BotHandle;
@@ -65,6 +65,19 @@ impl Outgoing<'_> {
         let bot = &self.handle.bot;
         self.call("sendMessage", || async {
             bot.send_message(ChatId(self.chat.id), text)
+                .send()
+                .await
+                .map(|m| m.id)
+        })
+        .await
+    }
+
+    /// An OGG/Opus file as a voice message.
+    pub async fn voice(&self, ogg: &[u8]) -> Result<MessageId, RequestError> {
+        let bot = &self.handle.bot;
+        self.call("sendVoice", || async {
+            let file = InputFile::memory(ogg.to_vec()).file_name("answer.ogg");
+            bot.send_voice(ChatId(self.chat.id), file)
                 .send()
                 .await
                 .map(|m| m.id)

@@ -16,7 +16,7 @@ pub struct Chat {
 }
 
 /// The gateway's own commands; every other `/command` goes to the router, which may route on it.
-pub const COMMANDS: [&str; 6] = ["start", "help", "new", "reset", "agent", "status"];
+pub const COMMANDS: [&str; 7] = ["start", "help", "new", "reset", "agent", "status", "voice"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
@@ -29,6 +29,12 @@ pub enum Incoming {
         addressed: bool,
         /// The user edited an earlier message; it is answered as a new one.
         edited: bool,
+    },
+    /// A voice message or audio file, to be transcribed and then answered like text.
+    Voice {
+        chat: Chat,
+        from: Sender,
+        file_id: String,
     },
     /// One of [`COMMANDS`].
     Command {
@@ -135,18 +141,29 @@ pub fn normalise(update: &Value, username: &str) -> Incoming {
         .or(message["caption"].as_str())
         .map(str::to_owned);
 
+    let addressed_media =
+        !chat.group || replied_to_bot || text.as_deref().is_some_and(|t| mentions(t, username));
+    for kind in ["voice", "audio"] {
+        if let Some(file_id) = message[kind]["file_id"].as_str() {
+            return if addressed_media {
+                Incoming::Voice {
+                    chat,
+                    from,
+                    file_id: file_id.to_owned(),
+                }
+            } else {
+                Incoming::Ignore(format!("{kind} in a group, not addressed"))
+            };
+        }
+    }
     let media = [
-        ("voice", "voice messages"),
-        ("audio", "audio files"),
         ("video_note", "video messages"),
         ("photo", "photos"),
         ("document", "documents"),
         ("video", "videos"),
     ];
     if let Some((_, what)) = media.iter().find(|(k, _)| !message[*k].is_null()) {
-        let addressed =
-            !chat.group || replied_to_bot || text.as_deref().is_some_and(|t| mentions(t, username));
-        return if addressed {
+        return if addressed_media {
             Incoming::Unsupported { chat, from, what }
         } else {
             Incoming::Ignore(format!("{what} in a group, not addressed"))
@@ -293,10 +310,14 @@ mod tests {
                 &msg("private", json!({"voice": {"file_id": "x", "duration": 2}})),
                 "bot"
             ),
-            Incoming::Unsupported {
-                what: "voice messages",
-                ..
-            }
+            Incoming::Voice { file_id, .. } if file_id == "x"
+        ));
+        assert!(matches!(
+            normalise(
+                &msg("group", json!({"voice": {"file_id": "x", "duration": 2}})),
+                "bot"
+            ),
+            Incoming::Ignore(_)
         ));
         assert!(matches!(
             normalise(&msg("group", json!({"photo": [{"file_id": "x"}]})), "bot"),

@@ -317,14 +317,15 @@ async fn groups_duplicates_commands_and_bad_input() {
     let huge = vec![b' '; 2 * 1024 * 1024];
     let (status, _) = gw.post_raw(huge, Some(&gw.secret.clone())).await;
     assert_eq!(status, 413);
-    let mut voice = text_update(43, 7, "", false);
-    voice["message"].as_object_mut().unwrap().remove("text");
-    voice["message"]["voice"] = json!({"file_id": "AwADBAAD", "file_unique_id": "u", "duration": 2, "mime_type": "audio/ogg"});
-    gw.post(&voice).await;
-    gw.until("a friendly reply to the voice message", |t| {
+    let mut document = text_update(43, 7, "", false);
+    document["message"].as_object_mut().unwrap().remove("text");
+    document["message"]["document"] =
+        json!({"file_id": "BQACAgIAAx", "file_unique_id": "u", "file_name": "report.pdf"});
+    gw.post(&document).await;
+    gw.until("a clear reply to the document", |t| {
         t.shown(43)
             .iter()
-            .any(|m| m.contains("cannot take voice messages yet"))
+            .any(|m| m.contains("cannot take documents yet"))
     })
     .await;
     // Still alive and answering.
@@ -418,5 +419,89 @@ async fn set_webhook_registers_the_public_url_with_the_secret() {
         call.raw.contains(&gw.secret),
         "the secret token is registered"
     );
+    gw.stop().await;
+}
+
+fn voice_update(chat: i64, file_id: &str) -> Value {
+    let mut update = text_update(chat, 7, "", false);
+    update["message"].as_object_mut().unwrap().remove("text");
+    update["message"]["voice"] = json!({"file_id": file_id, "file_unique_id": "u", "duration": 11, "mime_type": "audio/ogg"});
+    update
+}
+
+#[tokio::test]
+async fn a_voice_message_is_transcribed_by_whisper_and_answered() {
+    let gw = Gateway::start(true, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("Thank you, Mr President."));
+    let models = std::env::var("DAARION_TEST_MODELS")
+        .unwrap_or_else(|_| "/var/cache/daarion/test-models".into());
+    let wav = std::fs::read(std::path::Path::new(&models).join("jfk.wav")).unwrap();
+    let ogg = daarion_audio::encode_ogg_opus(&daarion_audio::decode(&wav).unwrap()).unwrap();
+    let file_id = gw.telegram.add_file(ogg);
+    let (status, _) = gw.post(&voice_update(60, &file_id)).await;
+    assert_eq!(status, 200);
+    gw.until("the answer to the voice message", |t| {
+        t.shown(60) == ["Thank you, Mr President."]
+    })
+    .await;
+    let asked = fake.bodies()[0]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        asked.contains("ask not what your country can do for you"),
+        "{asked}"
+    );
+    assert_eq!(gw.telegram.calls("getFile").len(), 1);
+
+    // Not audio at all: a friendly reply, nothing asked of the model, and the gateway goes on.
+    let junk = gw
+        .telegram
+        .add_file(b"GIF89a this is a picture, not a voice message".to_vec());
+    gw.post(&voice_update(61, &junk)).await;
+    gw.until("a friendly reply to the bad voice file", |t| {
+        t.shown(61)
+            .iter()
+            .any(|m| m.contains("could not make out that voice message"))
+    })
+    .await;
+    assert_eq!(fake.count(), 1);
+
+    // Spoken answers on request: the text, then the same answer as an OGG/Opus voice message.
+    gw.post(&text_update(63, 7, "/voice on", false)).await;
+    gw.until("voice replies on", |t| {
+        t.shown(63)
+            .iter()
+            .any(|m| m.contains("Voice replies are on"))
+    })
+    .await;
+    gw.post(&text_update(63, 7, "say something", false)).await;
+    gw.until("a voice reply", |t| !t.calls("sendVoice").is_empty())
+        .await;
+    let voice = gw.telegram.calls("sendVoice").pop().unwrap();
+    assert!(voice.raw.contains("OggS"), "an OGG/Opus file was uploaded");
+    assert!(
+        gw.telegram
+            .shown(63)
+            .iter()
+            .any(|m| m == "Thank you, Mr President.")
+    );
+    gw.post(&text_update(63, 7, "/voice off", false)).await;
+    gw.until("voice replies off", |t| {
+        t.shown(63)
+            .iter()
+            .any(|m| m.contains("Voice replies are off"))
+    })
+    .await;
+    gw.post(&text_update(62, 7, "still there?", false)).await;
+    gw.until("an answer after the bad voice file", |t| {
+        t.shown(62).len() == 1
+    })
+    .await;
     gw.stop().await;
 }

@@ -245,6 +245,20 @@ pub struct TelegramBot {
     pub api_url: String,
     /// Where Telegram reaches this appliance (`https://host`), for `daarion telegram set-webhook`.
     pub public_url: Option<String>,
+    /// The swapper's speech-to-text model for voice messages.
+    #[serde(default = "stt_model")]
+    pub stt_model: String,
+    /// The swapper's text-to-speech model for voice replies (`/voice on` in a chat).
+    #[serde(default = "tts_model")]
+    pub tts_model: String,
+}
+
+fn stt_model() -> String {
+    "whisper-tiny-en".into()
+}
+
+fn tts_model() -> String {
+    "espeak-en".into()
 }
 
 fn telegram_api() -> String {

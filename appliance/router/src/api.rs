@@ -176,6 +176,7 @@ fn inbound_of(
         text,
         agent: Some(request.model.clone()),
         addressed: true,
+        voice: false,
     };
     Ok((inbound, history))
 }

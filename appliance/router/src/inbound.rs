@@ -59,6 +59,9 @@ pub struct Inbound {
     /// In groups: the bot was mentioned or replied to.
     #[serde(default)]
     pub addressed: bool,
+    /// The text is the transcript of a voice message (kept so with the stored message).
+    #[serde(default)]
+    pub voice: bool,
 }
 
 impl Inbound {

@@ -45,6 +45,8 @@ pub struct Admitted {
     pub system_prompt: String,
     pub versions: Value,
     pub text: String,
+    /// The text is a voice message's transcript.
+    pub voice: bool,
     /// The conversation as an OpenAI client sent it, used instead of the stored session.
     pub history: Option<Vec<Message>>,
     reserved: Reservation,
@@ -341,6 +343,7 @@ pub async fn admit(
         session,
         system_prompt,
         versions,
+        voice: inbound.voice,
         text: inbound.text,
         history,
         reserved: first,
@@ -584,6 +587,13 @@ async fn converse(
             NewMessage {
                 role: "user",
                 content: turn.text.clone(),
+                versions: if turn.voice {
+                    let mut v = turn.versions.clone();
+                    v["input"] = json!("voice");
+                    v
+                } else {
+                    turn.versions.clone()
+                },
                 ..base.clone()
             },
         )

@@ -125,7 +125,7 @@ fn text_of(content: &Value) -> Result<String, SwapError> {
     }
 }
 
-fn check_kind(app: &App, model: &str, want: Kind) -> Result<(), SwapError> {
+pub(crate) fn check_kind(app: &App, model: &str, want: Kind) -> Result<(), SwapError> {
     let manifest = app
         .scheduler
         .manifest(model)
@@ -134,6 +134,8 @@ fn check_kind(app: &App, model: &str, want: Kind) -> Result<(), SwapError> {
         let (kind, endpoint) = match manifest.kind {
             Kind::Chat => ("chat", "/v1/chat/completions"),
             Kind::Embedding => ("embedding", "/v1/embeddings"),
+            Kind::Stt => ("speech-to-text", "/v1/audio/transcriptions"),
+            Kind::Tts => ("text-to-speech", "/v1/audio/speech"),
         };
         return Err(SwapError::WrongKind {
             model: model.to_owned(),
@@ -165,7 +167,7 @@ impl Drop for CancelOnDrop {
     }
 }
 
-fn worker_error(event: &Value) -> SwapError {
+pub(crate) fn worker_error(event: &Value) -> SwapError {
     let message = event["message"]
         .as_str()
         .unwrap_or("the worker failed")
@@ -173,6 +175,9 @@ fn worker_error(event: &Value) -> SwapError {
     match event["code"].as_str() {
         Some("context_length_exceeded") => SwapError::ContextLength(message),
         Some("bad_request" | "template") => SwapError::BadRequest(message),
+        Some("bad_audio") => {
+            SwapError::BadRequest(format!("unsupported or damaged audio: {message}"))
+        }
         _ => SwapError::WorkerFailed(message),
     }
 }

@@ -2,13 +2,16 @@
 //! memory budget, behind OpenAI-compatible HTTP APIs.
 //!
 //! This build serves chat and embedding models through llama.cpp workers
-//! (`daarion-llama-worker`, one process per loaded model). See [`scheduler`] for the rules.
+//! (`daarion-llama-worker`) and speech-to-text models through whisper.cpp workers
+//! (`daarion-whisper-worker`), one process per loaded model. See [`scheduler`] for the rules.
 
 mod api;
+mod audio_api;
 mod error;
 mod ledger;
 pub mod manifest;
 mod metrics;
+pub mod pull;
 pub mod scheduler;
 mod worker;
 
@@ -82,6 +85,9 @@ pub fn routes(app: App) -> Router {
         .route("/v1/models", get(api::models))
         .route("/v1/chat/completions", post(api::chat_completions))
         .route("/v1/embeddings", post(api::embeddings))
+        .route("/v1/audio/transcriptions", post(audio_api::transcriptions))
+        .route("/v1/audio/translations", post(audio_api::translations))
+        .route("/v1/audio/speech", post(audio_api::speech))
         .route("/v1/swapper/status", get(api::status))
         .route("/v1/swapper/models/{id}/{action}", post(api::admin))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -99,6 +105,11 @@ pub async fn run(
     let manifests = manifest::load_all(&config.models.manifests_dir)?;
     let worker = find_worker(&config.models.llama_worker)
         .ok_or_else(|| StartError::NoWorker(config.models.llama_worker.clone()))?;
+    let whisper = find_worker(&config.models.whisper_worker);
+    let tts = find_worker(&config.models.tts_worker);
+    if whisper.is_none() && manifests.iter().any(|m| m.kind == manifest::Kind::Stt) {
+        tracing::warn!(worker = %config.models.whisper_worker.display(), "the whisper.cpp worker is not installed: speech-to-text models will not load");
+    }
     let ledger = ledger::Ledger::open(config.general.data_dir.join("swapper").join("ledger.json"));
     let budget = budget_bytes(&config);
     tracing::info!(models = manifests.len(), budget_mb = budget / (1024 * 1024), worker = %worker.display(), "swapper starting");
@@ -107,7 +118,11 @@ pub async fn run(
         ledger,
         budget,
         config.models.queue_limit,
-        worker,
+        scheduler::Workers {
+            llama: worker,
+            whisper,
+            tts,
+        },
         config.general.models_dir.clone(),
         config.models.threads,
     );

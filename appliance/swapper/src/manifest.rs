@@ -2,8 +2,9 @@
 //!
 //! ```toml
 //! id = "smollm2"
-//! kind = "chat"            # chat | embedding
-//! backend = "llama.cpp"
+//! kind = "chat"            # chat | embedding | stt | tts
+//! backend = "llama.cpp"     # the default for chat and embedding; stt runs on "whisper.cpp",
+//!                           # tts on "espeak-ng" (`file` is then the engine, `voice` its voice)
 //! file = "smollm2-135m-instruct-q4_1.gguf"   # relative to general.models_dir, or absolute
 //! sha256 = "…"             # optional; `daarion models verify` checks it
 //! context = 2048
@@ -12,6 +13,7 @@
 //! pin = false
 //! priority = 0
 //! idle_ttl_secs = 600
+//! url = "https://…"         # optional: where `daarion models pull` fetches the file
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,15 +25,35 @@ use serde::{Deserialize, Serialize};
 pub enum Kind {
     Chat,
     Embedding,
+    /// Speech to text.
+    Stt,
+    /// Text to speech.
+    Tts,
 }
+
+impl Kind {
+    /// The backend that runs this kind of model.
+    pub fn backend(self) -> &'static str {
+        match self {
+            Kind::Chat | Kind::Embedding => LLAMA_CPP,
+            Kind::Stt => WHISPER_CPP,
+            Kind::Tts => ESPEAK_NG,
+        }
+    }
+}
+
+pub const LLAMA_CPP: &str = "llama.cpp";
+pub const WHISPER_CPP: &str = "whisper.cpp";
+pub const ESPEAK_NG: &str = "espeak-ng";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub id: String,
     pub kind: Kind,
-    #[serde(default = "llama_cpp")]
-    pub backend: String,
+    /// Defaults to the kind's backend; naming another is an error.
+    #[serde(default)]
+    pub backend: Option<String>,
     pub file: PathBuf,
     #[serde(default)]
     pub sha256: Option<String>,
@@ -46,11 +68,17 @@ pub struct Manifest {
     pub priority: i32,
     #[serde(default = "ttl")]
     pub idle_ttl_secs: u64,
+    /// For text to speech: the engine's voice (`en-us`, `de`…).
+    #[serde(default)]
+    pub voice: Option<String>,
+    /// Where `daarion models pull` downloads the file from (http or https).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The file's size in bytes, for progress when the server does not say.
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
-fn llama_cpp() -> String {
-    "llama.cpp".into()
-}
 fn context() -> u32 {
     2048
 }
@@ -106,12 +134,14 @@ pub fn load_all(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
                 "id: letters, digits, '.', '_' and '-'".into(),
             ));
         }
-        if manifest.backend != "llama.cpp" {
+        if let Some(backend) = &manifest.backend
+            && backend != manifest.kind.backend()
+        {
             return Err(ManifestError::Invalid(
                 path,
                 format!(
-                    "backend `{}` is not in this build (llama.cpp)",
-                    manifest.backend
+                    "backend `{backend}` cannot run this kind of model (use {})",
+                    manifest.kind.backend()
                 ),
             ));
         }
@@ -168,10 +198,15 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
         let shipped = load_all(&dir).unwrap();
         let ids: Vec<&str> = shipped.iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids, vec!["minilm", "smollm2"]);
+        assert_eq!(
+            ids,
+            vec!["espeak-en", "minilm", "smollm2", "whisper-tiny-en"]
+        );
+        // Every model file we ship a manifest for has its checksum; a system engine does not.
         assert!(
             shipped
                 .iter()
+                .filter(|m| !m.file.is_absolute())
                 .all(|m| m.sha256.as_deref().is_some_and(|s| s.len() == 64))
         );
     }
@@ -195,23 +230,11 @@ pub enum FileState {
 }
 
 /// Checks a model's file against its manifest, reading it once to hash it when asked.
-pub fn check_file(
-    manifest: &Manifest,
-    models_dir: &Path,
-    hash: bool,
-) -> std::io::Result<FileState> {
+/// The hex SHA-256 of a file, read in 1 MiB blocks.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
-    let path = manifest.path(models_dir);
-    let meta = match std::fs::metadata(&path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Missing),
-        Err(e) => return Err(e),
-    };
-    let (Some(expected), true) = (&manifest.sha256, hash) else {
-        return Ok(FileState::Unverified { bytes: meta.len() });
-    };
-    let mut file = std::fs::File::open(&path)?;
+    let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -221,11 +244,28 @@ pub fn check_file(
         }
         hasher.update(&buf[..n]);
     }
-    let actual: String = hasher
+    Ok(hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
+        .collect())
+}
+
+pub fn check_file(
+    manifest: &Manifest,
+    models_dir: &Path,
+    hash: bool,
+) -> std::io::Result<FileState> {
+    let path = manifest.path(models_dir);
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Missing),
+        Err(e) => return Err(e),
+    };
+    let (Some(expected), true) = (&manifest.sha256, hash) else {
+        return Ok(FileState::Unverified { bytes: meta.len() });
+    };
+    let actual = sha256_file(&path)?;
     Ok(if actual.eq_ignore_ascii_case(expected) {
         FileState::Verified { bytes: meta.len() }
     } else {

@@ -103,9 +103,32 @@ pub struct Scheduler {
     changed: Notify,
     pub budget: u64,
     queue_limit: usize,
-    worker_exe: PathBuf,
+    workers: Workers,
     models_dir: PathBuf,
     threads: u32,
+}
+
+/// The worker binary of each backend; `None` when it is not installed (its models then fail to
+/// load with a message saying so, and the rest keep working).
+#[derive(Debug, Clone)]
+pub struct Workers {
+    pub llama: PathBuf,
+    pub whisper: Option<PathBuf>,
+    pub tts: Option<PathBuf>,
+}
+
+impl Workers {
+    fn for_kind(&self, kind: crate::manifest::Kind) -> Result<&std::path::Path, String> {
+        match kind.backend() {
+            crate::manifest::WHISPER_CPP => self.whisper.as_deref().ok_or_else(|| {
+                "the whisper.cpp worker is not installed (models.whisper_worker)".to_owned()
+            }),
+            crate::manifest::ESPEAK_NG => self.tts.as_deref().ok_or_else(|| {
+                "the text-to-speech worker is not installed (models.tts_worker)".to_owned()
+            }),
+            _ => Ok(&self.llama),
+        }
+    }
 }
 
 /// A model held for one request; dropping it lets the model be evicted again.
@@ -152,7 +175,7 @@ impl Scheduler {
         ledger: Ledger,
         budget: u64,
         queue_limit: usize,
-        worker_exe: PathBuf,
+        workers: Workers,
         models_dir: PathBuf,
         threads: u32,
     ) -> Arc<Scheduler> {
@@ -183,7 +206,7 @@ impl Scheduler {
             changed: Notify::new(),
             budget,
             queue_limit,
-            worker_exe,
+            workers,
             models_dir,
             threads,
         })
@@ -355,7 +378,10 @@ impl Scheduler {
         let path = manifest.path(&self.models_dir);
         let started = Instant::now();
         let result = if path.is_file() {
-            Worker::spawn(&self.worker_exe, &manifest, &path, self.threads).await
+            match self.workers.for_kind(manifest.kind) {
+                Ok(exe) => Worker::spawn(exe, &manifest, &path, self.threads).await,
+                Err(e) => Err(e),
+            }
         } else {
             Err(format!(
                 "model file {} is missing (daarion models pull)",

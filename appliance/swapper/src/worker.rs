@@ -59,6 +59,8 @@ impl Worker {
         let mode = match manifest.kind {
             Kind::Chat => "chat",
             Kind::Embedding => "embed",
+            Kind::Stt => "stt",
+            Kind::Tts => "tts",
         };
         let mut command = Command::new(exe);
         command
@@ -73,6 +75,9 @@ impl Worker {
             .kill_on_drop(true);
         if threads > 0 {
             command.args(["--threads", &threads.to_string()]);
+        }
+        if let Some(voice) = &manifest.voice {
+            command.args(["--voice", voice]);
         }
         let mut child = command
             .spawn()

@@ -272,3 +272,105 @@ fn doctor_checks_the_model_catalogue_and_the_worker() {
     );
     std::fs::remove_dir_all(&empty).unwrap();
 }
+
+/// Serves `body` at `/model.bin` honouring `Range: bytes=N-`, and records each Range header.
+fn file_server(body: Vec<u8>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::{HeaderMap, StatusCode, header};
+    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ranges.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/model.bin",
+                axum::routing::get(move |headers: HeaderMap| {
+                    let (body, seen) = (body.clone(), seen.clone());
+                    async move {
+                        let range = headers
+                            .get(header::RANGE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        seen.lock().unwrap().push(range.clone().unwrap_or_default());
+                        let from = range.and_then(|r| {
+                            r.strip_prefix("bytes=")?
+                                .trim_end_matches('-')
+                                .parse::<usize>()
+                                .ok()
+                        });
+                        match from {
+                            Some(from) if from >= body.len() => {
+                                (StatusCode::RANGE_NOT_SATISFIABLE, Vec::new())
+                            }
+                            Some(from) => (StatusCode::PARTIAL_CONTENT, body[from..].to_vec()),
+                            None => (StatusCode::OK, body),
+                        }
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    (format!("http://{addr}/model.bin"), ranges)
+}
+
+#[test]
+fn models_pull_resumes_verifies_and_refuses_a_wrong_checksum() {
+    let dir = std::env::temp_dir().join(format!("daarion-pull-{}", std::process::id()));
+    let (manifests, store) = (dir.join("manifests"), dir.join("store"));
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::create_dir_all(&store).unwrap();
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (url, ranges) = file_server(body.clone());
+    let write = |sha: &str| {
+        std::fs::write(
+            manifests.join("m.toml"),
+            format!("id = \"m\"\nkind = \"chat\"\nfile = \"m.gguf\"\nsha256 = \"{sha}\"\nurl = \"{url}\"\nestimate_mb = 1\n"),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        daarion()
+            .args(args)
+            .env("DAARION__MODELS__MANIFESTS_DIR", &manifests)
+            .env("DAARION__GENERAL__MODELS_DIR", &store)
+            .output()
+            .unwrap()
+    };
+    // A wrong checksum: refused, nothing left behind.
+    write(&"0".repeat(64));
+    let out = run(&["models", "pull", "m"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("checksum mismatch"), "{}", text(&out));
+    assert!(!store.join("m.gguf").exists() && !store.join("m.gguf.part").exists());
+
+    // The real checksum, and an interrupted earlier download to resume.
+    let whole = dir.join("whole");
+    std::fs::write(&whole, &body).unwrap();
+    let sha = daarion_swapper::manifest::sha256_file(&whole).unwrap();
+    write(&sha);
+    std::fs::write(store.join("m.gguf.part"), &body[..1_000_000]).unwrap();
+    ranges.lock().unwrap().clear();
+    let out = run(&["models", "pull", "m"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("resumed at"), "{shown}");
+    assert!(shown.contains("matches the manifest"), "{shown}");
+    assert!(shown.contains("100%"), "progress is shown: {shown}");
+    assert_eq!(ranges.lock().unwrap().as_slice(), ["bytes=1000000-"]);
+    assert_eq!(std::fs::read(store.join("m.gguf")).unwrap(), body);
+    let out = run(&["models", "verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // rm deletes the file but never one outside the models directory.
+    let out = run(&["models", "rm", "m"]);
+    assert!(out.status.success());
+    assert!(!store.join("m.gguf").exists());
+    let out = run(&["models", "pull", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no model `nope`"), "{}", text(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

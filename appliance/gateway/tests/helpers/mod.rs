@@ -38,17 +38,27 @@ pub struct FakeTelegram {
     /// Methods to refuse once each with `retry_after` seconds.
     flood: Arc<Mutex<Vec<(String, u32)>>>,
     next_id: Arc<Mutex<i64>>,
+    /// Files by file id, served by getFile and the file download path.
+    files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>>,
 }
 
 impl FakeTelegram {
     pub async fn serve(&self) -> String {
         let app = Router::new()
             .route("/{token}/{method}", post(answer))
+            .route("/file/{token}/{*path}", axum::routing::get(download))
             .with_state(self.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         format!("http://{addr}")
+    }
+
+    /// A file users can send (a voice message); returns its file id.
+    pub fn add_file(&self, bytes: Vec<u8>) -> String {
+        let id = format!("file-{}", uuid::Uuid::new_v4().simple());
+        self.files.lock().unwrap().insert(id.clone(), bytes);
+        id
     }
 
     pub fn flood_once(&self, method: &str, retry_after: u32) {
@@ -146,6 +156,11 @@ async fn answer(
         "getMe" => json!({"id": 42, "is_bot": true, "first_name": "Test", "username": "test_bot",
                           "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
                           "can_connect_to_business": false, "has_main_web_app": false}),
+        "sendVoice" => {
+            let mut next = fake.next_id.lock().unwrap();
+            *next += 1;
+            message(*next, &Value::Null)
+        }
         "sendMessage" => {
             let mut next = fake.next_id.lock().unwrap();
             *next += 1;
@@ -153,6 +168,29 @@ async fn answer(
             message(*next, &body["text"])
         }
         "editMessageText" => message(body["message_id"].as_i64().unwrap_or(0), &body["text"]),
+        "getFile" => {
+            let id = body["file_id"].as_str().unwrap_or_default().to_owned();
+            let size = fake.files.lock().unwrap().get(&id).map(Vec::len);
+            match size {
+                Some(size) => {
+                    json!({"file_id": id, "file_unique_id": format!("u{id}"), "file_size": size, "file_path": format!("voice/{id}.oga")})
+                }
+                None => {
+                    fake.calls.lock().unwrap().push(Call {
+                        method,
+                        body,
+                        raw,
+                        at: Instant::now(),
+                    });
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        axum::Json(
+                            json!({"ok": false, "error_code": 400, "description": "Bad Request: invalid file_id"}),
+                        ),
+                    );
+                }
+            }
+        }
         _ => json!(true),
     };
     fake.calls.lock().unwrap().push(Call {
@@ -165,6 +203,20 @@ async fn answer(
         axum::http::StatusCode::OK,
         axum::Json(json!({"ok": true, "result": result})),
     )
+}
+
+async fn download(
+    State(fake): State<FakeTelegram>,
+    Path((_token, path)): Path<(String, String)>,
+) -> impl IntoResponse {
+    let id = path
+        .trim_start_matches("voice/")
+        .trim_end_matches(".oga")
+        .to_owned();
+    match fake.files.lock().unwrap().get(&id) {
+        Some(bytes) => (axum::http::StatusCode::OK, bytes.clone()),
+        None => (axum::http::StatusCode::NOT_FOUND, Vec::new()),
+    }
 }
 
 pub struct Gateway {
@@ -234,6 +286,7 @@ impl Gateway {
             .trim_start_matches("http://")
             .parse()
             .unwrap();
+        config.swapper.listen = stack.swapper;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();

@@ -1,7 +1,7 @@
 //! A whole data plane in-process for the router: the real control plane and memory service on
 //! the real PostgreSQL, Redis and NATS (each test on its own schema, key prefix and bus prefix),
 //! local servers speaking the OpenAI and Ollama wire protocols for cloud providers, and, where a
-//! test asks, the real swapper with SmolLM2.
+//! test asks, the real swapper with SmolLM2 and whisper tiny.en.
 
 #![allow(dead_code)]
 
@@ -21,6 +21,8 @@ pub struct Stack {
     pub plane: Plane,
     pub memory_url: String,
     pub router_url: String,
+    /// Where the swapper listens (nothing listens there without one).
+    pub swapper: std::net::SocketAddr,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -52,17 +54,17 @@ fn test_models() -> PathBuf {
     dir
 }
 
-/// The worker binary built beside this test (`cargo build --workspace --bins`).
-fn worker() -> PathBuf {
+/// A worker binary built beside this test (`cargo build --workspace --bins`).
+fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe
         .parent()
         .and_then(|deps| deps.parent())
         .unwrap()
-        .join("daarion-llama-worker");
+        .join(name);
     assert!(
         path.is_file(),
-        "{} missing: cargo build -p daarion-llama-worker",
+        "{} missing: cargo build --workspace --bins",
         path.display()
     );
     path
@@ -97,12 +99,24 @@ impl Stack {
                 "id = \"smollm2\"\nkind = \"chat\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\ncontext = 2048\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
             )
             .unwrap();
+            std::fs::write(
+                dir.join("manifests/whisper.toml"),
+                "id = \"whisper-tiny-en\"\nkind = \"stt\"\nfile = \"ggml-tiny.en.bin\"\nestimate_mb = 150\nidle_ttl_secs = 3600\n",
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("manifests/espeak.toml"),
+                "id = \"espeak-en\"\nkind = \"tts\"\nfile = \"/usr/bin/espeak-ng\"\nvoice = \"en-us\"\nestimate_mb = 20\n",
+            )
+            .unwrap();
             let mut sc = config.clone();
             sc.general.data_dir = dir.join("data");
             sc.general.models_dir = test_models();
             sc.models.manifests_dir = dir.join("manifests");
             sc.models.budget_mb = 2048;
-            sc.models.llama_worker = worker();
+            sc.models.llama_worker = binary("daarion-llama-worker");
+            sc.models.whisper_worker = binary("daarion-whisper-worker");
+            sc.models.tts_worker = binary("daarion-tts-worker");
             sc.models.threads = 2;
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             config.swapper.listen = listener.local_addr().unwrap();
@@ -117,6 +131,7 @@ impl Stack {
             config.swapper.listen = "127.0.0.1:9".parse().unwrap();
         }
 
+        let swapper_addr = config.swapper.listen;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         config.router.listen = listener.local_addr().unwrap();
         let router_url = format!("http://{}", config.router.listen);
@@ -135,6 +150,7 @@ impl Stack {
             plane,
             memory_url,
             router_url,
+            swapper: swapper_addr,
             http,
             shutdown,
             tasks,

@@ -21,20 +21,24 @@ pub fn test_models() -> PathBuf {
     dir
 }
 
-/// The worker binary built beside this test (`cargo build --workspace --bins`).
-pub fn worker() -> PathBuf {
+/// A worker binary built beside this test (`cargo build --workspace --bins`).
+pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe
         .parent()
         .and_then(|deps| deps.parent())
         .unwrap()
-        .join("daarion-llama-worker");
+        .join(name);
     assert!(
         path.is_file(),
-        "{} missing: cargo build -p daarion-llama-worker",
+        "{} missing: cargo build --workspace --bins",
         path.display()
     );
     path
+}
+
+pub fn worker() -> PathBuf {
+    binary("daarion-llama-worker")
 }
 
 pub struct Swapper {
@@ -55,6 +59,7 @@ pub fn workspace() -> PathBuf {
         ("smollm2", "chat", "smollm2-135m-instruct-q4_1.gguf", 1024),
         ("tiny", "chat", "tiny-random-llama.gguf", 512),
         ("minilm", "embedding", "all-minilm-l6-v2-f16.gguf", 512),
+        ("whisper", "stt", "ggml-tiny.en.bin", 0),
     ] {
         std::fs::write(
             manifests.join(format!("{id}.toml")),
@@ -62,6 +67,11 @@ pub fn workspace() -> PathBuf {
         )
         .unwrap();
     }
+    std::fs::write(
+        manifests.join("espeak.toml"),
+        "id = \"espeak\"\nkind = \"tts\"\nfile = \"/usr/bin/espeak-ng\"\nvoice = \"en-us\"\nestimate_mb = 20\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("admin.token"),
         format!("root-{}\n", uuid::Uuid::new_v4().simple()),
@@ -78,6 +88,8 @@ impl Swapper {
         config.models.manifests_dir = dir.join("manifests");
         config.models.budget_mb = budget_mb;
         config.models.llama_worker = worker();
+        config.models.whisper_worker = binary("daarion-whisper-worker");
+        config.models.tts_worker = binary("daarion-tts-worker");
         config.models.threads = 2;
         config.supervisor.admin_token_file = dir.join("admin.token");
         let root = config.supervisor.root_token().unwrap();

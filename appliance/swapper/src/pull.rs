@@ -1,0 +1,136 @@
+//! `daarion models pull`: a model file downloaded from its manifest's `url`, resumable (a
+//! `.part` file continued with an HTTP Range request) and checked against the manifest's
+//! sha256 before it takes the model's place; a file whose checksum is wrong is refused and
+//! removed.
+
+use std::path::PathBuf;
+
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::manifest::{Manifest, sha256_file};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("model `{0}` has no url in its manifest")]
+    NoUrl(String),
+    #[error("download failed: {0}")]
+    Http(String),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("checksum mismatch: expected {expected}, got {actual}; the download was removed")]
+    Checksum { expected: String, actual: String },
+}
+
+/// How far a download has come.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct Pulled {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Bytes that were already there from an interrupted pull.
+    pub resumed_from: u64,
+    pub sha256: String,
+    /// The manifest had a checksum and it matched.
+    pub verified: bool,
+}
+
+fn part_path(target: &std::path::Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    target.with_file_name(name)
+}
+
+pub async fn pull(
+    manifest: &Manifest,
+    models_dir: &std::path::Path,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<Pulled, PullError> {
+    let url = manifest
+        .url
+        .as_deref()
+        .ok_or_else(|| PullError::NoUrl(manifest.id.clone()))?;
+    let target = manifest.path(models_dir);
+    let io = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |e| PullError::Io(path, e)
+    };
+    if let Some(dir) = target.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
+    }
+    let part = part_path(&target);
+    let have = tokio::fs::metadata(&part).await.map_or(0, |m| m.len());
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(15))
+        .build()
+        .map_err(|e| PullError::Http(e.to_string()))?;
+    let mut request = client.get(url);
+    if have > 0 {
+        request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| PullError::Http(e.to_string()))?;
+    let status = response.status().as_u16();
+    let (resumed_from, total) = match status {
+        206 => (have, response.content_length().map(|n| n + have)),
+        // The part file already holds everything.
+        416 if have > 0 => (have, Some(have)),
+        200 => (0, response.content_length()),
+        s => return Err(PullError::Http(format!("HTTP {s} from {url}"))),
+    };
+    let total = total.or(manifest.size);
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed_from > 0)
+        .truncate(resumed_from == 0)
+        .open(&part)
+        .await
+        .map_err(io(&part))?;
+    let mut done = resumed_from;
+    on_progress(Progress { done, total });
+    if status != 416 {
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| PullError::Http(format!("interrupted: {e}")))?;
+            file.write_all(&chunk).await.map_err(io(&part))?;
+            done += chunk.len() as u64;
+            on_progress(Progress { done, total });
+        }
+    }
+    file.flush().await.map_err(io(&part))?;
+    drop(file);
+    let sha256 = {
+        let hashed = part.clone();
+        tokio::task::spawn_blocking(move || sha256_file(&hashed))
+            .await
+            .map_err(|e| PullError::Http(e.to_string()))?
+            .map_err(io(&part))?
+    };
+    if let Some(expected) = &manifest.sha256
+        && !expected.eq_ignore_ascii_case(&sha256)
+    {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(PullError::Checksum {
+            expected: expected.clone(),
+            actual: sha256,
+        });
+    }
+    tokio::fs::rename(&part, &target)
+        .await
+        .map_err(io(&target))?;
+    Ok(Pulled {
+        path: target,
+        bytes: done,
+        resumed_from,
+        sha256,
+        verified: manifest.sha256.is_some(),
+    })
+}

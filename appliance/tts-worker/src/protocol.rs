@@ -1,0 +1,91 @@
+//! The worker's command line and its JSON-lines messages (the swapper's common framing).
+
+use std::io::Write;
+
+use serde::Deserialize;
+
+#[derive(Debug)]
+pub struct Args {
+    /// The engine: the espeak-ng executable.
+    pub model: String,
+    /// The engine's voice (`en-us`, `de`, `uk`…).
+    pub voice: String,
+}
+
+impl Args {
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut parsed = Args {
+            model: String::new(),
+            voice: "en-us".into(),
+        };
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--model" => parsed.model = value()?,
+                "--voice" => parsed.voice = value()?,
+                "--mode" => {
+                    let mode = value()?;
+                    if mode != "tts" {
+                        return Err(format!("--mode {mode}: this worker only does tts"));
+                    }
+                }
+                // Common to every worker; nothing to tune here.
+                "--ctx" | "--threads" | "--gpu-layers" => {
+                    value()?;
+                }
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        if parsed.model.is_empty() {
+            return Err("--model is required".into());
+        }
+        if !parsed
+            .voice
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_+".contains(c))
+        {
+            return Err(format!("--voice {}: not a voice name", parsed.voice));
+        }
+        Ok(parsed)
+    }
+}
+
+/// What the audio is encoded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Wav,
+    /// OGG/Opus, Telegram's voice format.
+    Opus,
+    /// Raw 16-bit little-endian mono at 24 kHz (as OpenAI's `pcm`).
+    Pcm,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Speak {
+    pub id: u64,
+    pub text: String,
+    pub format: Format,
+    /// 0.25 to 4.0; 1.0 is the engine's normal rate.
+    #[serde(default = "one")]
+    pub speed: f32,
+    /// Where to write the audio; the swapper reads and removes it.
+    pub path: String,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    Speak(Speak),
+    Cancel { id: u64 },
+}
+
+pub fn reply(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
