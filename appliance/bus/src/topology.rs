@@ -105,12 +105,20 @@ pub const TELEGRAM_UPDATES: ConsumerSpec = ConsumerSpec {
     filter: "message.received.telegram",
 };
 
-pub const CONSUMERS: [ConsumerSpec; 5] = [
+/// Memory's record of what each answered turn used.
+pub const USAGE_RECORDER: ConsumerSpec = ConsumerSpec {
+    durable: "usage-recorder",
+    stream: "MESSAGES",
+    filter: "message.processed",
+};
+
+pub const CONSUMERS: [ConsumerSpec; 6] = [
     PARSER_PIPELINE,
     CREWAI_WORKER,
     MEMORY_INDEXER,
     AUDIT_LOGGER,
     TELEGRAM_UPDATES,
+    USAGE_RECORDER,
 ];
 
 /// What [`ensure`] did to one stream or consumer.

@@ -49,7 +49,7 @@ async fn topology_is_created_once_and_then_left_alone() {
     let again = t.bus.ensure_topology().await.unwrap();
     assert!(!again.changed(), "{again:?}");
     assert_eq!(again.streams.len(), 6);
-    assert_eq!(again.consumers.len(), 5);
+    assert_eq!(again.consumers.len(), 6);
     let created_again = js
         .get_stream(t.bus.naming().stream("MESSAGES"))
         .await

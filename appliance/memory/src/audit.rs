@@ -53,7 +53,7 @@ pub async fn store_audit(pool: &PgPool, event: &Envelope<AuditRecord>) -> Result
 
 /// Data and schema errors (SQLSTATE classes 22, 23, 42) will fail the same way every time;
 /// anything else (connection loss, shutdown, deadlock, resource limits) may pass on retry.
-fn classify(error: sqlx::Error) -> HandlerError {
+pub(crate) fn classify(error: sqlx::Error) -> HandlerError {
     match &error {
         sqlx::Error::Database(db)
             if db.code().is_some_and(|c| {

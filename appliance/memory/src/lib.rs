@@ -9,6 +9,7 @@
 pub mod api;
 mod audit;
 mod error;
+mod usage;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use audit::store_audit;
 pub use error::MemoryError;
+pub use usage::store_usage;
 
 /// Everything a request handler or consumer of this service needs.
 #[derive(Clone)]
@@ -62,7 +64,16 @@ pub async fn run(
         .with_check(PgCheck(app.pool.clone()))
         .with_check(BusCheck(app.bus.clone()));
 
-    let consumers = tokio::spawn(audit::run_logger(app.clone(), shutdown.clone()));
+    let consumers = {
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let (logged, recorded) = tokio::join!(
+                audit::run_logger(app.clone(), shutdown.clone()),
+                usage::run_recorder(app, shutdown)
+            );
+            logged.and(recorded)
+        })
+    };
     let served = daarion_http::serve_app(
         "memory",
         api::routes(app.clone()),

@@ -481,3 +481,135 @@ async fn full_text_search_finds_facts_and_messages_and_says_why() {
     assert_eq!(status, 422);
     memory.stop().await;
 }
+
+#[tokio::test]
+async fn usage_is_recorded_once_per_event_and_summed_by_time() {
+    let memory = Memory::start().await;
+    let ann = memory.user("usage-ann").await;
+    let bob = memory.user("usage-bob").await;
+    let processed = |user: &str, prompt: u32, completion: u32, cost: f64| {
+        daarion_bus::Envelope::new(
+            "message.processed",
+            "router",
+            json!({"user_id": user, "agent_id": "helper", "provider": "deepseek", "model": "deepseek-chat",
+                   "prompt_tokens": prompt, "completion_tokens": completion, "cost": cost, "currency": "USD",
+                   "gpu_seconds": 0.5, "tool_steps": 1}),
+        )
+    };
+    let bus = &memory.plane.bus.bus;
+    let first = processed(&ann, 100, 20, 0.01);
+    bus.publish(&first).await.unwrap();
+    bus.publish(&first).await.unwrap(); // the same event again: counted once
+    bus.publish(&processed(&ann, 50, 10, 0.02)).await.unwrap();
+    bus.publish(&processed(&bob, 7, 3, 0.0)).await.unwrap();
+    // A payload that is not usage goes to the dead letters, not into the table.
+    bus.publish(&daarion_bus::Envelope::new(
+        "message.processed",
+        "router",
+        json!({"nonsense": true}),
+    ))
+    .await
+    .unwrap();
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = memory
+            .root(Method::GET, &format!("/v1/usage?user_id={ann}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        answer = body;
+        if answer["total"]["requests"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer["total"]["requests"], 2, "{answer}");
+    assert_eq!(answer["total"]["prompt_tokens"], 150);
+    assert_eq!(answer["total"]["completion_tokens"], 30);
+    assert!((answer["total"]["cost"].as_f64().unwrap() - 0.03).abs() < 1e-9);
+    assert_eq!(answer["buckets"].as_array().unwrap().len(), 1, "one day");
+    let (_, all) = memory
+        .root(Method::GET, "/v1/usage?bucket=hour&agent_id=helper", None)
+        .await;
+    assert_eq!(all["total"]["requests"], 3, "{all}");
+    assert_eq!(memory.count("SELECT count(*) FROM usage_records").await, 3);
+
+    // Bad queries and callers.
+    let (status, _) = memory
+        .root(Method::GET, "/v1/usage?bucket=week", None)
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = memory
+        .root(Method::GET, "/v1/usage?from=yesterday", None)
+        .await;
+    assert_eq!(status, 422);
+    let user_token = memory.plane.token(&["memory:user"]).await;
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            &format!("/v1/usage?user_id={ann}"),
+            Some(&user_token),
+            Some(&ann),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "a user sees their own usage");
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            "/v1/usage",
+            Some(&user_token),
+            Some(&ann),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "but not everyone's");
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_is_queried_by_administrators_only() {
+    let memory = Memory::start().await;
+    let (status, _) = memory
+        .plane
+        .post("/agents", json!({"id": "audited", "name": "Audited"}))
+        .await;
+    assert_eq!(status, 201);
+    let mut rows = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = memory
+            .root(Method::GET, "/v1/audit?action=agent.create&limit=10", None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        rows = body;
+        if rows.as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = &rows[0];
+    assert_eq!(row["action"], "agent.create", "{rows}");
+    assert_eq!(row["target"], "agent:audited");
+    assert_eq!(row["after"]["id"], "audited");
+    let at = row["at"].as_str().unwrap();
+    let (_, older) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/audit?action=agent.create&before={at}"),
+            None,
+        )
+        .await;
+    assert_eq!(older, json!([]), "paging past the only row");
+    let reader = memory.plane.token(&["memory:read"]).await;
+    let (status, _) = memory
+        .call(Method::GET, "/v1/audit", Some(&reader), None, None)
+        .await;
+    assert_eq!(status, 403);
+    let admin = memory.plane.token(&["admin"]).await;
+    let (status, _) = memory
+        .call(Method::GET, "/v1/audit", Some(&admin), None, None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = memory.root(Method::GET, "/v1/audit?limit=0", None).await;
+    assert_eq!(status, 422);
+    memory.stop().await;
+}

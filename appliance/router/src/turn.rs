@@ -942,6 +942,7 @@ async fn publish_processed(
             "prompt_tokens": spent.usage.prompt_tokens,
             "completion_tokens": spent.usage.completion_tokens,
             "cost": spent.cost,
+            "currency": link.currency(),
             "gpu_seconds": spent.gpu_seconds,
             "tool_steps": tool_steps,
             "versions": turn.versions,

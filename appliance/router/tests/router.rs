@@ -101,6 +101,24 @@ async fn a_conversation_with_smollm2_through_the_swapper_is_streamed_stored_and_
     assert_eq!(envelope["trace_id"], start["trace_id"]);
     assert_eq!(envelope["payload"]["message_id"], message["id"]);
     assert_eq!(envelope["payload"]["versions"]["prompt"], 1);
+    // Memory records the turn's usage from the same event.
+    let user = start["user_id"].as_str().unwrap();
+    let mut recorded = Value::Null;
+    for _ in 0..100 {
+        recorded = stack
+            .memory(Method::GET, &format!("/v1/usage?user_id={user}"), None)
+            .await
+            .1;
+        if recorded["total"]["requests"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorded["total"]["requests"], 1, "{recorded}");
+    assert_eq!(
+        recorded["total"]["completion_tokens"],
+        usage["completion_tokens"]
+    );
 
     // The same agent through the OpenAI-compatible API, streamed.
     let response = stack

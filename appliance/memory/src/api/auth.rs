@@ -20,6 +20,8 @@ pub struct Caller {
     pub name: String,
     read: bool,
     write: bool,
+    /// The root token or an `admin` token: may read the audit log.
+    admin: bool,
     /// Set when the caller acts for one user: every request is confined to that user.
     pub acting_for: Option<Uuid>,
 }
@@ -42,6 +44,24 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::Forbidden("memory:write"))
+        }
+    }
+
+    /// Data across users (usage totals): a reader not confined to one user.
+    pub fn read_all(&self) -> Result<(), ApiError> {
+        if self.read && self.acting_for.is_none() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("memory:read"))
+        }
+    }
+
+    /// Who did what on the appliance: administrators only.
+    pub fn admin(&self) -> Result<(), ApiError> {
+        if self.admin && self.acting_for.is_none() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("admin"))
         }
     }
 
@@ -93,6 +113,7 @@ pub async fn authenticate(
             name: "root".into(),
             read: true,
             write: true,
+            admin: true,
             acting_for,
         }
     } else {
@@ -117,6 +138,7 @@ pub async fn authenticate(
             name: format!("token:{name}"),
             read: has("memory:read"),
             write: has("memory:write"),
+            admin: scopes.iter().any(|x| x == "admin"),
             acting_for,
         }
     };

@@ -1,11 +1,13 @@
 //! The memory REST API: users and identities, sessions and messages, facts with history,
-//! full-text search. Every route needs a credential; see [`auth`].
+//! full-text search, usage over time and the audit log. Every route needs a credential; see [`auth`].
 
+mod audit_log;
 pub mod auth;
 mod error;
 mod facts;
 mod search;
 mod sessions;
+mod usage;
 mod users;
 
 use axum::Router;
@@ -33,6 +35,8 @@ pub fn routes(app: App) -> Router {
         .route("/v1/facts/{id}/forget", post(facts::forget))
         .route("/v1/facts/{id}/history", get(facts::history))
         .route("/v1/search", get(search::search))
+        .route("/v1/usage", get(usage::usage))
+        .route("/v1/audit", get(audit_log::audit))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::authenticate,

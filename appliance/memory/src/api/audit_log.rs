@@ -1,0 +1,77 @@
+//! `GET /v1/audit`: the append-only audit log, newest first, filtered by actor, action, target
+//! and time, paged with `before` (the `at` of the last row seen). Administrators only.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::usage::instant;
+use crate::App;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    from: Option<String>,
+    /// Rows strictly older than this (RFC 3339): the next page.
+    before: Option<String>,
+    #[serde(default = "fifty")]
+    limit: i64,
+}
+
+fn fifty() -> i64 {
+    50
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: String,
+    pub source: String,
+    pub trace_id: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub detail: Option<Value>,
+}
+
+pub async fn audit(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditRow>>, ApiError> {
+    caller.admin()?;
+    if !(1..=500).contains(&query.limit) {
+        return Err(ApiError::invalid("limit", "1 to 500"));
+    }
+    let from = instant("from", query.from.as_deref())?;
+    let before = instant("before", query.before.as_deref())?;
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT id, at, actor, action, target, outcome, source, trace_id, before, after, detail \
+         FROM audit_log \
+         WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) \
+           AND ($3::text IS NULL OR target = $3) AND ($4::timestamptz IS NULL OR at >= $4) \
+           AND ($5::timestamptz IS NULL OR at < $5) \
+         ORDER BY at DESC, id DESC LIMIT $6",
+    )
+    .bind(&query.actor)
+    .bind(&query.action)
+    .bind(&query.target)
+    .bind(from)
+    .bind(before)
+    .bind(query.limit)
+    .fetch_all(&app.pool)
+    .await?;
+    Ok(Json(rows))
+}

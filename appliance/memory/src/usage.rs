@@ -1,0 +1,87 @@
+//! The usage-recorder: the router's `message.processed` events into `usage_records`, once per
+//! event id, acked only after the row is committed.
+
+use daarion_bus::topology::USAGE_RECORDER;
+use daarion_bus::{Envelope, HandlerError, consume};
+use daarion_db::PgPool;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{App, MemoryError};
+
+/// The fields of `message.processed` that are counted.
+#[derive(Debug, Deserialize)]
+pub struct Processed {
+    pub user_id: Uuid,
+    pub agent_id: String,
+    pub session_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    pub provider: String,
+    pub model: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    #[serde(default)]
+    pub cost: f64,
+    #[serde(default = "usd")]
+    pub currency: String,
+    #[serde(default)]
+    pub gpu_seconds: f64,
+    #[serde(default)]
+    pub tool_steps: u32,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+pub(crate) async fn run_recorder(app: App, shutdown: CancellationToken) -> Result<(), MemoryError> {
+    consume(&app.bus, USAGE_RECORDER, shutdown, |event| {
+        let pool = app.pool.clone();
+        async move { store_usage(&pool, &event).await }
+    })
+    .await?;
+    Ok(())
+}
+
+pub async fn store_usage(
+    pool: &PgPool,
+    event: &Envelope<serde_json::Value>,
+) -> Result<(), HandlerError> {
+    let usage: Processed = serde_json::from_value(event.payload.clone())
+        .map_err(|e| HandlerError::Permanent(format!("not a message.processed payload: {e}")))?;
+    if !(usage.cost.is_finite()
+        && usage.cost >= 0.0
+        && usage.gpu_seconds.is_finite()
+        && usage.gpu_seconds >= 0.0)
+    {
+        return Err(HandlerError::Permanent(
+            "cost and gpu_seconds must be non-negative".into(),
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO usage_records (id, at, user_id, agent_id, session_id, message_id, provider, model, \
+           prompt_tokens, completion_tokens, cost, currency, gpu_seconds, tool_steps, trace_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(event.id)
+    .bind(event.time)
+    .bind(usage.user_id)
+    .bind(&usage.agent_id)
+    .bind(usage.session_id)
+    .bind(usage.message_id)
+    .bind(&usage.provider)
+    .bind(&usage.model)
+    .bind(i32::try_from(usage.prompt_tokens).unwrap_or(i32::MAX))
+    .bind(i32::try_from(usage.completion_tokens).unwrap_or(i32::MAX))
+    .bind(usage.cost)
+    .bind(&usage.currency)
+    .bind(usage.gpu_seconds)
+    .bind(i32::try_from(usage.tool_steps).unwrap_or(i32::MAX))
+    .bind(&event.trace_id)
+    .execute(pool)
+    .await
+    .map_err(crate::audit::classify)?;
+    Ok(())
+}
