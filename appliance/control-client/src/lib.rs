@@ -350,6 +350,30 @@ impl ControlClient {
         })
     }
 
+    /// Every config key starting with `prefix`, with its current value and version; never
+    /// cached (for discovering what to run, e.g. the bots to poll).
+    pub async fn config_keys(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Value, i64)>, ClientError> {
+        let all = self.fetch("/config").await?;
+        Ok(all
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| {
+                let key = row["key"].as_str()?;
+                key.starts_with(prefix).then(|| {
+                    (
+                        key.to_owned(),
+                        row["value"].clone(),
+                        row["version"].as_i64().unwrap_or(0),
+                    )
+                })
+            })
+            .collect())
+    }
+
     /// Whether `flags.<name>` is on for `user`, evaluated locally from the cached flag.
     pub async fn flag(&self, name: &str, user: &str) -> Result<Versioned<bool>, ClientError> {
         let raw = self.config(&format!("flags.{name}")).await?;

@@ -7,6 +7,7 @@
 //! commands are answered here, voice messages are transcribed by the swapper ([`voice`]),
 //! everything else goes to the router, and the answer is streamed
 //! into the chat by editing one message, within Telegram's rate limits ([`limiter`]).
+//! Bots without a public address use long polling instead ([`polling`]), into the same queue.
 //! The web chat, `POST /v1/chat`, streams the router's events straight back.
 
 pub mod bots;
@@ -14,6 +15,7 @@ mod error;
 pub mod handle;
 pub mod limiter;
 mod metrics;
+mod polling;
 pub mod router_client;
 pub mod split;
 mod telegram;
@@ -64,6 +66,10 @@ pub struct App {
     pub http: reqwest::Client,
     pub root_token: Arc<str>,
     pub introspector: Introspector,
+    /// How often the bots in polling mode are looked up.
+    pub poll_discovery: Duration,
+    /// How long one getUpdates call waits for updates.
+    pub poll_timeout: Duration,
 }
 
 impl App {
@@ -132,6 +138,8 @@ pub async fn app(config: Config, limits: Limits) -> Result<App, StartError> {
         bots: Arc::default(),
         limiter: Arc::new(limiter::Limiter::new(limits)),
         limits,
+        poll_discovery: Duration::from_secs(10),
+        poll_timeout: Duration::from_secs(25),
         bus,
         redis,
         config: Arc::new(config),
@@ -174,6 +182,7 @@ pub async fn serve(
             .await
         })
     };
+    let poller = tokio::spawn(polling::run(app.clone(), shutdown.clone()));
     let redis = app.redis.clone();
     let readiness = Readiness::new()
         .with_check(BusCheck(app.bus.clone()))
@@ -201,6 +210,7 @@ pub async fn serve(
         Err(e) => tracing::error!(error = %e, "update consumer panicked"),
         Ok(Ok(())) => {}
     }
+    let _ = poller.await;
     watcher.abort();
     served?;
     Ok(())

@@ -59,9 +59,23 @@ pub async fn receive(
             "the update has no update_id".into(),
         ));
     };
+    let duplicate = enqueue(&app, &handle.name, update_id, update).await?;
+    let outcome = if duplicate { "duplicate" } else { "accepted" };
+    UPDATES.with_label_values(&[&handle.name, outcome]).inc();
+    Ok(Json(json!({"ok": true, "duplicate": duplicate})))
+}
+
+/// Stores one update on the queue (unless it was seen before); `true` for a repeat. Shared by
+/// the webhook and long polling, so both deliver exactly alike.
+pub async fn enqueue(
+    app: &App,
+    bot: &str,
+    update_id: i64,
+    update: Value,
+) -> Result<bool, GatewayError> {
     let seen_key = format!(
-        "{}gateway:update:{}:{update_id}",
-        app.config.redis.key_prefix, handle.name
+        "{}gateway:update:{bot}:{update_id}",
+        app.config.redis.key_prefix
     );
     let mut redis = app.redis.clone();
     let seen: bool = redis::cmd("EXISTS")
@@ -70,20 +84,17 @@ pub async fn receive(
         .await
         .map_err(|e| GatewayError::unavailable("Redis", e))?;
     if seen {
-        UPDATES
-            .with_label_values(&[&handle.name, "duplicate"])
-            .inc();
-        return Ok(Json(json!({"ok": true, "duplicate": true})));
+        return Ok(true);
     }
     let mut event = Envelope::new(
         "message.received.telegram",
         "gateway",
         ReceivedUpdate {
-            bot: handle.name.clone(),
+            bot: bot.to_owned(),
             update,
         },
     );
-    event.id = event_id(&handle.name, update_id);
+    event.id = event_id(bot, update_id);
     let stored = app
         .bus
         .publish(&event)
@@ -97,11 +108,5 @@ pub async fn receive(
         .arg(SEEN_FOR_SECS)
         .query_async(&mut redis)
         .await;
-    let outcome = if stored.duplicate {
-        "duplicate"
-    } else {
-        "accepted"
-    };
-    UPDATES.with_label_values(&[&handle.name, outcome]).inc();
-    Ok(Json(json!({"ok": true, "duplicate": stored.duplicate})))
+    Ok(stored.duplicate)
 }

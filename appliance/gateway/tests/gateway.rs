@@ -505,3 +505,76 @@ async fn a_voice_message_is_transcribed_by_whisper_and_answered() {
     .await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn long_polling_fetches_updates_into_the_same_queue() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("polled answer"));
+    let first = text_update(70, 7, "hello by polling", false);
+    let id = first["update_id"].as_i64().unwrap();
+    gw.telegram.queue_update(first);
+    let mut bot = gw.bot.clone();
+    bot["mode"] = json!("polling");
+    gw.stack.config("telegram.mainbot", bot).await;
+    gw.until("the polled message answered", |t| {
+        t.shown(70) == ["polled answer"]
+    })
+    .await;
+    assert!(
+        !gw.telegram.calls("deleteWebhook").is_empty(),
+        "the webhook is removed first"
+    );
+    gw.until("the offset moves past the update", |t| {
+        t.calls("getUpdates")
+            .iter()
+            .any(|c| c.body["offset"].as_i64() == Some(id + 1))
+    })
+    .await;
+    // Telegram delivering it again (it was not yet confirmed) changes nothing.
+    gw.telegram
+        .queue_update(text_update(71, 7, "second", false));
+    gw.until("the second answered", |t| t.shown(71).len() == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gw.telegram.shown(70).len(), 1, "answered once");
+    assert_eq!(fake.count(), 2);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_bot_token_and_webhook_secret_never_reach_the_logs() {
+    let logs = helpers::logs();
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("fine"));
+    // A wrong secret, a good update, then polling against an address where nothing listens.
+    gw.post_raw(b"{}".to_vec(), Some("not-the-secret")).await;
+    gw.post(&text_update(80, 7, "hi", false)).await;
+    gw.until("the answer", |t| t.shown(80) == ["fine"]).await;
+    let mut bot = gw.bot.clone();
+    bot["mode"] = json!("polling");
+    bot["api_url"] = json!("http://127.0.0.1:9");
+    gw.stack.config("telegram.mainbot", bot).await;
+    for _ in 0..100 {
+        if String::from_utf8_lossy(&logs.lock().unwrap()).contains("getUpdates failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(text.contains("getUpdates failed"), "the failure was logged");
+    assert!(
+        text.contains("wrong secret token"),
+        "the refusal was logged"
+    );
+    assert!(
+        !text.contains("TESTTOKEN"),
+        "the bot token leaked into a log line"
+    );
+    assert!(
+        !text.contains(&gw.secret),
+        "the webhook secret leaked into a log line"
+    );
+    gw.stop().await;
+}

@@ -251,6 +251,18 @@ pub struct TelegramBot {
     /// The swapper's text-to-speech model for voice replies (`/voice on` in a chat).
     #[serde(default = "tts_model")]
     pub tts_model: String,
+    /// `webhook` (Telegram calls the appliance) or `polling` (the appliance asks Telegram, for
+    /// boxes without a public HTTPS address).
+    #[serde(default)]
+    pub mode: TelegramMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    #[default]
+    Webhook,
+    Polling,
 }
 
 fn stt_model() -> String {

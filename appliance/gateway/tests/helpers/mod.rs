@@ -40,6 +40,8 @@ pub struct FakeTelegram {
     next_id: Arc<Mutex<i64>>,
     /// Files by file id, served by getFile and the file download path.
     files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    /// Updates waiting for getUpdates (long polling).
+    pending: Arc<Mutex<Vec<Value>>>,
 }
 
 impl FakeTelegram {
@@ -52,6 +54,11 @@ impl FakeTelegram {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         format!("http://{addr}")
+    }
+
+    /// An update for the bot to fetch with getUpdates.
+    pub fn queue_update(&self, update: Value) {
+        self.pending.lock().unwrap().push(update);
     }
 
     /// A file users can send (a voice message); returns its file id.
@@ -168,6 +175,22 @@ async fn answer(
             message(*next, &body["text"])
         }
         "editMessageText" => message(body["message_id"].as_i64().unwrap_or(0), &body["text"]),
+        "getUpdates" => {
+            let offset = body["offset"].as_i64().unwrap_or(0);
+            let ready: Vec<Value> = fake
+                .pending
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset)
+                .cloned()
+                .collect();
+            if ready.is_empty() {
+                // A short long poll.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            json!(ready)
+        }
         "getFile" => {
             let id = body["file_id"].as_str().unwrap_or_default().to_owned();
             let size = fake.files.lock().unwrap().get(&id).map(Vec::len);
@@ -290,7 +313,9 @@ impl Gateway {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let app = daarion_gateway::app(config, limits).await.unwrap();
+        let mut app = daarion_gateway::app(config, limits).await.unwrap();
+        app.poll_discovery = Duration::from_millis(200);
+        app.poll_timeout = Duration::from_secs(1);
         let serve = daarion_gateway::serve(app, listener, shutdown.clone());
         let task = tokio::spawn(async move { serve.await.unwrap() });
         for _ in 0..200 {
@@ -354,6 +379,35 @@ impl Gateway {
         let _ = std::fs::remove_dir_all(&self.dir);
         self.stack.stop().await;
     }
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything every test in this binary logs (at debug), from the first call on.
+pub fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+    .clone()
 }
 
 static NEXT_UPDATE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1000);
