@@ -102,6 +102,8 @@ pub enum TelegramCommand {
     /// Register the bot's webhook with Telegram: `public_url` + `/telegram/BOT/webhook`, with
     /// the bot's secret token.
     SetWebhook { bot: String },
+    /// Approve a pairing code a new Telegram user was given (bots with `pairing = true`).
+    Approve { code: String },
 }
 
 #[derive(Debug, Subcommand)]

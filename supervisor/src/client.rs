@@ -1,4 +1,5 @@
-//! `daarion status | logs | start | stop | restart`: the admin API from the command line.
+//! `daarion status | logs | start | stop | restart`: the admin API from the command line; and
+//! `daarion telegram approve`, the gateway's pairing API with the same token.
 
 use std::process::ExitCode;
 
@@ -13,6 +14,13 @@ struct Admin {
 }
 
 impl Admin {
+    /// The gateway's API with the admin token.
+    fn gateway(config: &Config) -> anyhow::Result<Admin> {
+        let mut admin = Admin::new(config)?;
+        admin.base = format!("http://{}", config.gateway.dial());
+        Ok(admin)
+    }
+
     fn new(config: &Config) -> anyhow::Result<Admin> {
         let path = &config.supervisor.admin_token_file;
         let token = std::fs::read_to_string(path)
@@ -121,6 +129,22 @@ pub async fn act(config: &Config, unit: &str, action: &str) -> anyhow::Result<Ex
         )
         .await?;
     println!("{action} requested for {unit}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn approve_pairing(config: &Config, code: &str) -> anyhow::Result<ExitCode> {
+    let gateway = Admin::gateway(config)?;
+    let approved = gateway
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/pairings/{}/approve", encode(code)),
+        )
+        .await?;
+    println!(
+        "approved: user {} now has roles {}",
+        approved["user_id"].as_str().unwrap_or("?"),
+        approved["roles"]
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -99,6 +99,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         } => admin_create(&config, &username, password_stdin).await,
         Command::Models { command } => models::run(&config, command).await,
         Command::Telegram {
+            command: cli::TelegramCommand::Approve { code },
+        } => client::approve_pairing(&config, &code).await,
+        Command::Telegram {
             command: cli::TelegramCommand::SetWebhook { bot },
         } => match daarion_gateway::set_webhook(&config, &bot).await {
             Ok(url) => {

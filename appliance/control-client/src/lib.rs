@@ -374,6 +374,37 @@ impl ControlClient {
             .collect())
     }
 
+    /// Sets a user's roles with the given credential (so the audit log names who did it).
+    pub async fn set_roles_as(
+        &self,
+        bearer: &str,
+        user: &str,
+        roles: &[String],
+    ) -> Result<Value, ClientError> {
+        let response = self
+            .inner
+            .http
+            .put(format!("{}/users/{user}/roles", self.inner.base))
+            .bearer_auth(bearer)
+            .json(&serde_json::json!({"roles": roles}))
+            .send()
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        match status {
+            200..=299 => Ok(body),
+            401 | 403 => Err(ClientError::Unauthorized(status)),
+            s if s >= 500 => Err(ClientError::Unavailable(format!("HTTP {s}"))),
+            _ => Err(ClientError::Protocol(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("refused")
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// Whether `flags.<name>` is on for `user`, evaluated locally from the cached flag.
     pub async fn flag(&self, name: &str, user: &str) -> Result<Versioned<bool>, ClientError> {
         let raw = self.config(&format!("flags.{name}")).await?;

@@ -16,6 +16,8 @@ pub enum GatewayError {
     Forbidden,
     #[error("{0}")]
     BadRequest(String),
+    #[error("no {0}")]
+    NotFound(String),
     #[error("bot `{bot}` is misconfigured: {message}")]
     Misconfigured { bot: String, message: String },
     #[error("{what} is unavailable: {message}")]
@@ -41,6 +43,7 @@ impl IntoResponse for GatewayError {
             }
             GatewayError::Forbidden => ErrorResponse::forbidden(message),
             GatewayError::BadRequest(_) => ErrorResponse::bad_request(message),
+            GatewayError::NotFound(_) => ErrorResponse::not_found(message),
             GatewayError::Misconfigured { bot, .. } => {
                 tracing::error!(error = %self, "bot misconfigured");
                 ErrorResponse::new(

@@ -59,7 +59,32 @@ pub async fn handle(app: App, event: Envelope<ReceivedUpdate>) -> Result<(), Han
         .map_err(|e| HandlerError::Transient(e.to_string()))?
         .to_owned();
     let started = Instant::now();
-    match normalise(&update, &username) {
+    let incoming = normalise(&update, &username);
+    // On a bot that needs pairing, someone not yet approved gets their code and nothing else
+    // (except /help); unaddressed group chatter is not answered either way.
+    let asker = match &incoming {
+        Incoming::Ignore(_) => None,
+        Incoming::Command { name, .. } if name == "help" => None,
+        Incoming::Text {
+            chat, addressed, ..
+        } if chat.group && !addressed => None,
+        Incoming::Unsupported { chat, from, .. }
+        | Incoming::Command { chat, from, .. }
+        | Incoming::Text { chat, from, .. }
+        | Incoming::Voice { chat, from, .. } => Some((*chat, from.clone())),
+    };
+    if let Some((chat, from)) = asker {
+        match crate::pairing::gate(&app, &handle, chat, &from).await {
+            Ok(None) => {}
+            Ok(Some(reply)) => {
+                HANDLED.with_label_values(&["pairing"]).inc();
+                say(&app, &handle, chat, &reply).await;
+                return Ok(());
+            }
+            Err(e) => return Err(HandlerError::Transient(e.to_string())),
+        }
+    }
+    match incoming {
         Incoming::Ignore(reason) => {
             HANDLED.with_label_values(&["ignored"]).inc();
             tracing::info!(%reason, update_id = %update["update_id"], "update ignored");
@@ -167,7 +192,7 @@ pub async fn handle(app: App, event: Envelope<ReceivedUpdate>) -> Result<(), Han
 }
 
 /// One message in reply; failures are logged (the user cannot be told either).
-async fn say(app: &App, handle: &BotHandle, chat: Chat, text: &str) {
+pub(crate) async fn say(app: &App, handle: &BotHandle, chat: Chat, text: &str) {
     let out = Outgoing {
         handle,
         limiter: &app.limiter,

@@ -15,6 +15,7 @@ mod error;
 pub mod handle;
 pub mod limiter;
 mod metrics;
+pub mod pairing;
 mod polling;
 pub mod router_client;
 pub mod split;
@@ -104,6 +105,8 @@ pub fn routes(app: App) -> Router {
             post(webhook::receive).layer(DefaultBodyLimit::max(MAX_UPDATE_BYTES)),
         )
         .route("/v1/chat", post(webchat::chat))
+        .route("/v1/pairings", axum::routing::get(pairing::list))
+        .route("/v1/pairings/{code}/approve", post(pairing::approve))
         .with_state(app)
 }
 

@@ -578,3 +578,101 @@ async fn the_bot_token_and_webhook_secret_never_reach_the_logs() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn pairing_keeps_strangers_out_until_an_administrator_approves_them() {
+    let gw = Gateway::start(false, None).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("welcome aboard"));
+    // Only the `user` role may talk to the agent; newcomers are guests.
+    let policy = json!({"roles": {"user": {"use": true, "models": {"allow": ["*"]}, "tools": {"allow": ["*"]}, "modes": {"allow": ["*"]}}}});
+    gw.stack.agent("a", "You are a.", None, Some(policy)).await;
+    let mut bot = gw.bot.clone();
+    bot["agent"] = json!("a");
+    bot["pairing"] = json!(true);
+    gw.stack.config("telegram.mainbot", bot).await;
+
+    gw.post(&text_update(90, 9, "/start", false)).await;
+    gw.until("a pairing code", |t| {
+        t.shown(90).iter().any(|m| m.contains("pairing code"))
+    })
+    .await;
+    let shown = gw.telegram.shown(90).join(" ");
+    let code = shown
+        .split_whitespace()
+        .find(|w| w.len() == 10 && w.chars().nth(4) == Some('-'))
+        .unwrap()
+        .trim_end_matches(';')
+        .to_owned();
+    gw.post(&text_update(90, 9, "let me in", false)).await;
+    gw.until("the same code again", |t| {
+        t.shown(90).iter().filter(|m| m.contains(&code)).count() == 2
+    })
+    .await;
+    assert_eq!(fake.count(), 0, "nothing reached the agent");
+
+    let url = |path: &str| format!("{}{path}", gw.url);
+    let r = gw.stack.http.get(url("/v1/pairings")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let reader = gw.stack.plane.token(&["read"]).await;
+    let r = gw
+        .stack
+        .http
+        .get(url("/v1/pairings"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = gw
+        .stack
+        .http
+        .get(url("/v1/pairings"))
+        .bearer_auth(&gw.stack.plane.root)
+        .send()
+        .await
+        .unwrap();
+    let pending: Value = r.json().await.unwrap();
+    assert_eq!(pending[0]["code"], code.as_str(), "{pending}");
+    assert_eq!(pending[0]["telegram_user"], 9);
+    let r = gw
+        .stack
+        .http
+        .post(url("/v1/pairings/NOPE-NOPE/approve"))
+        .bearer_auth(&gw.stack.plane.root)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = gw
+        .stack
+        .http
+        .post(url(&format!("/v1/pairings/{code}/approve")))
+        .bearer_auth(&gw.stack.plane.root)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let approved: Value = r.json().await.unwrap();
+    assert_eq!(approved["roles"], json!(["user"]), "{approved}");
+    gw.until("the user is told", |t| {
+        t.shown(90).iter().any(|m| m.contains("You are approved"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the role change announcement
+    gw.post(&text_update(90, 9, "hello now", false)).await;
+    gw.until("an answer at last", |t| {
+        t.shown(90).iter().any(|m| m == "welcome aboard")
+    })
+    .await;
+    let r = gw
+        .stack
+        .http
+        .get(url("/v1/pairings"))
+        .bearer_auth(&gw.stack.plane.root)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+    gw.stop().await;
+}

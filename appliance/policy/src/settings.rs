@@ -255,6 +255,16 @@ pub struct TelegramBot {
     /// boxes without a public HTTPS address).
     #[serde(default)]
     pub mode: TelegramMode,
+    /// New users get a pairing code and wait until an administrator approves it (which gives
+    /// them `pairing_role`); until then nothing they send reaches an agent.
+    #[serde(default)]
+    pub pairing: bool,
+    #[serde(default = "pairing_role")]
+    pub pairing_role: String,
+}
+
+fn pairing_role() -> String {
+    "user".into()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,238 @@
+//! Pairing, for bots with `pairing = true`: a Telegram user the appliance does not know yet (no
+//! role but `guest`) gets a code instead of an agent, and an administrator approves the code
+//! (`POST /v1/pairings/{code}/approve`, or `daarion telegram approve CODE`), which gives the user
+//! the bot's `pairing_role` in the control plane, with the approver's own credential, so the
+//! audit log says who let them in.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::bots::BotHandle;
+use crate::update::{Chat, Sender};
+use crate::{App, GatewayError};
+
+/// Codes wait a week for their approval.
+const CODE_TTL_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub code: String,
+    pub bot: String,
+    pub user_id: String,
+    pub telegram_user: i64,
+    pub name: String,
+    pub chat_id: i64,
+}
+
+fn code_key(app: &App, code: &str) -> String {
+    format!("{}gateway:pairing:code:{code}", app.config.redis.key_prefix)
+}
+
+fn user_key(app: &App, bot: &str, telegram_user: i64) -> String {
+    format!(
+        "{}gateway:pairing:user:{bot}:{telegram_user}",
+        app.config.redis.key_prefix
+    )
+}
+
+/// The DAARION user behind a Telegram user (created on first contact).
+pub async fn resolve_user(app: &App, from: &Sender) -> Result<String, GatewayError> {
+    let resolved: Value = app
+        .http
+        .post(format!("{}/v1/identities/resolve", app.memory_url))
+        .bearer_auth(app.root_token.as_ref())
+        .json(&json!({"channel": "telegram", "external_id": from.id.to_string(), "display_name": from.name}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| GatewayError::unavailable("memory", e))?
+        .json()
+        .await
+        .map_err(|e| GatewayError::unavailable("memory", e))?;
+    resolved["user_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| GatewayError::unavailable("memory", "no user_id in its answer"))
+}
+
+/// `None` when the user may talk to the agents; otherwise what to tell them.
+pub async fn gate(
+    app: &App,
+    handle: &BotHandle,
+    chat: Chat,
+    from: &Sender,
+) -> Result<Option<String>, GatewayError> {
+    if !handle.settings.pairing {
+        return Ok(None);
+    }
+    let user = resolve_user(app, from).await?;
+    let roles = app
+        .control
+        .roles(&user)
+        .await
+        .map_err(|e| GatewayError::unavailable("the control plane", e))?;
+    if roles.value.iter().any(|r| r != "guest") {
+        return Ok(None);
+    }
+    let mut redis = app.redis.clone();
+    let by_user = user_key(app, &handle.name, from.id);
+    let existing: Option<String> = redis::cmd("GET")
+        .arg(&by_user)
+        .query_async(&mut redis)
+        .await
+        .map_err(|e| GatewayError::unavailable("Redis", e))?;
+    let code = match existing {
+        Some(code) => code,
+        None => {
+            let raw = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+            let code = format!("{}-{}", &raw[..4], &raw[4..8]);
+            let pending = Pending {
+                code: code.clone(),
+                bot: handle.name.clone(),
+                user_id: user,
+                telegram_user: from.id,
+                name: from.name.clone(),
+                chat_id: chat.id,
+            };
+            let _: () = redis::pipe()
+                .cmd("SET")
+                .arg(code_key(app, &code))
+                .arg(serde_json::to_string(&pending).unwrap_or_default())
+                .arg("EX")
+                .arg(CODE_TTL_SECS)
+                .ignore()
+                .cmd("SET")
+                .arg(&by_user)
+                .arg(&code)
+                .arg("EX")
+                .arg(CODE_TTL_SECS)
+                .ignore()
+                .query_async(&mut redis)
+                .await
+                .map_err(|e| GatewayError::unavailable("Redis", e))?;
+            tracing::info!(bot = %handle.name, %code, "new pairing request");
+            code
+        }
+    };
+    Ok(Some(format!(
+        "This assistant is private. Ask its administrator to approve your pairing code {code}; I will tell you when you are in."
+    )))
+}
+
+/// The caller's bearer token, which must be the root token or carry the `admin` scope.
+async fn admin_token(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(GatewayError::Unauthenticated)?
+        .to_owned();
+    if daarion_http::secret_eq(app.root_token.as_bytes(), token.as_bytes()) {
+        return Ok(token);
+    }
+    let (_, scopes) = app
+        .introspector
+        .check(&token)
+        .await
+        .map_err(|e| GatewayError::unavailable("the control plane", e))?
+        .ok_or(GatewayError::Unauthenticated)?;
+    if scopes.iter().any(|s| s == "admin") {
+        Ok(token)
+    } else {
+        Err(GatewayError::Forbidden)
+    }
+}
+
+/// `GET /v1/pairings`: the codes waiting for approval.
+pub async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Pending>>, GatewayError> {
+    admin_token(&app, &headers).await?;
+    let mut redis = app.redis.clone();
+    let pattern = code_key(&app, "*");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut redis)
+        .await
+        .map_err(|e| GatewayError::unavailable("Redis", e))?;
+    let mut pending = Vec::new();
+    for key in keys {
+        let raw: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .map_err(|e| GatewayError::unavailable("Redis", e))?;
+        if let Some(p) = raw.and_then(|r| serde_json::from_str::<Pending>(&r).ok()) {
+            pending.push(p);
+        }
+    }
+    pending.sort_by(|a, b| a.code.cmp(&b.code));
+    Ok(Json(pending))
+}
+
+/// `POST /v1/pairings/{code}/approve`.
+pub async fn approve(
+    State(app): State<App>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GatewayError> {
+    let token = admin_token(&app, &headers).await?;
+    let code = code.trim().to_uppercase();
+    let mut redis = app.redis.clone();
+    let raw: Option<String> = redis::cmd("GET")
+        .arg(code_key(&app, &code))
+        .query_async(&mut redis)
+        .await
+        .map_err(|e| GatewayError::unavailable("Redis", e))?;
+    let pending: Pending = raw
+        .and_then(|r| serde_json::from_str(&r).ok())
+        .ok_or_else(|| GatewayError::NotFound(format!("pairing code {code}")))?;
+    let handle = app.bots.get(&app.control, &pending.bot).await?;
+    let roles = app
+        .control
+        .roles(&pending.user_id)
+        .await
+        .map_err(|e| GatewayError::unavailable("the control plane", e))?;
+    let mut granted: Vec<String> = roles.value.into_iter().filter(|r| r != "guest").collect();
+    if !granted.contains(&handle.settings.pairing_role) {
+        granted.push(handle.settings.pairing_role.clone());
+    }
+    let set = app
+        .control
+        .set_roles_as(&token, &pending.user_id, &granted)
+        .await
+        .map_err(|e| match e {
+            daarion_control_client::ClientError::Unauthorized(_) => GatewayError::Forbidden,
+            other => GatewayError::unavailable("the control plane", other),
+        })?;
+    let _: Result<(), _> = redis::pipe()
+        .cmd("DEL")
+        .arg(code_key(&app, &code))
+        .ignore()
+        .cmd("DEL")
+        .arg(user_key(&app, &pending.bot, pending.telegram_user))
+        .ignore()
+        .query_async(&mut redis)
+        .await;
+    tracing::info!(bot = %pending.bot, user = %pending.user_id, "pairing approved");
+    let chat = Chat {
+        id: pending.chat_id,
+        group: pending.chat_id < 0,
+    };
+    crate::handle::say(
+        &app,
+        &handle,
+        chat,
+        "You are approved. Welcome! Just write to me.",
+    )
+    .await;
+    Ok(Json(
+        json!({"user_id": pending.user_id, "roles": set["roles"]}),
+    ))
+}
