@@ -14,6 +14,7 @@ pub mod bots;
 mod error;
 pub mod handle;
 pub mod limiter;
+pub mod markdown;
 mod metrics;
 pub mod pairing;
 mod polling;

@@ -4,8 +4,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use teloxide_core::payloads::{EditMessageTextSetters, SendMessageSetters};
 use teloxide_core::requests::{Request, Requester};
-use teloxide_core::types::{ChatId, InputFile, MessageId};
+use teloxide_core::types::{ChatId, InputFile, MessageId, ParseMode};
 use teloxide_core::{ApiError, RequestError};
 
 use crate::bots::BotHandle;
@@ -60,16 +61,33 @@ impl Outgoing<'_> {
         }
     }
 
-    /// Plain text (no parse mode): whatever the model wrote, Telegram cannot refuse to parse it.
+    /// The model's Markdown as Telegram HTML; should Telegram refuse to parse it after all, the
+    /// same text again without formatting, so an answer is never lost to its markup.
     pub async fn send(&self, text: &str) -> Result<MessageId, RequestError> {
         let bot = &self.handle.bot;
-        self.call("sendMessage", || async {
-            bot.send_message(ChatId(self.chat.id), text)
-                .send()
+        let html = crate::markdown::to_html(text);
+        let formatted = self
+            .call("sendMessage", || async {
+                bot.send_message(ChatId(self.chat.id), &html)
+                    .parse_mode(ParseMode::Html)
+                    .send()
+                    .await
+                    .map(|m| m.id)
+            })
+            .await;
+        match formatted {
+            Err(RequestError::Api(ApiError::CantParseEntities(why))) => {
+                tracing::warn!(%why, "Telegram refused the formatting; sending plain text");
+                self.call("sendMessage", || async {
+                    bot.send_message(ChatId(self.chat.id), text)
+                        .send()
+                        .await
+                        .map(|m| m.id)
+                })
                 .await
-                .map(|m| m.id)
-        })
-        .await
+            }
+            other => other,
+        }
     }
 
     /// An OGG/Opus file as a voice message.
@@ -87,14 +105,27 @@ impl Outgoing<'_> {
 
     pub async fn edit(&self, id: MessageId, text: &str) -> Result<(), RequestError> {
         let bot = &self.handle.bot;
-        let result = self
+        let html = crate::markdown::to_html(text);
+        let mut result = self
             .call("editMessageText", || async {
-                bot.edit_message_text(ChatId(self.chat.id), id, text)
+                bot.edit_message_text(ChatId(self.chat.id), id, &html)
+                    .parse_mode(ParseMode::Html)
                     .send()
                     .await
                     .map(|_| ())
             })
             .await;
+        if let Err(RequestError::Api(ApiError::CantParseEntities(why))) = &result {
+            tracing::warn!(%why, "Telegram refused the formatting; editing as plain text");
+            result = self
+                .call("editMessageText", || async {
+                    bot.edit_message_text(ChatId(self.chat.id), id, text)
+                        .send()
+                        .await
+                        .map(|_| ())
+                })
+                .await;
+        }
         match result {
             Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
             other => other,

@@ -276,7 +276,7 @@ async fn groups_duplicates_commands_and_bad_input() {
     gw.until("unknown agent", |t| {
         t.shown(42)
             .iter()
-            .any(|m| m.contains("no agent called `nobody`"))
+            .any(|m| m.contains("no agent called <code>nobody</code>"))
     })
     .await;
     gw.post(&text_update(42, 7, "/new", false)).await;
@@ -674,5 +674,34 @@ async fn pairing_keeps_strangers_out_until_an_administrator_approves_them() {
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn markdown_is_sent_as_telegram_html_with_a_plain_text_fallback() {
+    let gw = Gateway::start(false, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("**Paris** is the capital; try `x < y`."));
+    gw.post(&text_update(95, 7, "capital?", false)).await;
+    gw.until("the formatted answer", |t| t.shown(95).len() == 1)
+        .await;
+    let sent = gw.telegram.calls("sendMessage").pop().unwrap();
+    assert_eq!(sent.body["parse_mode"], "HTML");
+    assert_eq!(
+        sent.body["text"],
+        "<b>Paris</b> is the capital; try <code>x &lt; y</code>."
+    );
+    // Telegram refusing the markup: the same answer arrives as plain text.
+    gw.telegram
+        .refuse_html
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    gw.post(&text_update(96, 7, "again?", false)).await;
+    gw.until("the plain answer", |t| t.shown(96).len() == 1)
+        .await;
+    assert_eq!(
+        gw.telegram.shown(96),
+        ["**Paris** is the capital; try `x < y`."]
+    );
+    assert_eq!(gw.telegram.calls("sendMessage:400").len(), 1);
     gw.stop().await;
 }

@@ -42,6 +42,8 @@ pub struct FakeTelegram {
     files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>>,
     /// Updates waiting for getUpdates (long polling).
     pending: Arc<Mutex<Vec<Value>>>,
+    /// Refuse the next formatted (HTML) message as Telegram does with broken markup.
+    pub refuse_html: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeTelegram {
@@ -153,6 +155,24 @@ async fn answer(
                 ),
             );
         }
+    }
+    if body["parse_mode"] == "HTML"
+        && fake
+            .refuse_html
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        fake.calls.lock().unwrap().push(Call {
+            method: format!("{method}:400"),
+            body,
+            raw,
+            at: Instant::now(),
+        });
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(
+                json!({"ok": false, "error_code": 400, "description": "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0"}),
+            ),
+        );
     }
     let chat = body["chat_id"].as_i64().unwrap_or(0);
     let message = |id: i64, text: &Value| {
