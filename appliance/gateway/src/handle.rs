@@ -363,22 +363,10 @@ async fn command(
 
 /// `/status`: what the user used and may still use.
 async fn status(app: &App, from: &Sender) -> Result<String, GatewayError> {
-    let resolved: Value = app
-        .http
-        .post(format!("{}/v1/identities/resolve", app.memory_url))
-        .bearer_auth(app.root_token.as_ref())
-        .json(&json!({"channel": "telegram", "external_id": from.id.to_string(), "display_name": from.name}))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| GatewayError::unavailable("memory", e))?
-        .json()
-        .await
-        .map_err(|e| GatewayError::unavailable("memory", e))?;
-    let user = resolved["user_id"].as_str().unwrap_or_default();
+    let user = crate::pairing::resolve_user(app, from).await?;
     let quota = app
         .control
-        .quota_status(user)
+        .quota_status(&user)
         .await
         .map_err(|e| GatewayError::unavailable("the control plane", e))?;
     let line = |label: &str, used: &Value, limit: &Value| match limit.as_f64() {
