@@ -9,6 +9,7 @@
 pub mod api;
 mod audit;
 mod error;
+pub mod graph;
 mod usage;
 
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct App {
     pub root_token: Option<Arc<str>>,
     /// Checks API tokens at the control plane (absent without a root token to ask with).
     pub introspector: Option<daarion_control_client::Introspector>,
+    /// The knowledge graph (PostgreSQL, the embedded default).
+    pub graph: Arc<dyn graph::GraphStore>,
 }
 
 /// Runs the memory service until `shutdown`: connects, migrates, starts the consumers, serves.
@@ -56,6 +59,7 @@ pub async fn run(
         introspector: daarion_control_client::Introspector::from_config(&config),
         root_token: config.supervisor.root_token().map(Arc::from),
         config: Arc::new(config),
+        graph: Arc::new(graph::postgres::PgGraph::new(pool.clone())),
         pool,
         bus,
     };

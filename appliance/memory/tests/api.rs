@@ -613,3 +613,193 @@ async fn the_audit_log_is_queried_by_administrators_only() {
     assert_eq!(status, 422);
     memory.stop().await;
 }
+
+#[tokio::test]
+async fn the_graph_relates_neighbourhoods_paths_and_keeps_ended_relations() {
+    let memory = Memory::start().await;
+    let ann = memory.user("graph-ann").await;
+    let bob = memory.user("graph-bob").await;
+    let relate = |from: (&str, &str), relation: &str, to: (&str, &str)| {
+        json!({"user_id": ann, "from": {"kind": from.0, "name": from.1}, "relation": relation,
+               "to": {"kind": to.0, "name": to.1}})
+    };
+    let (status, first) = memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(relate(("person", "Olena"), "sister_of", ("person", "Ann"))),
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let ann_node = first["to"]["id"].as_str().unwrap().to_owned();
+    let (status, again) = memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(relate(
+                ("person", " olena "),
+                "sister_of",
+                ("person", "ANN"),
+            )),
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "the same relation, differently written, is not stored twice"
+    );
+    assert_eq!(again["edge"]["id"], first["edge"]["id"]);
+    let (_, lives) = memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(relate(("person", "Olena"), "lives_in", ("place", "Lviv"))),
+        )
+        .await;
+    memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(relate(
+                ("place", "Lviv"),
+                "located_in",
+                ("place", "Ukraine"),
+            )),
+        )
+        .await;
+    let ukraine = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/nodes?user_id={ann}&q=ukr"),
+            None,
+        )
+        .await
+        .1[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let names = |v: &Value| {
+        let mut n: Vec<String> = v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let (_, near) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/nodes/{ann_node}/neighbourhood?depth=1"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&near), ["Ann", "Olena"]);
+    let (_, far) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/nodes/{ann_node}/neighbourhood?depth=3"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&far), ["Ann", "Lviv", "Olena", "Ukraine"]);
+    assert_eq!(far["edges"].as_array().unwrap().len(), 3);
+    let (_, path) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/path?from={ann_node}&to={ukraine}"),
+            None,
+        )
+        .await;
+    let chain: Vec<&str> = path["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, ["Ann", "Olena", "Lviv", "Ukraine"]);
+
+    // Ending a relation cuts the path; the relation itself stays, ended.
+    let lives_id = lives["edge"]["id"].as_str().unwrap();
+    let (status, ended) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/graph/relations/{lives_id}/end"),
+            Some(json!({"reason": "moved to Kyiv"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    assert!(ended["ended_at"].is_string());
+    let (_, cut) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/path?from={ann_node}&to={ukraine}"),
+            None,
+        )
+        .await;
+    assert_eq!(cut, Value::Null);
+    assert_eq!(
+        memory.count("SELECT count(*) FROM graph_edges").await,
+        3,
+        "nothing deleted"
+    );
+
+    // Each user's graph is their own.
+    let token = memory.plane.token(&["memory:user"]).await;
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            &format!("/v1/graph/nodes/{ann_node}/neighbourhood"),
+            Some(&token),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            &format!("/v1/graph/nodes/{ann_node}/neighbourhood"),
+            Some(&token),
+            Some(&ann),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Bad input.
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(relate(("Person!", "x"), "knows", ("person", "y"))),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(relate(("person", "Ann"), "is", ("person", "ann"))),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/nodes/{}/neighbourhood", uuid::Uuid::nil()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/nodes/{ann_node}/neighbourhood?depth=9"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    memory.stop().await;
+}

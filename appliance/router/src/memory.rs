@@ -258,6 +258,61 @@ impl MemoryClient {
         .await
     }
 
+    /// Stores `subject —relation→ object` in the user's graph (idempotent).
+    pub async fn relate(
+        &self,
+        user: Uuid,
+        subject: (&str, &str),
+        relation: &str,
+        object: (&str, &str),
+        source_message: Option<Uuid>,
+    ) -> Result<Value, MemoryError> {
+        self.call(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(json!({
+                "user_id": user,
+                "from": {"kind": subject.0, "name": subject.1},
+                "relation": relation,
+                "to": {"kind": object.0, "name": object.1},
+                "source_message_id": source_message,
+            })),
+        )
+        .await
+    }
+
+    /// What the user's graph holds around the best match for `name`: `None` when nothing
+    /// matches.
+    pub async fn explore(&self, user: Uuid, name: &str) -> Result<Option<Value>, MemoryError> {
+        let url = reqwest::Url::parse_with_params(
+            "http://memory/v1/graph/nodes",
+            &[
+                ("user_id", user.to_string()),
+                ("q", name.to_owned()),
+                ("limit", "1".into()),
+            ],
+        )
+        .map_err(|e| MemoryError::Protocol(e.to_string()))?;
+        let found: Vec<Value> = self
+            .call(
+                Method::GET,
+                &format!("{}?{}", url.path(), url.query().unwrap_or("")),
+                None,
+            )
+            .await?;
+        let Some(id) = found.first().and_then(|n| n["id"].as_str()) else {
+            return Ok(None);
+        };
+        let around: Value = self
+            .call(
+                Method::GET,
+                &format!("/v1/graph/nodes/{id}/neighbourhood?depth=2&limit=50"),
+                None,
+            )
+            .await?;
+        Ok(Some(around))
+    }
+
     /// Full-text search over the user's messages and facts.
     pub async fn search(
         &self,

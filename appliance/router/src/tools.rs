@@ -65,6 +65,8 @@ impl Toolbox {
             Arc::new(SearchMemory),
             Arc::new(RememberFact),
             Arc::new(RecallFacts),
+            Arc::new(RememberRelation),
+            Arc::new(ExploreMemory),
             Arc::new(StartCrewRun),
         ])
     }
@@ -238,6 +240,121 @@ impl Tool for RecallFacts {
     }
 }
 
+/// A relation between two things the user mentioned, into their knowledge graph.
+struct RememberRelation;
+
+impl Tool for RememberRelation {
+    fn name(&self) -> &'static str {
+        "remember_relation"
+    }
+    fn description(&self) -> &'static str {
+        "Remember how two people, places or things in the user's life are related (e.g. Olena sister_of user, Olena lives_in Lviv)."
+    }
+    fn parameters(&self) -> Value {
+        let kind = json!({"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$", "description": "person, place, topic, organisation, thing…"});
+        json!({
+            "type": "object",
+            "properties": {
+                "subject": {"type": "string", "minLength": 1, "maxLength": 200},
+                "subject_kind": kind,
+                "relation": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$", "description": "snake_case verb: knows, lives_in, works_at…"},
+                "object": {"type": "string", "minLength": 1, "maxLength": 200},
+                "object_kind": kind,
+            },
+            "required": ["subject", "relation", "object"],
+            "additionalProperties": false
+        })
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let text = |k: &str| args[k].as_str().unwrap_or_default().to_owned();
+            let kind = |k: &str| args[k].as_str().unwrap_or("thing").to_owned();
+            let stored = ctx
+                .memory
+                .relate(
+                    ctx.user_id,
+                    (&kind("subject_kind"), &text("subject")),
+                    &text("relation"),
+                    (&kind("object_kind"), &text("object")),
+                    Some(ctx.source_message),
+                )
+                .await
+                .map_err(|e| match e {
+                    crate::memory::MemoryError::Refused { message, .. } => message,
+                    other => memory_err(other),
+                })?;
+            Ok(
+                json!({"remembered": format!("{} {} {}", stored["from"]["name"], stored["edge"]["relation"], stored["to"]["name"])}),
+            )
+        })
+    }
+}
+
+/// What the user's graph holds around a name.
+struct ExploreMemory;
+
+impl Tool for ExploreMemory {
+    fn name(&self) -> &'static str {
+        "explore_memory"
+    }
+    fn description(&self) -> &'static str {
+        "Look up what is known about a person, place or thing in the user's life, and how it relates to others."
+    }
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}},
+            "required": ["name"],
+            "additionalProperties": false
+        })
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let name = args["name"].as_str().unwrap_or_default();
+            let Some(around) = ctx
+                .memory
+                .explore(ctx.user_id, name)
+                .await
+                .map_err(memory_err)?
+            else {
+                return Ok(json!({"known": false}));
+            };
+            let name_of = |id: &Value| {
+                around["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|n| n["id"] == *id)
+                    .and_then(|n| n["name"].as_str())
+                    .unwrap_or("?")
+                    .to_owned()
+            };
+            let relations: Vec<String> = around["edges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    format!(
+                        "{} {} {}",
+                        name_of(&e["from_node"]),
+                        e["relation"].as_str().unwrap_or("?"),
+                        name_of(&e["to_node"])
+                    )
+                })
+                .collect();
+            Ok(json!({"known": true, "relations": relations}))
+        })
+    }
+}
+
 /// Asks the crews service for a multi-agent run; the request is durable once this returns.
 struct StartCrewRun;
 
@@ -300,6 +417,8 @@ mod tests {
                 "search_memory",
                 "remember_fact",
                 "recall_facts",
+                "remember_relation",
+                "explore_memory",
                 "start_crew_run"
             ]
         );
@@ -317,6 +436,15 @@ mod tests {
         let err = toolbox.check("remember_fact", "{}").unwrap_err();
         assert!(err.contains("fact"), "{err}");
         assert!(toolbox.check("recall_facts", "").is_ok());
+        assert!(
+            toolbox
+                .check(
+                    "remember_relation",
+                    r#"{"subject": "Olena", "relation": "lives in", "object": "Lviv"}"#
+                )
+                .unwrap_err()
+                .contains("/relation")
+        );
         assert!(
             toolbox
                 .check("start_crew_run", r#"{"crew": "Bad Name", "task": "x"}"#)

@@ -851,3 +851,35 @@ async fn provider_keys_are_resolved_from_their_reference_and_sent() {
     let _ = std::fs::remove_dir_all(dir);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn relations_remembered_by_the_model_are_found_again_through_the_graph() {
+    let stack = Stack::start(false).await;
+    let fake = stack.fake().await;
+    fake.then(tool_call(
+        "call_1",
+        "remember_relation",
+        r#"{"subject": "Olena", "subject_kind": "person", "relation": "lives_in", "object": "Lviv", "object_kind": "place"}"#,
+    ))
+    .then(openai_answer("Noted."))
+    .then(tool_call("call_2", "explore_memory", r#"{"name": "olena"}"#))
+    .then(openai_answer("Olena lives in Lviv."));
+    stack.agent("a", "You are a.", None, None).await;
+    let events = stack
+        .route(&Stack::message("15", "My sister Olena lives in Lviv"))
+        .await;
+    assert_eq!(event(&events, "tool_result")["ok"], true, "{events:?}");
+    let events = stack
+        .route(&Stack::message("15", "Where does Olena live?"))
+        .await;
+    let result = event(&events, "tool_result");
+    assert!(
+        result["content"]
+            .as_str()
+            .unwrap()
+            .contains("Olena lives_in Lviv"),
+        "{result}"
+    );
+    assert_eq!(event(&events, "message")["content"], "Olena lives in Lviv.");
+    stack.stop().await;
+}

@@ -5,6 +5,7 @@ mod audit_log;
 pub mod auth;
 mod error;
 mod facts;
+mod graph;
 mod search;
 mod sessions;
 mod usage;
@@ -36,6 +37,14 @@ pub fn routes(app: App) -> Router {
         .route("/v1/facts/{id}/history", get(facts::history))
         .route("/v1/search", get(search::search))
         .route("/v1/usage", get(usage::usage))
+        .route("/v1/graph/relations", post(graph::relate))
+        .route("/v1/graph/relations/{id}/end", post(graph::end))
+        .route("/v1/graph/nodes", get(graph::find))
+        .route(
+            "/v1/graph/nodes/{id}/neighbourhood",
+            get(graph::neighbourhood),
+        )
+        .route("/v1/graph/path", get(graph::path))
         .route("/v1/audit", get(audit_log::audit))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),

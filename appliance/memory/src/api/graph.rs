@@ -1,0 +1,177 @@
+//! `/v1/graph`: relations between the people, topics and things in a user's memory.
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::App;
+use crate::graph::{Edge, GraphError, NewRelation, Node, Path, Related, Subgraph};
+
+impl From<GraphError> for ApiError {
+    fn from(e: GraphError) -> Self {
+        match e {
+            GraphError::Invalid(message) => ApiError::Invalid {
+                field: "relation",
+                message,
+            },
+            GraphError::NotFound(what) => ApiError::NotFound(what),
+            GraphError::Store(message) => ApiError::Database(sqlx::Error::Protocol(message)),
+        }
+    }
+}
+
+fn may_read(caller: &Caller, owner: Option<Uuid>) -> Result<(), ApiError> {
+    match owner {
+        Some(user) => caller.read(user),
+        None => caller.read_all(),
+    }
+}
+
+fn may_write(caller: &Caller, owner: Option<Uuid>) -> Result<(), ApiError> {
+    match owner {
+        Some(user) => caller.write(user),
+        None => caller.service_write(),
+    }
+}
+
+/// `POST /v1/graph/relations`: 201 when new, 200 when it was already known.
+pub async fn relate(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Json(body): Json<NewRelation>,
+) -> Result<(StatusCode, Json<Related>), ApiError> {
+    may_write(&caller, body.user_id)?;
+    let related = app.graph.relate(&body, &caller.name).await?;
+    let status = if related.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(related)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindQuery {
+    user_id: Option<Uuid>,
+    #[serde(default)]
+    q: String,
+    #[serde(default = "twenty")]
+    limit: u32,
+}
+
+fn twenty() -> u32 {
+    20
+}
+
+pub async fn find(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Query(query): Query<FindQuery>,
+) -> Result<Json<Vec<Node>>, ApiError> {
+    may_read(&caller, query.user_id)?;
+    if query.q.len() > 200 || !(1..=200).contains(&query.limit) {
+        return Err(ApiError::invalid(
+            "q",
+            "at most 200 characters, limit 1 to 200",
+        ));
+    }
+    Ok(Json(
+        app.graph.find(query.user_id, &query.q, query.limit).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AroundQuery {
+    #[serde(default = "two")]
+    depth: u32,
+    #[serde(default = "hundred")]
+    limit: u32,
+}
+
+fn two() -> u32 {
+    2
+}
+
+fn hundred() -> u32 {
+    100
+}
+
+/// `GET /v1/graph/nodes/{id}/neighbourhood?depth=&limit=`.
+pub async fn neighbourhood(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    UrlPath(id): UrlPath<Uuid>,
+    Query(query): Query<AroundQuery>,
+) -> Result<Json<Subgraph>, ApiError> {
+    if !(1..=4).contains(&query.depth) || !(1..=500).contains(&query.limit) {
+        return Err(ApiError::invalid("depth", "depth 1 to 4, limit 1 to 500"));
+    }
+    let node = app.graph.node(id).await?;
+    may_read(&caller, node.user_id)?;
+    Ok(Json(
+        app.graph
+            .neighbourhood(id, query.depth, query.limit)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathQuery {
+    from: Uuid,
+    to: Uuid,
+    #[serde(default = "four")]
+    max_depth: u32,
+}
+
+fn four() -> u32 {
+    4
+}
+
+/// `GET /v1/graph/path?from=&to=&max_depth=`: a shortest chain, or `null`.
+pub async fn path(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<Option<Path>>, ApiError> {
+    if !(1..=6).contains(&query.max_depth) {
+        return Err(ApiError::invalid("max_depth", "1 to 6"));
+    }
+    let start = app.graph.node(query.from).await?;
+    may_read(&caller, start.user_id)?;
+    Ok(Json(
+        app.graph
+            .path(query.from, query.to, query.max_depth)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct End {
+    reason: String,
+}
+
+/// `POST /v1/graph/relations/{id}/end`: the relation no longer holds (it is kept, ended).
+pub async fn end(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    UrlPath(id): UrlPath<Uuid>,
+    Json(body): Json<End>,
+) -> Result<Json<Edge>, ApiError> {
+    if body.reason.trim().is_empty() || body.reason.len() > 500 {
+        return Err(ApiError::invalid(
+            "reason",
+            "say why, in at most 500 characters",
+        ));
+    }
+    let owner = app.graph.edge_owner(id).await?;
+    may_write(&caller, owner)?;
+    Ok(Json(app.graph.end(id, body.reason.trim()).await?))
+}

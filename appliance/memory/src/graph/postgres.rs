@@ -1,0 +1,294 @@
+//! The graph in PostgreSQL: `graph_nodes` and `graph_edges` (migration 0008).
+
+use futures::future::BoxFuture;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    Edge, GraphError, GraphStore, NewRelation, Node, Path, Related, Subgraph, check, key_of,
+};
+
+pub struct PgGraph {
+    pool: PgPool,
+}
+
+impl PgGraph {
+    pub fn new(pool: PgPool) -> PgGraph {
+        PgGraph { pool }
+    }
+}
+
+fn store(e: sqlx::Error) -> GraphError {
+    match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => {
+            GraphError::Invalid("the user or source message does not exist".into())
+        }
+        _ => GraphError::Store(e.to_string()),
+    }
+}
+
+const NODE: &str = "id, user_id, kind, name";
+const EDGE: &str = "id, from_node, to_node, relation, source_message_id, created_at, ended_at";
+
+async fn upsert_node(
+    tx: &mut sqlx::PgConnection,
+    user: Option<Uuid>,
+    kind: &str,
+    name: &str,
+) -> Result<Node, sqlx::Error> {
+    // Insert-or-nothing, then read: a concurrent creator of the same node is harmless.
+    sqlx::query(
+        "INSERT INTO graph_nodes (id, user_id, kind, key, name) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (user_id, kind, key) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user)
+    .bind(kind)
+    .bind(key_of(name))
+    .bind(name.trim())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_as(&format!(
+        "SELECT {NODE} FROM graph_nodes WHERE user_id IS NOT DISTINCT FROM $1 AND kind = $2 AND key = $3"
+    ))
+    .bind(user)
+    .bind(kind)
+    .bind(key_of(name))
+    .fetch_one(&mut *tx)
+    .await
+}
+
+impl GraphStore for PgGraph {
+    fn relate<'a>(
+        &'a self,
+        relation: &'a NewRelation,
+        by: &'a str,
+    ) -> BoxFuture<'a, Result<Related, GraphError>> {
+        Box::pin(async move {
+            check(relation)?;
+            let mut tx = self.pool.begin().await.map_err(store)?;
+            let from = upsert_node(
+                &mut tx,
+                relation.user_id,
+                &relation.from.kind,
+                &relation.from.name,
+            )
+            .await
+            .map_err(store)?;
+            let to = upsert_node(
+                &mut tx,
+                relation.user_id,
+                &relation.to.kind,
+                &relation.to.name,
+            )
+            .await
+            .map_err(store)?;
+            let inserted: Option<Edge> = sqlx::query_as(&format!(
+                "INSERT INTO graph_edges (id, from_node, to_node, relation, source_message_id, created_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (from_node, to_node, relation) WHERE ended_at IS NULL DO NOTHING \
+                 RETURNING {EDGE}"
+            ))
+            .bind(Uuid::now_v7())
+            .bind(from.id)
+            .bind(to.id)
+            .bind(&relation.relation)
+            .bind(relation.source_message_id)
+            .bind(by)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store)?;
+            let (edge, created) = match inserted {
+                Some(edge) => (edge, true),
+                None => (
+                    sqlx::query_as(&format!(
+                        "SELECT {EDGE} FROM graph_edges WHERE from_node = $1 AND to_node = $2 AND relation = $3 AND ended_at IS NULL"
+                    ))
+                    .bind(from.id)
+                    .bind(to.id)
+                    .bind(&relation.relation)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(store)?,
+                    false,
+                ),
+            };
+            tx.commit().await.map_err(store)?;
+            Ok(Related {
+                from,
+                edge,
+                to,
+                created,
+            })
+        })
+    }
+
+    fn node(&self, id: Uuid) -> BoxFuture<'_, Result<Node, GraphError>> {
+        Box::pin(async move {
+            sqlx::query_as(&format!("SELECT {NODE} FROM graph_nodes WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store)?
+                .ok_or_else(|| GraphError::NotFound(format!("node {id}")))
+        })
+    }
+
+    fn find<'a>(
+        &'a self,
+        user: Option<Uuid>,
+        prefix: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<Node>, GraphError>> {
+        Box::pin(async move {
+            let pattern = format!(
+                "{}%",
+                key_of(prefix)
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            sqlx::query_as(&format!(
+                "SELECT {NODE} FROM graph_nodes WHERE (user_id IS NOT DISTINCT FROM $1 OR user_id IS NULL) \
+                 AND key LIKE $2 ORDER BY key LIMIT $3"
+            ))
+            .bind(user)
+            .bind(pattern)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store)
+        })
+    }
+
+    fn neighbourhood(
+        &self,
+        node: Uuid,
+        depth: u32,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Subgraph, GraphError>> {
+        Box::pin(async move {
+            let start = self.node(node).await?;
+            // Open relations, in either direction, staying inside this user's graph and the
+            // shared one; UNION (not ALL) stops revisits at the same depth.
+            let ids: Vec<Uuid> = sqlx::query_scalar(
+                "WITH RECURSIVE walk(node, depth) AS ( \
+                   SELECT $1::uuid, 0 \
+                   UNION \
+                   SELECT CASE WHEN e.from_node = w.node THEN e.to_node ELSE e.from_node END, w.depth + 1 \
+                   FROM walk w \
+                   JOIN graph_edges e ON (e.from_node = w.node OR e.to_node = w.node) AND e.ended_at IS NULL \
+                   JOIN graph_nodes n ON n.id = CASE WHEN e.from_node = w.node THEN e.to_node ELSE e.from_node END \
+                   WHERE w.depth < $2 AND (n.user_id IS NOT DISTINCT FROM $3 OR n.user_id IS NULL) \
+                 ) \
+                 SELECT node FROM (SELECT node, min(depth) AS d FROM walk GROUP BY node) AS reached \
+                 ORDER BY d, node LIMIT $4",
+            )
+            .bind(node)
+            .bind(i32::try_from(depth).unwrap_or(i32::MAX))
+            .bind(start.user_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store)?;
+            let nodes: Vec<Node> = sqlx::query_as(&format!(
+                "SELECT {NODE} FROM graph_nodes WHERE id = ANY($1) ORDER BY name"
+            ))
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store)?;
+            let edges: Vec<Edge> = sqlx::query_as(&format!(
+                "SELECT {EDGE} FROM graph_edges WHERE ended_at IS NULL AND from_node = ANY($1) AND to_node = ANY($1) \
+                 ORDER BY created_at"
+            ))
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store)?;
+            Ok(Subgraph { nodes, edges })
+        })
+    }
+
+    fn path(
+        &self,
+        from: Uuid,
+        to: Uuid,
+        max_depth: u32,
+    ) -> BoxFuture<'_, Result<Option<Path>, GraphError>> {
+        Box::pin(async move {
+            let start = self.node(from).await?;
+            let end = self.node(to).await?;
+            if end.user_id.is_some() && end.user_id != start.user_id {
+                return Ok(None);
+            }
+            // Breadth first: every chain grows one relation per step and never revisits a node.
+            let found: Option<(Vec<Uuid>, Vec<Uuid>)> = sqlx::query_as(
+                "WITH RECURSIVE bfs(node, nodes, edges) AS ( \
+                   SELECT $1::uuid, ARRAY[$1::uuid], ARRAY[]::uuid[] \
+                   UNION ALL \
+                   SELECT nxt.id, b.nodes || nxt.id, b.edges || e.id \
+                   FROM bfs b \
+                   JOIN graph_edges e ON (e.from_node = b.node OR e.to_node = b.node) AND e.ended_at IS NULL \
+                   JOIN graph_nodes nxt ON nxt.id = CASE WHEN e.from_node = b.node THEN e.to_node ELSE e.from_node END \
+                   WHERE cardinality(b.edges) < $3 AND b.node <> $2 AND NOT nxt.id = ANY(b.nodes) \
+                     AND (nxt.user_id IS NOT DISTINCT FROM $4 OR nxt.user_id IS NULL) \
+                 ) \
+                 SELECT nodes, edges FROM bfs WHERE node = $2 ORDER BY cardinality(edges) LIMIT 1",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(i32::try_from(max_depth).unwrap_or(i32::MAX))
+            .bind(start.user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store)?;
+            let Some((node_ids, edge_ids)) = found else {
+                return Ok(None);
+            };
+            let mut nodes = Vec::with_capacity(node_ids.len());
+            for id in &node_ids {
+                nodes.push(self.node(*id).await?);
+            }
+            let mut edges = Vec::with_capacity(edge_ids.len());
+            for id in &edge_ids {
+                edges.push(
+                    sqlx::query_as(&format!("SELECT {EDGE} FROM graph_edges WHERE id = $1"))
+                        .bind(id)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(store)?,
+                );
+            }
+            Ok(Some(Path { nodes, edges }))
+        })
+    }
+
+    fn end<'a>(&'a self, edge: Uuid, reason: &'a str) -> BoxFuture<'a, Result<Edge, GraphError>> {
+        Box::pin(async move {
+            sqlx::query_as(&format!(
+                "UPDATE graph_edges SET ended_at = coalesce(ended_at, clock_timestamp()), \
+                   end_reason = coalesce(end_reason, $2) WHERE id = $1 RETURNING {EDGE}"
+            ))
+            .bind(edge)
+            .bind(reason)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store)?
+            .ok_or_else(|| GraphError::NotFound(format!("relation {edge}")))
+        })
+    }
+
+    fn edge_owner(&self, edge: Uuid) -> BoxFuture<'_, Result<Option<Uuid>, GraphError>> {
+        Box::pin(async move {
+            let owner: Option<Option<Uuid>> = sqlx::query_scalar(
+                "SELECT n.user_id FROM graph_edges e JOIN graph_nodes n ON n.id = e.from_node WHERE e.id = $1",
+            )
+            .bind(edge)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store)?;
+            owner.ok_or_else(|| GraphError::NotFound(format!("relation {edge}")))
+        })
+    }
+}
