@@ -105,13 +105,26 @@ PY
   rm -rf "$tmp"
 }
 
+# CUDA builds of the native workers where an NVIDIA driver answers and the CUDA compiler is
+# installed; CPU builds everywhere else (a GPU without nvcc gets a warning, not a failure).
+cuda_features() {
+  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || return 0
+  if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+    echo "--features daarion-llama-worker/cuda,daarion-whisper-worker/cuda"
+  else
+    say "an NVIDIA GPU is present but nvcc is not: building for the CPU (install the CUDA toolkit and rerun for GPU builds)" >&2
+  fi
+}
+
 step_binary() {
   local src=$BINARY
   if [ -z "$src" ]; then
     command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) or pass --binary PATH"
     local target=${CARGO_TARGET_DIR:-/var/cache/daarion/target}
-    say "building the release binary (cargo build --release; the first build takes a while)"
-    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker -p daarion-whisper-worker -p daarion-tts-worker --manifest-path "$REPO/Cargo.toml"
+    local features; features=$(cuda_features)
+    say "building the release binary (cargo build --release; the first build takes a while)${features:+ with CUDA}"
+    # shellcheck disable=SC2086 # $features is one flag and its value, or nothing
+    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker -p daarion-whisper-worker -p daarion-tts-worker $features --manifest-path "$REPO/Cargo.toml"
     src=$target/release/daarion
   fi
   if [ "$DRY_RUN" = 0 ] && [ ! -x "$src" ]; then die "$src is not an executable"; fi

@@ -39,6 +39,18 @@ check "dry run says nothing changed" contains "$dry" "dry run: nothing was chang
 check "dry run changed nothing" test ! -e /etc/daarion
 check "dry run installed no binary" test ! -e /usr/local/bin/daarion
 
+# On a GPU box (a driver that answers, and nvcc) the workers are built with CUDA.
+fakebin=$(mktemp -d)
+printf '#!/bin/sh\necho "GPU 0: NVIDIA H100 (UUID: GPU-test)"\n' >"$fakebin/nvidia-smi"
+printf '#!/bin/sh\necho "Cuda compilation tools"\n' >"$fakebin/nvcc"
+chmod +x "$fakebin/nvidia-smi" "$fakebin/nvcc"
+gpu_dry=$(PATH="$fakebin:$PATH" bash installer/install.sh --no-systemd --dry-run 2>&1)
+check "a GPU box builds the workers with CUDA" contains "$gpu_dry" "daarion-llama-worker/cuda,daarion-whisper-worker/cuda"
+rm -f "$fakebin/nvcc"
+nvcc_missing=$(PATH="$fakebin:$PATH" bash installer/install.sh --no-systemd --dry-run 2>&1)
+check "without nvcc it says so and builds for the CPU" contains "$nvcc_missing" "nvcc is not"
+rm -rf "$fakebin"
+
 echo "installer: first install"
 first=$("${INSTALL[@]}" 2>&1); rc=$?
 check "first install succeeds" test "$rc" = 0

@@ -418,6 +418,7 @@ pub async fn embeddings(
 pub async fn status(State(app): State<App>) -> Json<Value> {
     Json(json!({
         "budget_bytes": app.scheduler.budget,
+        "budget_source": app.budget.source,
         "models": app.scheduler.status(),
     }))
 }

@@ -7,6 +7,7 @@
 
 mod api;
 mod audio_api;
+pub mod budget;
 mod error;
 mod ledger;
 pub mod manifest;
@@ -29,6 +30,8 @@ pub use error::SwapError;
 #[derive(Clone)]
 pub struct App {
     pub config: Arc<Config>,
+    /// How much memory models may fill, and whether it is VRAM or RAM.
+    pub budget: budget::Budget,
     pub scheduler: Arc<scheduler::Scheduler>,
     pub root_token: Option<Arc<str>>,
     pub introspector: Option<daarion_control_client::Introspector>,
@@ -63,23 +66,6 @@ pub fn find_worker(configured: &Path) -> Option<PathBuf> {
     })
 }
 
-/// What the budget may use: the configured size, else the memory available now less the reserve.
-fn budget_bytes(config: &Config) -> u64 {
-    let mib = 1024 * 1024;
-    if config.models.budget_mb > 0 {
-        return config.models.budget_mb * mib;
-    }
-    let available_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemAvailable:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    (available_kib * 1024).saturating_sub(config.models.reserve_mb * mib)
-}
-
 pub fn routes(app: App) -> Router {
     Router::new()
         .route("/v1/models", get(api::models))
@@ -111,22 +97,24 @@ pub async fn run(
         tracing::warn!(worker = %config.models.whisper_worker.display(), "the whisper.cpp worker is not installed: speech-to-text models will not load");
     }
     let ledger = ledger::Ledger::open(config.general.data_dir.join("swapper").join("ledger.json"));
-    let budget = budget_bytes(&config);
-    tracing::info!(models = manifests.len(), budget_mb = budget / (1024 * 1024), worker = %worker.display(), "swapper starting");
+    let (budget, vram) = budget::detect(&config);
+    tracing::info!(models = manifests.len(), budget_mb = budget.bytes / (1024 * 1024), source = ?budget.source, worker = %worker.display(), "swapper starting");
     let scheduler = scheduler::Scheduler::new(
         manifests,
         ledger,
-        budget,
+        budget.bytes,
         config.models.queue_limit,
         scheduler::Workers {
             llama: worker,
             whisper,
             tts,
+            models_dir: config.general.models_dir.clone(),
+            threads: config.models.threads,
         },
-        config.general.models_dir.clone(),
-        config.models.threads,
+        vram,
     );
     let app = App {
+        budget,
         introspector: daarion_control_client::Introspector::from_config(&config),
         root_token: config.supervisor.root_token().map(Arc::from),
         scheduler: scheduler.clone(),

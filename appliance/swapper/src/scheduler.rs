@@ -152,19 +152,22 @@ pub struct Scheduler {
     pub budget: u64,
     queue_limit: usize,
     workers: Workers,
-    models_dir: PathBuf,
-    threads: u32,
     /// The reference for ordering `last_used` instants.
     epoch: Instant,
+    /// Set when VRAM is what is budgeted: footprints are then measured on the GPU.
+    vram: Option<daarion_gpu::Gpus>,
 }
 
-/// The worker binary of each backend; `None` when it is not installed (its models then fail to
-/// load with a message saying so, and the rest keep working).
+/// How workers start: the binary of each backend (`None` when it is not installed: its models
+/// then fail to load with a message saying so, and the rest keep working), where model files
+/// are, and the CPU threads each gets.
 #[derive(Debug, Clone)]
 pub struct Workers {
     pub llama: PathBuf,
     pub whisper: Option<PathBuf>,
     pub tts: Option<PathBuf>,
+    pub models_dir: PathBuf,
+    pub threads: u32,
 }
 
 impl Workers {
@@ -226,8 +229,7 @@ impl Scheduler {
         budget: u64,
         queue_limit: usize,
         workers: Workers,
-        models_dir: PathBuf,
-        threads: u32,
+        vram: Option<daarion_gpu::Gpus>,
     ) -> Arc<Scheduler> {
         let slots = manifests
             .into_iter()
@@ -257,9 +259,8 @@ impl Scheduler {
             budget,
             queue_limit,
             workers,
-            models_dir,
-            threads,
             epoch: Instant::now(),
+            vram,
         })
     }
 
@@ -425,11 +426,11 @@ impl Scheduler {
             MEMORY_USED.set(Self::used(&slots) as i64);
             slots[model].manifest.clone()
         };
-        let path = manifest.path(&self.models_dir);
+        let path = manifest.path(&self.workers.models_dir);
         let started = Instant::now();
         let result = if path.is_file() {
             match self.workers.for_kind(manifest.kind) {
-                Ok(exe) => Worker::spawn(exe, &manifest, &path, self.threads).await,
+                Ok(exe) => Worker::spawn(exe, &manifest, &path, self.workers.threads).await,
                 Err(e) => Err(e),
             }
         } else {
@@ -445,14 +446,19 @@ impl Scheduler {
             match result {
                 Ok(worker) => {
                     let measured = Measured {
-                        footprint_bytes: worker.rss_bytes.max(1),
+                        footprint_bytes: crate::budget::footprint(
+                            self.vram.as_ref(),
+                            worker.pid,
+                            worker.rss_bytes,
+                        )
+                        .max(1),
                         load_ms: elapsed.as_millis() as u64,
                     };
                     tracing::info!(
                         model,
                         pid = worker.pid,
                         ms = measured.load_ms,
-                        rss_mb = measured.footprint_bytes / (1024 * 1024),
+                        footprint_mb = measured.footprint_bytes / (1024 * 1024),
                         "model loaded"
                     );
                     slot.footprint = measured.footprint_bytes;

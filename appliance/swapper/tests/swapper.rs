@@ -524,6 +524,7 @@ async fn whisper_transcribes_wav_and_telegram_ogg_opus_with_timestamps() {
             .all(|w| w[0]["end"].as_f64() <= w[1]["start"].as_f64().map(|s| s + 0.01))
     );
     assert_eq!(swapper.model("whisper").await["state"], "loaded");
+    assert_eq!(swapper.status().await["budget_source"], "configured");
 
     let (status, body) = transcribe(
         &swapper,
