@@ -470,6 +470,8 @@ async fn converse(app: &App, handle: &BotHandle, said: Said<'_>, started: Instan
     let mut trace_id = Value::Null;
     let mut agent_id = Value::Null;
     let mut stored_id = Value::Null;
+    // Voice messages a tool made (the agent chose to speak), sent after the text.
+    let mut voices: Vec<Vec<u8>> = Vec::new();
     while let Some(event) = events.next().await {
         match event["type"].as_str().unwrap_or_default() {
             "start" => {
@@ -493,6 +495,15 @@ async fn converse(app: &App, handle: &BotHandle, said: Said<'_>, started: Instan
             "message" => {
                 answer = event["content"].as_str().unwrap_or_default().to_owned();
                 stored_id = event["id"].clone();
+            }
+            "media" if event["mime"] == "audio/ogg" => {
+                use base64::Engine;
+                match base64::engine::general_purpose::STANDARD
+                    .decode(event["data"].as_str().unwrap_or_default())
+                {
+                    Ok(ogg) => voices.push(ogg),
+                    Err(e) => tracing::warn!(error = %e, "unreadable media from the router"),
+                }
             }
             "refused" => {
                 answer = event["reason"].as_str().unwrap_or(SORRY).to_owned();
@@ -528,7 +539,13 @@ async fn converse(app: &App, handle: &BotHandle, said: Said<'_>, started: Instan
         tracing::error!(error = %e, chat = chat.id, "cannot deliver the answer");
         return "failed";
     }
+    for ogg in &voices {
+        if let Err(e) = shown.out.voice(ogg).await {
+            tracing::warn!(error = %e, "cannot send the agent's voice message");
+        }
+    }
     if outcome == "answered"
+        && voices.is_empty()
         && answer.chars().count() <= crate::voice::MAX_SPOKEN_CHARS
         && voice_replies(app, handle, chat).await
     {

@@ -422,6 +422,13 @@ async fn set_webhook_registers_the_public_url_with_the_secret() {
     gw.stop().await;
 }
 
+fn tool_call_reply(id: &str, name: &str, arguments: &str) -> Reply {
+    daarion_llm::testing::stream(sse(&[
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]}}]}),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+    ]))
+}
+
 fn voice_update(chat: i64, file_id: &str) -> Value {
     let mut update = text_update(chat, 7, "", false);
     update["message"].as_object_mut().unwrap().remove("text");
@@ -492,6 +499,25 @@ async fn a_voice_message_is_transcribed_by_whisper_and_answered() {
             .any(|m| m == "Thank you, Mr President.")
     );
     gw.post(&text_update(63, 7, "/voice off", false)).await;
+    gw.until("voice replies off", |t| {
+        t.shown(63)
+            .iter()
+            .any(|m| m.contains("Voice replies are off"))
+    })
+    .await;
+    // The agent choosing to speak (the speak tool) sends a voice message without /voice on.
+    fake.then(tool_call_reply(
+        "call_9",
+        "speak",
+        r#"{"text": "Hello there."}"#,
+    ))
+    .then(openai_answer("Spoken."));
+    let before = gw.telegram.calls("sendVoice").len();
+    gw.post(&text_update(64, 7, "say hello", false)).await;
+    gw.until("the spoken answer", |t| {
+        t.calls("sendVoice").len() == before + 1
+    })
+    .await;
     gw.until("voice replies off", |t| {
         t.shown(63)
             .iter()

@@ -168,6 +168,9 @@ pub struct AgentSettings {
     /// Facts and search hits put in the context.
     #[serde(default = "default_memory_hits")]
     pub memory_hits: u32,
+    /// The swapper's text-to-speech model for the `speak` tool.
+    #[serde(default = "default_tts_model")]
+    pub tts_model: String,
 }
 
 fn default_steps() -> u32 {
@@ -184,6 +187,9 @@ fn default_max_tokens() -> u32 {
 }
 fn default_memory_hits() -> u32 {
     5
+}
+fn default_tts_model() -> String {
+    "espeak-en".into()
 }
 
 impl Default for AgentSettings {

@@ -29,6 +29,11 @@ pub enum Event {
         ok: bool,
         content: String,
     },
+    /// Media a tool made for the user (a voice message), base64-encoded.
+    Media {
+        mime: String,
+        data: String,
+    },
     /// The stored answer.
     Message {
         id: Uuid,
@@ -68,6 +73,7 @@ impl Event {
             Event::Token { .. } => "token",
             Event::ToolCall { .. } => "tool_call",
             Event::ToolResult { .. } => "tool_result",
+            Event::Media { .. } => "media",
             Event::Message { .. } => "message",
             Event::Usage { .. } => "usage",
             Event::Refused { .. } => "refused",

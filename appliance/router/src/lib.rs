@@ -46,6 +46,8 @@ pub struct App {
     pub bus: Bus,
     pub providers: Arc<providers::Providers>,
     pub toolbox: Arc<tools::Toolbox>,
+    /// The swapper, for tools that use its models.
+    pub swapper: tools::Swapper,
     /// The appliance's root token: what the gateway calls with, and what the router uses to
     /// call the other services.
     pub root_token: Arc<str>,
@@ -110,6 +112,16 @@ pub async fn app(config: Config, retry: RetryPolicy) -> Result<App, StartError> 
             root.clone(),
         ),
         toolbox: Arc::new(tools::Toolbox::builtin()),
+        swapper: tools::Swapper {
+            base: format!("http://{}/v1", config.swapper.dial()),
+            token: root.clone(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .no_proxy()
+                .build()
+                .expect("a plain HTTP client builds"),
+            tts_model: "espeak-en".into(),
+        },
         root_token: Arc::from(root),
         control,
         bus,

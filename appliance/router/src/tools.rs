@@ -20,6 +20,27 @@ pub struct ToolContext {
     pub session_id: Uuid,
     /// The user message that started the turn: facts remembered now point back to it.
     pub source_message: Uuid,
+    /// The swapper, for tools that use its models (speech).
+    pub swapper: Swapper,
+    /// Audio and other media a tool made, sent to the user with the answer.
+    pub media: Arc<std::sync::Mutex<Vec<Media>>>,
+}
+
+/// Media a tool produced for the user.
+#[derive(Debug, Clone)]
+pub struct Media {
+    pub mime: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The swapper's OpenAI-compatible API, with the appliance's root token.
+#[derive(Clone)]
+pub struct Swapper {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+    /// The text-to-speech model the `speak` tool uses.
+    pub tts_model: String,
 }
 
 pub trait Tool: Send + Sync {
@@ -67,6 +88,7 @@ impl Toolbox {
             Arc::new(RecallFacts),
             Arc::new(RememberRelation),
             Arc::new(ExploreMemory),
+            Arc::new(Speak),
             Arc::new(StartCrewRun),
         ])
     }
@@ -355,6 +377,68 @@ impl Tool for ExploreMemory {
     }
 }
 
+/// Says something aloud: the swapper's text-to-speech model makes an OGG/Opus voice message that
+/// goes to the user with the answer.
+struct Speak;
+
+impl Tool for Speak {
+    fn name(&self) -> &'static str {
+        "speak"
+    }
+    fn description(&self) -> &'static str {
+        "Say a short text aloud to the user as a voice message (when they ask to hear something)."
+    }
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 1000}},
+            "required": ["text"],
+            "additionalProperties": false
+        })
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let text = args["text"].as_str().unwrap_or_default();
+            let response = ctx
+                .swapper
+                .http
+                .post(format!("{}/audio/speech", ctx.swapper.base))
+                .bearer_auth(&ctx.swapper.token)
+                .json(&json!({"model": ctx.swapper.tts_model, "input": text, "response_format": "opus"}))
+                .send()
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot reach the swapper for speech");
+                    "speech is unavailable right now".to_owned()
+                })?;
+            if !response.status().is_success() {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                tracing::warn!(%status, %body, "the swapper could not speak");
+                return Err("speech is unavailable right now".into());
+            }
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|_| "speech is unavailable right now".to_owned())?
+                .to_vec();
+            let size = bytes.len();
+            ctx.media
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Media {
+                    mime: "audio/ogg",
+                    bytes,
+                });
+            Ok(json!({"spoken": true, "bytes": size}))
+        })
+    }
+}
+
 /// Asks the crews service for a multi-agent run; the request is durable once this returns.
 struct StartCrewRun;
 
@@ -419,6 +503,7 @@ mod tests {
                 "recall_facts",
                 "remember_relation",
                 "explore_memory",
+                "speak",
                 "start_crew_run"
             ]
         );

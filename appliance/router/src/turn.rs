@@ -611,6 +611,11 @@ async fn converse(
         agent_id: turn.agent.id.clone(),
         session_id: turn.session.id,
         source_message: question.id,
+        swapper: crate::tools::Swapper {
+            tts_model: turn.settings.tts_model.clone(),
+            ..app.swapper.clone()
+        },
+        media: Default::default(),
     };
     let mut steps = 0;
     let mut calls_made = 0;
@@ -735,6 +740,16 @@ async fn converse(
             let mut result = Message::new(Role::Tool, content);
             result.tool_call_id = Some(call.id.clone());
             messages.push(result);
+            let made: Vec<crate::tools::Media> =
+                std::mem::take(&mut *ctx.media.lock().unwrap_or_else(|e| e.into_inner()));
+            for media in made {
+                use base64::Engine;
+                sink.emit(Event::Media {
+                    mime: media.mime.into(),
+                    data: base64::engine::general_purpose::STANDARD.encode(&media.bytes),
+                })
+                .await;
+            }
         }
         if !sink.open {
             return Ok(false);

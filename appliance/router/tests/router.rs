@@ -883,3 +883,36 @@ async fn relations_remembered_by_the_model_are_found_again_through_the_graph() {
     assert_eq!(event(&events, "message")["content"], "Olena lives in Lviv.");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_speak_tool_returns_a_voice_message_made_by_the_swapper() {
+    let stack = Stack::start(true).await;
+    let fake = stack.fake().await;
+    fake.then(tool_call(
+        "call_1",
+        "speak",
+        r#"{"text": "Good morning, Ann."}"#,
+    ))
+    .then(openai_answer("I said it aloud."));
+    stack.agent("a", "You are a.", None, None).await;
+    let events = stack
+        .route(&Stack::message("16", "Say good morning to me"))
+        .await;
+    let result = event(&events, "tool_result");
+    assert_eq!(result["ok"], true, "{result}");
+    let media = event(&events, "media");
+    assert_eq!(media["mime"], "audio/ogg");
+    use base64::Engine;
+    let ogg = base64::engine::general_purpose::STANDARD
+        .decode(media["data"].as_str().unwrap())
+        .unwrap();
+    assert!(ogg.starts_with(b"OggS"), "an OGG/Opus voice message");
+    let names = names(&events);
+    let media_at = names.iter().position(|n| *n == "media").unwrap();
+    let message_at = names.iter().position(|n| *n == "message").unwrap();
+    assert!(
+        media_at < message_at,
+        "the voice comes with the turn, before its end"
+    );
+    stack.stop().await;
+}
