@@ -8,6 +8,7 @@
 
 pub mod api;
 mod audit;
+pub mod cache;
 mod error;
 pub mod graph;
 mod usage;
@@ -38,6 +39,8 @@ pub struct App {
     pub introspector: Option<daarion_control_client::Introspector>,
     /// The knowledge graph (PostgreSQL, the embedded default).
     pub graph: Arc<dyn graph::GraphStore>,
+    /// Hot reads, when Redis is there.
+    pub cache: cache::Cache,
 }
 
 /// Runs the memory service until `shutdown`: connects, migrates, starts the consumers, serves.
@@ -55,11 +58,14 @@ pub async fn run(
     }
     let bus = Bus::connect(&config.bus, "memory").await?;
     bus.ensure_topology().await?;
+    let cache = cache::Cache::connect(&config.redis.url, &config.redis.key_prefix).await;
     let app = App {
+        cache,
         introspector: daarion_control_client::Introspector::from_config(&config),
         root_token: config.supervisor.root_token().map(Arc::from),
         config: Arc::new(config),
         graph: Arc::new(graph::postgres::PgGraph::new(pool.clone())),
+
         pool,
         bus,
     };

@@ -19,15 +19,18 @@ struct Memory {
 
 impl Memory {
     async fn start() -> Memory {
+        Memory::start_with(|_| {}).await
+    }
+
+    /// With a change to the memory service's configuration.
+    async fn start_with(change: impl FnOnce(&mut daarion_config::Config)) -> Memory {
         let plane = Plane::start().await;
+        let mut config = plane.config.clone();
+        change(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(daarion_memory::run(
-            plane.config.clone(),
-            listener,
-            shutdown.clone(),
-        ));
+        let task = tokio::spawn(daarion_memory::run(config, listener, shutdown.clone()));
         let http = reqwest::Client::new();
         for _ in 0..200 {
             if let Ok(r) = http.get(format!("{url}/ready")).send().await
@@ -801,5 +804,148 @@ async fn the_graph_relates_neighbourhoods_paths_and_keeps_ended_relations() {
         )
         .await;
     assert_eq!(status, 422);
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn hot_reads_are_cached_dropped_on_write_and_work_without_redis() {
+    let memory = Memory::start().await;
+    let ann = memory.user("cache-ann").await;
+    let redis = redis::Client::open(memory.plane.config.redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let prefix = memory.plane.config.redis.key_prefix.clone();
+    let cached = |key: String| {
+        let mut redis = redis.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(key)
+                .query_async::<bool>(&mut redis)
+                .await
+                .unwrap()
+        }
+    };
+    memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{ann}/facts"),
+            Some(json!({"content": "likes tea"})),
+        )
+        .await;
+    let (_, facts) = memory
+        .root(Method::GET, &format!("/v1/users/{ann}/facts"), None)
+        .await;
+    assert_eq!(facts.as_array().unwrap().len(), 1);
+    let facts_key = format!("{prefix}memory:facts:{ann}");
+    assert!(cached(facts_key.clone()).await, "the read filled the cache");
+    let (_, fact) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{ann}/facts"),
+            Some(json!({"content": "lives in Lviv"})),
+        )
+        .await;
+    assert!(!cached(facts_key.clone()).await, "the write dropped it");
+    let (_, facts) = memory
+        .root(Method::GET, &format!("/v1/users/{ann}/facts"), None)
+        .await;
+    assert_eq!(facts.as_array().unwrap().len(), 2);
+    let id = fact["id"].as_str().unwrap();
+    memory
+        .root(
+            Method::POST,
+            &format!("/v1/facts/{id}/supersede"),
+            Some(json!({"content": "lives in Kyiv", "reason": "moved"})),
+        )
+        .await;
+    let (_, facts) = memory
+        .root(Method::GET, &format!("/v1/users/{ann}/facts"), None)
+        .await;
+    let contents: Vec<&str> = facts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        ["likes tea", "lives in Kyiv"],
+        "superseded at once, not after a TTL"
+    );
+
+    let (_, session) = memory
+        .root(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"user_id": ann, "agent_id": "a"})),
+        )
+        .await;
+    let sid = session["id"].as_str().unwrap();
+    for text in ["one", "two"] {
+        memory
+            .root(
+                Method::POST,
+                &format!("/v1/sessions/{sid}/messages"),
+                Some(json!({"role": "user", "content": text})),
+            )
+            .await;
+    }
+    let (_, history) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/sessions/{sid}/messages?limit=100"),
+            None,
+        )
+        .await;
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert!(cached(format!("{prefix}memory:history:{sid}")).await);
+    let (_, last) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/sessions/{sid}/messages?limit=1"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        last[0]["content"], "two",
+        "a smaller page from the cached one"
+    );
+    memory
+        .root(
+            Method::POST,
+            &format!("/v1/sessions/{sid}/messages"),
+            Some(json!({"role": "assistant", "content": "three"})),
+        )
+        .await;
+    let (_, history) = memory
+        .root(Method::GET, &format!("/v1/sessions/{sid}/messages"), None)
+        .await;
+    let texts: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["one", "two", "three"]);
+    memory.stop().await;
+
+    // Redis gone: the same reads, only slower.
+    let memory = Memory::start_with(|c| c.redis.url = "redis://127.0.0.1:1/0".into()).await;
+    let bob = memory.user("cache-bob").await;
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{bob}/facts"),
+            Some(json!({"content": "likes coffee"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, facts) = memory
+        .root(Method::GET, &format!("/v1/users/{bob}/facts"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(facts[0]["content"], "likes coffee");
     memory.stop().await;
 }

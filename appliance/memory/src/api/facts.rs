@@ -15,7 +15,7 @@ use crate::App;
 
 const MAX_FACT_BYTES: usize = 4000;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Fact {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -100,6 +100,7 @@ pub async fn add(
     .bind(&caller.name)
     .fetch_one(&app.pool)
     .await?;
+    app.cache.forget(&facts_key(&app, user_id)).await;
     Ok((StatusCode::CREATED, Json(fact)))
 }
 
@@ -117,20 +118,33 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<Fact>>, ApiError> {
     caller.read(user_id)?;
+    let key = facts_key(&app, user_id);
+    if !query.history
+        && let Some(cached) = app.cache.get::<Vec<Fact>>(&key).await
+    {
+        return Ok(Json(cached));
+    }
     users::load(&app.pool, user_id).await?;
     let filter = if query.history {
         ""
     } else {
         " AND valid_to IS NULL"
     };
-    Ok(Json(
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM facts WHERE user_id = $1{filter} ORDER BY valid_from"
-        ))
-        .bind(user_id)
-        .fetch_all(&app.pool)
-        .await?,
+    let facts: Vec<Fact> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM facts WHERE user_id = $1{filter} ORDER BY valid_from"
     ))
+    .bind(user_id)
+    .fetch_all(&app.pool)
+    .await?;
+    if !query.history {
+        app.cache.put(&key, &facts).await;
+    }
+    Ok(Json(facts))
+}
+
+/// The cache entry of a user's current facts.
+fn facts_key(app: &App, user: Uuid) -> String {
+    app.cache.key(&format!("facts:{user}"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +196,7 @@ pub async fn supersede(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
+    app.cache.forget(&facts_key(&app, new.user_id)).await;
     Ok((StatusCode::CREATED, Json(new)))
 }
 
@@ -229,6 +244,7 @@ pub async fn forget(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    app.cache.forget(&facts_key(&app, fact.user_id)).await;
     Ok(Json(fact))
 }
 

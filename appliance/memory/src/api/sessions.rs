@@ -28,7 +28,7 @@ pub struct Session {
     pub ended_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StoredMessage {
     pub id: Uuid,
     pub session_id: Uuid,
@@ -257,6 +257,7 @@ pub async fn add_message(
     .bind(&body.tool_call_id)
     .fetch_one(&app.pool)
     .await?;
+    app.cache.forget(&history_key(&app, id)).await;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -280,13 +281,33 @@ pub async fn messages(
     let session = load(&app.pool, id).await?;
     caller.read(session.user_id)?;
     let limit = page.limit.clamp(1, 500);
+    let key = history_key(&app, id);
+    // The last CACHED messages serve every page that small (the router asks for 100 a turn).
+    if limit <= CACHED
+        && let Some(cached) = app.cache.get::<Vec<StoredMessage>>(&key).await
+    {
+        let skip = cached.len().saturating_sub(limit as usize);
+        return Ok(Json(cached[skip..].to_vec()));
+    }
+    let fetch = limit.max(CACHED);
     let mut messages: Vec<StoredMessage> = sqlx::query_as(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2"
     ))
     .bind(id)
-    .bind(limit)
+    .bind(fetch)
     .fetch_all(&app.pool)
     .await?;
     messages.reverse();
-    Ok(Json(messages))
+    if fetch == CACHED {
+        app.cache.put(&key, &messages).await;
+    }
+    let skip = messages.len().saturating_sub(limit as usize);
+    Ok(Json(messages.split_off(skip)))
+}
+
+/// Messages kept in the cache per session.
+const CACHED: i64 = 100;
+
+fn history_key(app: &App, session: Uuid) -> String {
+    app.cache.key(&format!("history:{session}"))
 }
