@@ -949,3 +949,50 @@ async fn hot_reads_are_cached_dropped_on_write_and_work_without_redis() {
     assert_eq!(facts[0]["content"], "likes coffee");
     memory.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let memory = Memory::start().await;
+    let (status, doc) = memory
+        .call(Method::GET, "/openapi.json", None, None, None)
+        .await;
+    assert_eq!(status, 200, "{doc}");
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for path in [
+        "/v1/identities/resolve",
+        "/v1/users/{id}",
+        "/v1/sessions",
+        "/v1/sessions/open",
+        "/v1/sessions/{id}",
+        "/v1/sessions/{id}/end",
+        "/v1/sessions/{id}/messages",
+        "/v1/users/{id}/facts",
+        "/v1/facts/{id}/supersede",
+        "/v1/facts/{id}/forget",
+        "/v1/facts/{id}/history",
+        "/v1/search",
+        "/v1/usage",
+        "/v1/audit",
+        "/v1/graph/relations",
+        "/v1/graph/relations/{id}/end",
+        "/v1/graph/nodes",
+        "/v1/graph/nodes/{id}/neighbourhood",
+        "/v1/graph/path",
+    ] {
+        assert!(paths.contains(&path), "{path} missing from {paths:?}");
+    }
+    assert_eq!(paths.len(), 19, "{paths:?}");
+    assert!(doc["components"]["schemas"]["StoredMessage"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // The document is open; the API is not.
+    let (status, _) = memory
+        .call(Method::GET, "/v1/search?user_id=x&q=y", None, None, None)
+        .await;
+    assert_eq!(status, 401);
+    memory.stop().await;
+}

@@ -10,10 +10,13 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+#[allow(unused_imports)]
+use super::openapi::ErrorEnvelope;
 use super::usage::instant;
 use crate::App;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     actor: Option<String>,
@@ -30,7 +33,7 @@ fn fifty() -> i64 {
     50
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditRow {
     pub id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
@@ -41,11 +44,15 @@ pub struct AuditRow {
     pub outcome: String,
     pub source: String,
     pub trace_id: String,
+    #[schema(value_type = Option<Object>)]
     pub before: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     pub after: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<Value>,
 }
 
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = [AuditRow]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn audit(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,

@@ -10,12 +10,14 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+#[allow(unused_imports)]
+use super::openapi::ErrorEnvelope;
 use super::users;
 use crate::App;
 
 const MAX_FACT_BYTES: usize = 4000;
 
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Fact {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -59,7 +61,7 @@ async fn load(executor: impl sqlx::PgExecutor<'_>, id: Uuid, lock: bool) -> Resu
     .ok_or_else(|| ApiError::NotFound(format!("fact {id}")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFact {
     content: String,
@@ -67,6 +69,7 @@ pub struct NewFact {
     source_message_id: Option<Uuid>,
 }
 
+#[utoipa::path(post, path = "/v1/users/{id}/facts", tag = "facts", params(("id" = Uuid, Path)), request_body = NewFact, responses((status = 201, body = Fact), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn add(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -104,13 +107,15 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(fact)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Include superseded and forgotten facts.
     #[serde(default)]
     history: bool,
 }
 
+#[utoipa::path(get, path = "/v1/users/{id}/facts", tag = "facts", params(("id" = Uuid, Path), ListQuery), responses((status = 200, body = [Fact]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn list(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -147,7 +152,7 @@ fn facts_key(app: &App, user: Uuid) -> String {
     app.cache.key(&format!("facts:{user}"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Supersede {
     content: String,
@@ -156,6 +161,7 @@ pub struct Supersede {
 }
 
 /// `POST /v1/facts/{id}/supersede`: the new fact and the end of the old one, in one transaction.
+#[utoipa::path(post, path = "/v1/facts/{id}/supersede", tag = "facts", params(("id" = Uuid, Path)), request_body = Supersede, responses((status = 201, body = Fact), (status = 409, description = "already superseded or forgotten", body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn supersede(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -200,7 +206,7 @@ pub async fn supersede(
     Ok((StatusCode::CREATED, Json(new)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Forget {
     reason: String,
@@ -208,6 +214,7 @@ pub struct Forget {
 
 /// `POST /v1/facts/{id}/forget`: ends the fact's validity and records who asked and why in the
 /// audit log (same transaction). The row stays, marked forgotten.
+#[utoipa::path(post, path = "/v1/facts/{id}/forget", tag = "facts", params(("id" = Uuid, Path)), request_body = Forget, responses((status = 200, body = Fact), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn forget(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -249,6 +256,7 @@ pub async fn forget(
 }
 
 /// `GET /v1/facts/{id}/history`: the chain this fact belongs to, oldest first.
+#[utoipa::path(get, path = "/v1/facts/{id}/history", tag = "facts", params(("id" = Uuid, Path)), responses((status = 200, body = [Fact]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn history(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,

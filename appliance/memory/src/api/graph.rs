@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+#[allow(unused_imports)]
+use super::openapi::ErrorEnvelope;
 use crate::App;
 use crate::graph::{Edge, GraphError, NewRelation, Node, Path, Related, Subgraph};
 
@@ -39,6 +41,7 @@ fn may_write(caller: &Caller, owner: Option<Uuid>) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/graph/relations`: 201 when new, 200 when it was already known.
+#[utoipa::path(post, path = "/v1/graph/relations", tag = "graph", request_body = NewRelation, responses((status = 201, description = "stored", body = Related), (status = 200, description = "already known", body = Related), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn relate(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -54,7 +57,8 @@ pub async fn relate(
     Ok((status, Json(related)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindQuery {
     user_id: Option<Uuid>,
@@ -68,6 +72,7 @@ fn twenty() -> u32 {
     20
 }
 
+#[utoipa::path(get, path = "/v1/graph/nodes", tag = "graph", params(FindQuery), responses((status = 200, body = [Node]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn find(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -85,7 +90,8 @@ pub async fn find(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AroundQuery {
     #[serde(default = "two")]
@@ -103,6 +109,7 @@ fn hundred() -> u32 {
 }
 
 /// `GET /v1/graph/nodes/{id}/neighbourhood?depth=&limit=`.
+#[utoipa::path(get, path = "/v1/graph/nodes/{id}/neighbourhood", tag = "graph", params(("id" = Uuid, Path), AroundQuery), responses((status = 200, body = Subgraph), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn neighbourhood(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -121,7 +128,8 @@ pub async fn neighbourhood(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PathQuery {
     from: Uuid,
@@ -135,6 +143,7 @@ fn four() -> u32 {
 }
 
 /// `GET /v1/graph/path?from=&to=&max_depth=`: a shortest chain, or `null`.
+#[utoipa::path(get, path = "/v1/graph/path", tag = "graph", params(PathQuery), responses((status = 200, description = "a shortest chain, or null", body = Option<Path>), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn path(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -152,13 +161,14 @@ pub async fn path(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct End {
     reason: String,
 }
 
 /// `POST /v1/graph/relations/{id}/end`: the relation no longer holds (it is kept, ended).
+#[utoipa::path(post, path = "/v1/graph/relations/{id}/end", tag = "graph", params(("id" = Uuid, Path)), request_body = End, responses((status = 200, body = Edge), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn end(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,

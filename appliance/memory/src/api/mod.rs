@@ -6,49 +6,58 @@ pub mod auth;
 mod error;
 mod facts;
 mod graph;
+mod openapi;
 mod search;
 mod sessions;
 mod usage;
 mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 pub use error::ApiError;
 pub use sessions::MAX_MESSAGE_BYTES;
 
 use crate::App;
 
+/// The API routes, every one behind authentication, and the OpenAPI document generated from the
+/// same handlers at `/openapi.json` (open, like `/health`).
 pub fn routes(app: App) -> Router {
-    Router::new()
-        .route("/v1/identities/resolve", post(users::resolve))
-        .route("/v1/users/{id}", get(users::get))
-        .route("/v1/sessions", post(sessions::create))
-        .route("/v1/sessions/open", post(sessions::open))
-        .route("/v1/sessions/{id}", get(sessions::get))
-        .route("/v1/sessions/{id}/end", post(sessions::end))
-        .route(
-            "/v1/sessions/{id}/messages",
-            get(sessions::messages).post(sessions::add_message),
-        )
-        .route("/v1/users/{id}/facts", get(facts::list).post(facts::add))
-        .route("/v1/facts/{id}/supersede", post(facts::supersede))
-        .route("/v1/facts/{id}/forget", post(facts::forget))
-        .route("/v1/facts/{id}/history", get(facts::history))
-        .route("/v1/search", get(search::search))
-        .route("/v1/usage", get(usage::usage))
-        .route("/v1/graph/relations", post(graph::relate))
-        .route("/v1/graph/relations/{id}/end", post(graph::end))
-        .route("/v1/graph/nodes", get(graph::find))
-        .route(
-            "/v1/graph/nodes/{id}/neighbourhood",
-            get(graph::neighbourhood),
-        )
-        .route("/v1/graph/path", get(graph::path))
-        .route("/v1/audit", get(audit_log::audit))
+    use utoipa::OpenApi;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(users::resolve))
+        .routes(routes!(users::get))
+        .routes(routes!(sessions::create))
+        .routes(routes!(sessions::open))
+        .routes(routes!(sessions::get))
+        .routes(routes!(sessions::end))
+        .routes(routes!(sessions::messages, sessions::add_message))
+        .routes(routes!(facts::list, facts::add))
+        .routes(routes!(facts::supersede))
+        .routes(routes!(facts::forget))
+        .routes(routes!(facts::history))
+        .routes(routes!(search::search))
+        .routes(routes!(usage::usage))
+        .routes(routes!(audit_log::audit))
+        .routes(routes!(graph::relate))
+        .routes(routes!(graph::end))
+        .routes(routes!(graph::find))
+        .routes(routes!(graph::neighbourhood))
+        .routes(routes!(graph::path))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::authenticate,
         ))
         .with_state(app)
+        .split_for_parts();
+    let document = std::sync::Arc::new(document);
+    router.route(
+        "/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { axum::Json(document.as_ref().clone()) }
+        }),
+    )
 }

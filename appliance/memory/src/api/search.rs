@@ -8,9 +8,12 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+#[allow(unused_imports)]
+use super::openapi::ErrorEnvelope;
 use crate::App;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     user_id: Uuid,
     q: String,
@@ -22,7 +25,7 @@ fn ten() -> i64 {
     10
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Hit {
     pub kind: String,
     pub id: Uuid,
@@ -32,6 +35,7 @@ pub struct Hit {
     pub why: String,
 }
 
+#[utoipa::path(get, path = "/v1/search", tag = "search", params(SearchQuery), responses((status = 200, body = [Hit]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn search(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,

@@ -10,13 +10,15 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+#[allow(unused_imports)]
+use super::openapi::ErrorEnvelope;
 use super::users;
 use crate::App;
 
 /// A message bigger than this is a document; it goes through ingest, not into the history.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Session {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -28,7 +30,7 @@ pub struct Session {
     pub ended_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredMessage {
     pub id: Uuid,
     pub session_id: Uuid,
@@ -39,8 +41,10 @@ pub struct StoredMessage {
     pub prompt_tokens: Option<i32>,
     pub completion_tokens: Option<i32>,
     pub trace_id: Option<String>,
+    #[schema(value_type = Object)]
     pub versions: Value,
     /// On an assistant message: the tool calls the model made.
+    #[schema(value_type = Option<Object>)]
     pub tool_calls: Option<Value>,
     /// On a tool message: the call it answers.
     pub tool_call_id: Option<String>,
@@ -51,7 +55,7 @@ pub struct StoredMessage {
 const SESSION_COLUMNS: &str = "id, user_id, agent_id, chat, started_at, ended_at";
 const MESSAGE_COLUMNS: &str = "id, session_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions, tool_calls, tool_call_id, created_at";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     user_id: Uuid,
@@ -60,6 +64,7 @@ pub struct NewSession {
     chat: String,
 }
 
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = NewSession, responses((status = 201, body = Session), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn create(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -82,6 +87,7 @@ pub async fn create(
 
 /// `POST /v1/sessions/open`: the open session of this user with this agent in this chat, or a
 /// new one. Two racing first messages of one chat get the same session.
+#[utoipa::path(post, path = "/v1/sessions/open", tag = "sessions", request_body = NewSession, responses((status = 200, description = "the open session of this user, agent and chat, or a new one", body = Session), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn open(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -146,6 +152,7 @@ async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<Session, ApiError> 
     .ok_or_else(|| ApiError::NotFound(format!("session {id}")))
 }
 
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = Uuid, Path)), responses((status = 200, body = Session), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn get(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -157,6 +164,7 @@ pub async fn get(
 }
 
 /// `POST /v1/sessions/{id}/end`: `/new` and `/reset` in a chat end the current session.
+#[utoipa::path(post, path = "/v1/sessions/{id}/end", tag = "sessions", params(("id" = Uuid, Path)), responses((status = 200, body = Session), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn end(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -173,7 +181,7 @@ pub async fn end(
     Ok(Json(ended))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     role: String,
@@ -184,11 +192,14 @@ pub struct NewMessage {
     completion_tokens: Option<u32>,
     trace_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     versions: Value,
+    #[schema(value_type = Option<Object>)]
     tool_calls: Option<Value>,
     tool_call_id: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/messages", tag = "sessions", params(("id" = Uuid, Path)), request_body = NewMessage, responses((status = 201, body = StoredMessage), (status = 409, description = "the session has ended", body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn add_message(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -261,7 +272,8 @@ pub async fn add_message(
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     #[serde(default = "fifty")]
     limit: i64,
@@ -272,6 +284,7 @@ fn fifty() -> i64 {
 }
 
 /// `GET /v1/sessions/{id}/messages?limit=`: the last messages, oldest first.
+#[utoipa::path(get, path = "/v1/sessions/{id}/messages", tag = "sessions", params(("id" = Uuid, Path), Page), responses((status = 200, body = [StoredMessage]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn messages(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,

@@ -8,9 +8,11 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+#[allow(unused_imports)]
+use super::openapi::ErrorEnvelope;
 use crate::App;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub display_name: String,
@@ -18,7 +20,7 @@ pub struct User {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resolve {
     channel: String,
@@ -35,6 +37,7 @@ fn valid_channel(c: &str) -> bool {
 }
 
 /// `POST /v1/identities/resolve`: the user behind a channel identity, created on first contact.
+#[utoipa::path(post, path = "/v1/identities/resolve", tag = "users", request_body = Resolve, responses((status = 200, description = "the user (created on first contact): user_id, created"), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn resolve(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -102,6 +105,7 @@ pub(crate) async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<User, Ap
 }
 
 /// `GET /v1/users/{id}`: the user and their identities.
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), responses((status = 200, description = "the user and their identities"), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn get(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,

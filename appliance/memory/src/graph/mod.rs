@@ -20,7 +20,7 @@ pub enum GraphError {
     Store(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Node {
     pub id: Uuid,
     pub user_id: Option<Uuid>,
@@ -28,7 +28,7 @@ pub struct Node {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Edge {
     pub id: Uuid,
     pub from_node: Uuid,
@@ -42,14 +42,14 @@ pub struct Edge {
 }
 
 /// One end of a relation, named as people say it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeRef {
     pub kind: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRelation {
     /// Whose memory; `None` for the shared graph.
@@ -60,7 +60,7 @@ pub struct NewRelation {
     pub source_message_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Related {
     pub from: Node,
     pub edge: Edge,
@@ -69,13 +69,13 @@ pub struct Related {
     pub created: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Subgraph {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Path {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
