@@ -530,9 +530,18 @@ async fn usage_is_recorded_once_per_event_and_summed_by_time() {
     assert_eq!(answer["total"]["completion_tokens"], 30);
     assert!((answer["total"]["cost"].as_f64().unwrap() - 0.03).abs() < 1e-9);
     assert_eq!(answer["buckets"].as_array().unwrap().len(), 1, "one day");
-    let (_, all) = memory
-        .root(Method::GET, "/v1/usage?bucket=hour&agent_id=helper", None)
-        .await;
+    // Bob's event comes after Ann's on the stream: wait for it too.
+    let mut all = Value::Null;
+    for _ in 0..100 {
+        all = memory
+            .root(Method::GET, "/v1/usage?bucket=hour&agent_id=helper", None)
+            .await
+            .1;
+        if all["total"]["requests"] == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(all["total"]["requests"], 3, "{all}");
     assert_eq!(memory.count("SELECT count(*) FROM usage_records").await, 3);
 

@@ -9,12 +9,23 @@ use std::time::{Duration, Instant};
 use daarion_db::TestDb;
 use serde_json::Value;
 
+/// A port nothing listens on now and that no other call in this test process has handed out:
+/// the kernel may give the same ephemeral port to two binds in a row once the first is closed,
+/// and two services of one appliance on one port fail its start.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub struct Appliance {
