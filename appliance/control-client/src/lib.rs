@@ -177,6 +177,16 @@ impl ControlClient {
         tracing::debug!(kind, "control-plane cache entry dropped");
     }
 
+    /// Forgets a user's cached roles now (after this process changed them itself, rather than
+    /// waiting for the announcement).
+    pub fn forget_roles(&self, user: &str) {
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&Key::Roles(user.to_owned()));
+    }
+
     async fn fetch(&self, path: &str) -> Result<Value, ClientError> {
         let response = self
             .inner

@@ -211,6 +211,7 @@ pub async fn approve(
             daarion_control_client::ClientError::Unauthorized(_) => GatewayError::Forbidden,
             other => GatewayError::unavailable("the control plane", other),
         })?;
+    app.control.forget_roles(&pending.user_id);
     let _: Result<(), _> = redis::pipe()
         .cmd("DEL")
         .arg(code_key(&app, &code))

@@ -199,8 +199,16 @@ async fn routing_table_mentions_choices_and_group_addressing() {
         .config("agents.main", json!({"group_mode": "always"}))
         .await;
     group["addressed"] = json!(false);
-    tokio::time::sleep(Duration::from_millis(200)).await; // the change announcement
-    assert_eq!(agent_of(stack.route(&group).await), "main");
+    // Until the change announcement reaches the router's cache the old mode holds.
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = stack.route(&group).await;
+        if names(&events) != ["ignored"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(agent_of(events), "main");
     stack.stop().await;
 }
 
@@ -449,11 +457,22 @@ async fn policy_and_quota_refusals_happen_before_any_model_call() {
             json!({"roles": ["user"]}),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut group = Stack::message("8", "hi");
     group["chat_kind"] = json!("group");
     group["addressed"] = json!(true);
-    let events = stack.route(&group).await;
+    // Until the role change reaches the router's cache the user is still a guest.
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = stack.route(&group).await;
+        if !event(&events, "refused")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed to talk")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         event(&events, "refused")["reason"]
             .as_str()
