@@ -378,6 +378,15 @@ pub struct Introspect {
     token: String,
 }
 
+/// `POST /auth/whoami`: who the credential is. A POST, so a browser session must show its CSRF
+/// token too: a service that a browser reaches with the session cookie (the gateway's web chat)
+/// forwards the cookie and the token here to learn who it is talking to.
+#[utoipa::path(post, path = "/auth/whoami", tag = "auth", responses((status = 200, description = "name and scopes"), (status = 401, description = "no or wrong credential", body = crate::openapi::ErrorEnvelope), (status = 403, description = "a session without its CSRF token", body = crate::openapi::ErrorEnvelope)))]
+pub async fn whoami(axum::Extension(principal): axum::Extension<Principal>) -> impl IntoResponse {
+    let scopes: Vec<&str> = principal.scopes.iter().map(|s| s.as_str()).collect();
+    Json(serde_json::json!({"name": principal.name, "scopes": scopes}))
+}
+
 /// `POST /auth/introspect`: what an API token may do, for the other services that accept the
 /// tokens minted here (the memory API). Needs the `admin` scope: only the appliance's own
 /// services hold it.

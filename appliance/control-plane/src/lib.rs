@@ -87,6 +87,7 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(auth::list_tokens, auth::create_token))
         .routes(routes!(auth::revoke_token))
         .routes(routes!(auth::introspect))
+        .routes(routes!(auth::whoami))
         .routes(routes!(admins::list, admins::add))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),

@@ -63,6 +63,8 @@ pub struct App {
     pub router: router_client::RouterClient,
     /// Memory API, for `/status` (who the Telegram user is).
     pub memory_url: String,
+    /// The control plane, for checking admin sessions.
+    pub control_url: String,
     /// The swapper, for voice messages (speech to text).
     pub swapper_url: String,
     pub http: reqwest::Client,
@@ -132,6 +134,7 @@ pub async fn app(config: Config, limits: Limits) -> Result<App, StartError> {
             root.clone(),
         ),
         memory_url: format!("http://{}", config.memory.dial()),
+        control_url: control_url.clone(),
         swapper_url: format!("http://{}", config.swapper.dial()),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

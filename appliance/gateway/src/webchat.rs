@@ -1,6 +1,7 @@
 //! `POST /v1/chat`: the web chat channel (the admin UI, scripts, testing without Telegram). The
 //! caller's credential names the user: the root token is the operator, an API token with
-//! `agents:use` is its own user. The router's events are passed through as they stream.
+//! `agents:use` is its own user, an admin's browser session (cookie plus `X-CSRF-Token`) is that
+//! admin. The router's events are passed through as they stream.
 
 use axum::Json;
 use axum::body::Body;
@@ -22,14 +23,44 @@ pub struct ChatRequest {
     chat_id: String,
 }
 
+/// An admin's browser session (the admin UI): the control plane checks the cookie and, this
+/// being a POST, the CSRF token, and says who it is.
+async fn session_user(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
+    let mut request = app.http.post(format!("{}/auth/whoami", app.control_url));
+    for name in [header::COOKIE.as_str(), "x-csrf-token"] {
+        if let Some(value) = headers.get(name) {
+            request = request.header(name, value.as_bytes());
+        }
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| GatewayError::unavailable("the control plane", e))?;
+    match response.status().as_u16() {
+        200 => {
+            let who: serde_json::Value = response
+                .json()
+                .await
+                .map_err(|e| GatewayError::unavailable("the control plane", e))?;
+            Ok(who["name"].as_str().unwrap_or("admin:?").to_owned())
+        }
+        401 => Err(GatewayError::Unauthenticated),
+        _ => Err(GatewayError::Forbidden),
+    }
+}
+
 async fn who(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
-    let token = headers
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(GatewayError::Unauthenticated)?;
+        .filter(|t| !t.is_empty());
+    let token = match bearer {
+        Some(token) => token,
+        None if headers.contains_key(header::COOKIE) => return session_user(app, headers).await,
+        None => return Err(GatewayError::Unauthenticated),
+    };
     if daarion_http::secret_eq(app.root_token.as_bytes(), token.as_bytes()) {
         return Ok("operator".into());
     }

@@ -387,6 +387,77 @@ async fn the_web_chat_streams_the_router_events_for_the_callers_own_user() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "the router's error comes through");
+
+    // An admin's browser session: the cookie and its CSRF token.
+    daarion_control_plane::admins::create_admin(
+        &gw.stack.plane.db.pool,
+        "ops",
+        "a long enough passphrase",
+    )
+    .await
+    .unwrap();
+    let login = gw
+        .stack
+        .http
+        .post(gw.stack.plane.url("/auth/login"))
+        .json(&json!({"username": "ops", "password": "a long enough passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = login.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = gw
+        .stack
+        .http
+        .post(&url)
+        .header("cookie", &cookie)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a session without its CSRF token");
+    let r = gw
+        .stack
+        .http
+        .post(&url)
+        .header("cookie", "daarion_session=forged")
+        .header("x-csrf-token", &csrf)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = gw
+        .stack
+        .http
+        .post(&url)
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("hello web"));
+    let (_, who) = gw
+        .stack
+        .memory(
+            reqwest::Method::POST,
+            "/v1/identities/resolve",
+            Some(json!({"channel": "web", "external_id": "admin:ops"})),
+        )
+        .await;
+    assert_eq!(who["created"], false, "the turn was the admin's own");
     gw.stop().await;
 }
 
