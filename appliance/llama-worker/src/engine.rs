@@ -160,6 +160,8 @@ impl Engine {
         let mut pending: Vec<u8> = Vec::new();
         let mut produced = 0u32;
         let mut finish = "length";
+        // Generation speed is measured from here: the prompt is already evaluated.
+        let generating = std::time::Instant::now();
         while produced < chat.max_tokens {
             if cancelled.load(Ordering::SeqCst) == id {
                 finish = "cancelled";
@@ -204,6 +206,7 @@ impl Engine {
             "finish_reason": finish,
             "prompt_tokens": tokens.len(),
             "completion_tokens": produced,
+            "generation_ms": generating.elapsed().as_secs_f64() * 1000.0,
         }));
     }
 

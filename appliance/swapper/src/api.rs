@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::error::SwapError;
 use crate::manifest::Kind;
-use crate::metrics::{FIRST_TOKEN, TOKENS};
+use crate::metrics::{FIRST_TOKEN, TOKENS, TOKENS_PER_SECOND};
 use crate::scheduler::Lease;
 
 /// Root token (everything), or a control-plane API token with `models:use`; admin routes need
@@ -347,6 +347,12 @@ fn usage_of(model: &str, done: &Value) -> Value {
     let prompt = done["prompt_tokens"].as_u64().unwrap_or(0);
     let completion = done["completion_tokens"].as_u64().unwrap_or(0);
     TOKENS.with_label_values(&[model, "prompt"]).inc_by(prompt);
+    let generation_ms = done["generation_ms"].as_f64().unwrap_or(0.0);
+    if completion > 0 && generation_ms > 0.0 {
+        TOKENS_PER_SECOND
+            .with_label_values(&[model])
+            .observe(completion as f64 / (generation_ms / 1000.0));
+    }
     TOKENS
         .with_label_values(&[model, "completion"])
         .inc_by(completion);

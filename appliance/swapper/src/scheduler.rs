@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use crate::ledger::{Ledger, Measured};
 use crate::manifest::Manifest;
-use crate::metrics::{EVICTIONS, LOAD_SECONDS, MEMORY_USED, QUEUE_WAIT};
+use crate::metrics::{EVICTIONS, LOAD_SECONDS, MEMORY_USED, QUEUE_WAIT, RELEASE_SECONDS};
 use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,17 @@ struct Slot {
     footprint: u64,
     measured: Option<Measured>,
     last_error: Option<String>,
+    /// Loads since the swapper started: the first is cold (files not yet in the page cache).
+    loads: u32,
+}
+
+/// Stops a worker and records how long its memory took to come back.
+async fn stop_timed(model: &str, worker: &Worker) {
+    let started = Instant::now();
+    worker.stop().await;
+    RELEASE_SECONDS
+        .with_label_values(&[model])
+        .observe(started.elapsed().as_secs_f64());
 }
 
 impl Slot {
@@ -247,6 +258,7 @@ impl Scheduler {
                     footprint,
                     measured,
                     last_error: None,
+                    loads: 0,
                     manifest,
                 };
                 (slot.manifest.id.clone(), slot)
@@ -353,7 +365,7 @@ impl Scheduler {
                     for (victim, worker) in evict {
                         tracing::info!(victim = %victim, for_model = model, "evicting to make room");
                         EVICTIONS.with_label_values(&[&victim, "budget"]).inc();
-                        worker.stop().await;
+                        stop_timed(&victim, &worker).await;
                         if let Some(slot) = self.lock().get_mut(&victim) {
                             slot.status = Status::Unloaded;
                         }
@@ -469,8 +481,10 @@ impl Scheduler {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .record(model, measured);
+                    let start = if slot.loads == 0 { "cold" } else { "warm" };
+                    slot.loads += 1;
                     LOAD_SECONDS
-                        .with_label_values(&[model])
+                        .with_label_values(&[model, start])
                         .observe(elapsed.as_secs_f64());
                     Ok(())
                 }
@@ -509,7 +523,7 @@ impl Scheduler {
             }
         };
         EVICTIONS.with_label_values(&[model, reason]).inc();
-        worker.stop().await;
+        stop_timed(model, &worker).await;
         if let Some(slot) = self.lock().get_mut(model) {
             slot.status = Status::Unloaded;
         }

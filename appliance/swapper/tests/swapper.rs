@@ -227,6 +227,21 @@ async fn a_budget_for_one_model_swaps_never_evicts_a_busy_one_and_persists_footp
     let (status, body) = waiting.await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(swapper.loaded().await, vec!["tiny".to_owned()]);
+    // The swaps are visible in the metrics: cold loads, the time a victim took to give its
+    // memory back, and generation speed.
+    let metrics = reqwest::get(format!("{}/metrics", swapper.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"daarion_swapper_load_seconds_count{model="smollm2",start="cold"}"#,
+        r#"daarion_swapper_release_seconds_count{model="smollm2"}"#,
+        r#"daarion_swapper_tokens_per_second_count{model="smollm2"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing");
+    }
     let swapper = std::sync::Arc::into_inner(swapper).unwrap();
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
