@@ -156,11 +156,27 @@ pub async fn list(
     admin_token(&app, &headers).await?;
     let mut redis = app.redis.clone();
     let pattern = code_key(&app, "*");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(&pattern)
-        .query_async(&mut redis)
-        .await
-        .map_err(|e| GatewayError::unavailable("Redis", e))?;
+    // SCAN, not KEYS: the Redis may be shared, and KEYS blocks it for its whole key space.
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut redis)
+            .await
+            .map_err(|e| GatewayError::unavailable("Redis", e))?;
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
     let mut pending = Vec::new();
     for key in keys {
         let raw: Option<String> = redis::cmd("GET")

@@ -611,6 +611,24 @@ async fn the_audit_log_is_queried_by_administrators_only() {
         )
         .await;
     assert_eq!(older, json!([]), "paging past the only row");
+    // With the id too, rows sharing that instant are not skipped.
+    let id = row["id"].as_str().unwrap();
+    let (_, same) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/audit?action=agent.create&before={at}&before_id=ffffffff-ffff-ffff-ffff-ffffffffffff"),
+            None,
+        )
+        .await;
+    assert_eq!(same[0]["id"], id, "{same}");
+    let (_, after) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/audit?action=agent.create&before={at}&before_id={id}"),
+            None,
+        )
+        .await;
+    assert_eq!(after, json!([]));
     let reader = memory.plane.token(&["memory:read"]).await;
     let (status, _) = memory
         .call(Method::GET, "/v1/audit", Some(&reader), None, None)

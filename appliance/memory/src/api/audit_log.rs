@@ -1,5 +1,5 @@
 //! `GET /v1/audit`: the append-only audit log, newest first, filtered by actor, action, target
-//! and time, paged with `before` (the `at` of the last row seen). Administrators only.
+//! and time, paged with `before` and `before_id` (the last row seen). Administrators only.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -23,8 +23,10 @@ pub struct AuditQuery {
     action: Option<String>,
     target: Option<String>,
     from: Option<String>,
-    /// Rows strictly older than this (RFC 3339): the next page.
+    /// The next page: rows before this `at` (RFC 3339)…
     before: Option<String>,
+    /// …and, at that same `at`, before this id (the last row seen), so no row is skipped.
+    before_id: Option<Uuid>,
     #[serde(default = "fifty")]
     limit: i64,
 }
@@ -69,7 +71,7 @@ pub async fn audit(
          FROM audit_log \
          WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) \
            AND ($3::text IS NULL OR target = $3) AND ($4::timestamptz IS NULL OR at >= $4) \
-           AND ($5::timestamptz IS NULL OR at < $5) \
+           AND ($5::timestamptz IS NULL OR ($7::uuid IS NULL AND at < $5) OR (at, id) < ($5, $7)) \
          ORDER BY at DESC, id DESC LIMIT $6",
     )
     .bind(&query.actor)
@@ -78,6 +80,7 @@ pub async fn audit(
     .bind(from)
     .bind(before)
     .bind(query.limit)
+    .bind(query.before_id)
     .fetch_all(&app.pool)
     .await?;
     Ok(Json(rows))
