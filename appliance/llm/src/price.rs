@@ -11,6 +11,19 @@ pub struct Price {
     pub currency: String,
 }
 
+impl Price {
+    /// What `usage` costs at this price.
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        f64::from(usage.prompt_tokens) * self.input_per_million / 1e6
+            + f64::from(usage.completion_tokens) * self.output_per_million / 1e6
+    }
+
+    /// The most `tokens` can cost, on whichever side (input or output) is dearer.
+    pub fn most_for(&self, tokens: u32) -> f64 {
+        f64::from(tokens) * self.input_per_million.max(self.output_per_million) / 1e6
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Prices {
     table: HashMap<(String, String), Price>,
@@ -25,9 +38,7 @@ impl Prices {
     /// `None` for a model without a price (a local model costs nothing but GPU time).
     pub fn cost(&self, provider: &str, model: &str, usage: &Usage) -> Option<(f64, String)> {
         let price = self.table.get(&(provider.to_owned(), model.to_owned()))?;
-        let cost = f64::from(usage.prompt_tokens) * price.input_per_million / 1e6
-            + f64::from(usage.completion_tokens) * price.output_per_million / 1e6;
-        Some((cost, price.currency.clone()))
+        Some((price.cost(usage), price.currency.clone()))
     }
 }
 
@@ -55,5 +66,14 @@ mod tests {
         assert!((cost - 0.82).abs() < 1e-9, "{cost}");
         assert_eq!(currency, "USD");
         assert!(prices.cost("local", "smollm2", &usage).is_none());
+        let price = Price {
+            input_per_million: 0.27,
+            output_per_million: 1.10,
+            currency: "USD".into(),
+        };
+        assert!(
+            (price.most_for(2_000_000) - 2.2).abs() < 1e-9,
+            "the dearer side"
+        );
     }
 }

@@ -33,10 +33,7 @@ impl Link {
     }
 
     pub fn cost(&self, usage: &Usage) -> f64 {
-        self.price.as_ref().map_or(0.0, |p| {
-            f64::from(usage.prompt_tokens) * p.input_per_million / 1e6
-                + f64::from(usage.completion_tokens) * p.output_per_million / 1e6
-        })
+        self.price.as_ref().map_or(0.0, |p| p.cost(usage))
     }
 
     pub fn currency(&self) -> &str {

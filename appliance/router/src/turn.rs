@@ -83,10 +83,6 @@ impl Reservation {
 /// The most one model call of this agent can use: its whole context, at the dearest link.
 fn call_reservation(settings: &AgentSettings, links: &[Link]) -> Reservation {
     let tokens = settings.context_tokens;
-    let worst = Usage {
-        prompt_tokens: tokens,
-        completion_tokens: tokens,
-    };
     Reservation {
         requests: 0,
         tokens: u64::from(tokens),
@@ -94,16 +90,7 @@ fn call_reservation(settings: &AgentSettings, links: &[Link]) -> Reservation {
         // Either side could take the whole context; the dearer side bounds the cost.
         cost: links
             .iter()
-            .map(|l| {
-                l.cost(&Usage {
-                    prompt_tokens: worst.prompt_tokens,
-                    completion_tokens: 0,
-                })
-                .max(l.cost(&Usage {
-                    prompt_tokens: 0,
-                    completion_tokens: worst.completion_tokens,
-                }))
-            })
+            .filter_map(|l| l.price.as_ref().map(|p| p.most_for(tokens)))
             .fold(0.0, f64::max),
     }
 }
