@@ -10,6 +10,7 @@
 //! Bots without a public address use long polling instead ([`polling`]), into the same queue.
 //! The web chat, `POST /v1/chat`, streams the router's events straight back.
 
+mod auth;
 pub mod bots;
 mod error;
 pub mod handle;

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::auth::{bearer, credential};
 use crate::bots::BotHandle;
 use crate::update::{Chat, Sender};
 use crate::{App, GatewayError};
@@ -124,28 +125,9 @@ pub async fn gate(
 
 /// The caller's bearer token, which must be the root token or carry the `admin` scope.
 async fn admin_token(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(GatewayError::Unauthenticated)?
-        .to_owned();
-    if daarion_http::secret_eq(app.root_token.as_bytes(), token.as_bytes()) {
-        return Ok(token);
-    }
-    let (_, scopes) = app
-        .introspector
-        .check(&token)
-        .await
-        .map_err(|e| GatewayError::unavailable("the control plane", e))?
-        .ok_or(GatewayError::Unauthenticated)?;
-    if scopes.iter().any(|s| s == "admin") {
-        Ok(token)
-    } else {
-        Err(GatewayError::Forbidden)
-    }
+    let token = bearer(headers).ok_or(GatewayError::Unauthenticated)?;
+    credential(app, token).await?.require(&["admin"])?;
+    Ok(token.to_owned())
 }
 
 /// `GET /v1/pairings`: the codes waiting for approval.

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::{Credential, bearer, credential};
 use crate::{App, GatewayError};
 
 #[derive(Debug, Deserialize)]
@@ -50,30 +51,17 @@ async fn session_user(app: &App, headers: &HeaderMap) -> Result<String, GatewayE
 }
 
 async fn who(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let token = match bearer {
+    let token = match bearer(headers) {
         Some(token) => token,
         None if headers.contains_key(header::COOKIE) => return session_user(app, headers).await,
         None => return Err(GatewayError::Unauthenticated),
     };
-    if daarion_http::secret_eq(app.root_token.as_bytes(), token.as_bytes()) {
-        return Ok("operator".into());
-    }
-    let (name, scopes) = app
-        .introspector
-        .check(token)
-        .await
-        .map_err(|e| GatewayError::unavailable("the control plane", e))?
-        .ok_or(GatewayError::Unauthenticated)?;
-    if !scopes.iter().any(|s| s == "agents:use" || s == "admin") {
-        return Err(GatewayError::Forbidden);
-    }
-    Ok(format!("token:{name}"))
+    let caller = credential(app, token).await?;
+    caller.require(&["agents:use"])?;
+    Ok(match caller {
+        Credential::Root => "operator".into(),
+        Credential::Token { name, .. } => format!("token:{name}"),
+    })
 }
 
 pub async fn chat(
