@@ -167,6 +167,31 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// Holds `model` for one request whose answer is a single `expected` event (anything else is
+/// the worker's error), and lets the model go as soon as it has answered.
+pub(crate) async fn ask_once(
+    app: &App,
+    model: &str,
+    request: Value,
+    expected: &str,
+) -> Result<Value, SwapError> {
+    let lease = app.scheduler.acquire(model).await?;
+    let (_, mut events) = lease
+        .worker
+        .request(request)
+        .await
+        .map_err(SwapError::WorkerFailed)?;
+    let event = events
+        .recv()
+        .await
+        .ok_or_else(|| SwapError::WorkerFailed("the worker went away".into()))?;
+    drop(lease);
+    if event["event"] != expected {
+        return Err(worker_error(&event));
+    }
+    Ok(event)
+}
+
 pub(crate) fn worker_error(event: &Value) -> SwapError {
     let message = event["message"]
         .as_str()
@@ -390,20 +415,13 @@ pub async fn embeddings(
         ));
     }
     check_kind(&app, &body.model, Kind::Embedding)?;
-    let lease = app.scheduler.acquire(&body.model).await?;
-    let (_, mut events) = lease
-        .worker
-        .request(json!({"op": "embed", "input": inputs}))
-        .await
-        .map_err(SwapError::WorkerFailed)?;
-    let event = events
-        .recv()
-        .await
-        .ok_or_else(|| SwapError::WorkerFailed("the worker went away".into()))?;
-    drop(lease);
-    if event["event"] != "embeddings" {
-        return Err(worker_error(&event));
-    }
+    let event = ask_once(
+        &app,
+        &body.model,
+        json!({"op": "embed", "input": inputs}),
+        "embeddings",
+    )
+    .await?;
     let tokens = event["prompt_tokens"].as_u64().unwrap_or(0);
     TOKENS
         .with_label_values(&[&body.model, "prompt"])

@@ -8,7 +8,7 @@ use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::api::{check_kind, worker_error};
+use crate::api::{ask_once, check_kind};
 use crate::manifest::Kind;
 use crate::{App, SwapError};
 
@@ -87,20 +87,13 @@ async fn run(app: App, form: Multipart, translate: bool) -> Result<Response, Swa
     tokio::fs::write(&temp.0, &upload.file)
         .await
         .map_err(|e| SwapError::WorkerFailed(format!("cannot store the upload: {e}")))?;
-    let lease = app.scheduler.acquire(&upload.model).await?;
-    let (_, mut events) = lease
-        .worker
-        .request(json!({"op": "transcribe", "path": temp.0, "language": upload.language, "translate": translate}))
-        .await
-        .map_err(SwapError::WorkerFailed)?;
-    let event = events
-        .recv()
-        .await
-        .ok_or_else(|| SwapError::WorkerFailed("the worker went away".into()))?;
-    drop(lease);
-    if event["event"] != "transcript" {
-        return Err(worker_error(&event));
-    }
+    let event = ask_once(
+        &app,
+        &upload.model,
+        json!({"op": "transcribe", "path": temp.0, "language": upload.language, "translate": translate}),
+        "transcript",
+    )
+    .await?;
     let text = event["text"].as_str().unwrap_or_default().to_owned();
     Ok(match upload.format.as_str() {
         "text" => text.into_response(),
@@ -192,23 +185,14 @@ pub async fn speech(
     }
     check_kind(&app, &request.model, Kind::Tts)?;
     let temp = scratch(&app)?;
-    let lease = app.scheduler.acquire(&request.model).await?;
-    let (_, mut events) = lease
-        .worker
-        .request(
-            json!({"op": "speak", "text": request.input, "format": request.response_format,
-                        "speed": request.speed, "path": temp.0}),
-        )
-        .await
-        .map_err(SwapError::WorkerFailed)?;
-    let event = events
-        .recv()
-        .await
-        .ok_or_else(|| SwapError::WorkerFailed("the worker went away".into()))?;
-    drop(lease);
-    if event["event"] != "audio" {
-        return Err(worker_error(&event));
-    }
+    ask_once(
+        &app,
+        &request.model,
+        json!({"op": "speak", "text": request.input, "format": request.response_format,
+               "speed": request.speed, "path": temp.0}),
+        "audio",
+    )
+    .await?;
     let audio = tokio::fs::read(&temp.0)
         .await
         .map_err(|e| SwapError::WorkerFailed(format!("cannot read the audio: {e}")))?;
