@@ -3,25 +3,10 @@
 //! its documentation or the other way round.
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error answer: `{"error": {"code", "message", "trace_id"}}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorEnvelope {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorDetail {
-    /// Stable, for programs: `unauthorized`, `forbidden`, `not_found`, `invalid`, ...
-    code: String,
-    /// For people.
-    message: String,
-    /// The trace to look up in the logs.
-    trace_id: Option<String>,
-}
+/// The error body every service answers with, defined once in `daarion-http`.
+pub use daarion_http::{ErrorBody, ErrorEnvelope};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,7 +18,7 @@ pub struct ErrorDetail {
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
-    components(schemas(ErrorEnvelope, ErrorDetail)),
+    components(schemas(ErrorEnvelope, ErrorBody)),
     tags(
         (name = "agents"), (name = "prompts"), (name = "policy"), (name = "config"),
         (name = "quotas"), (name = "auth")

@@ -10,12 +10,21 @@ use axum::response::{IntoResponse, Response};
 use daarion_telemetry::TraceContext;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// Stable, for programs: `unauthorized`, `forbidden`, `not_found`, `invalid`, ...
     pub code: String,
+    /// For people.
     pub message: String,
+    /// The trace to look up in the logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+}
+
+/// Every error answer as the services' OpenAPI documents name it: `{"error": ErrorBody}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +102,6 @@ impl ErrorResponse {
 
 impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.body }))).into_response()
+        (self.status, Json(ErrorEnvelope { error: self.body })).into_response()
     }
 }

@@ -7,7 +7,7 @@ mod metrics;
 mod middleware;
 mod serve;
 
-pub use error::{ErrorBody, ErrorResponse};
+pub use error::{ErrorBody, ErrorEnvelope, ErrorResponse};
 pub use middleware::{REQUEST_ID, json_errors, trace_requests};
 pub use serve::{ServeError, build_app, serve, serve_app};
 

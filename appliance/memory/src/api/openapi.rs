@@ -2,25 +2,10 @@
 //! that build the router (utoipa-axum's `routes!`): no route without its documentation.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error answer: `{"error": {"code", "message", "trace_id"}}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorEnvelope {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorDetail {
-    /// Stable, for programs: `unauthorized`, `forbidden`, `other_user`, `not_found`, `invalid`…
-    code: String,
-    /// For people.
-    message: String,
-    /// The trace to look up in the logs.
-    trace_id: Option<String>,
-}
+/// The error body every service answers with, defined once in `daarion-http`.
+pub use daarion_http::{ErrorBody, ErrorEnvelope};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,7 +19,7 @@ pub struct ErrorDetail {
     ),
     modifiers(&Security),
     security(("bearer" = [])),
-    components(schemas(ErrorEnvelope, ErrorDetail)),
+    components(schemas(ErrorEnvelope, ErrorBody)),
     tags(
         (name = "users"), (name = "sessions"), (name = "facts"), (name = "search"),
         (name = "graph"), (name = "usage"), (name = "audit")
