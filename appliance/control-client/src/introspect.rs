@@ -18,6 +18,7 @@ type Entries = HashMap<Vec<u8>, (Introspection, Instant)>;
 #[derive(Clone)]
 pub struct Introspector {
     url: String,
+    whoami: String,
     root_token: String,
     http: reqwest::Client,
     cache: Arc<Mutex<Entries>>,
@@ -29,6 +30,7 @@ impl Introspector {
     pub fn new(base: &str, root_token: impl Into<String>) -> Introspector {
         Introspector {
             url: format!("{}/auth/introspect", base.trim_end_matches('/')),
+            whoami: format!("{}/auth/whoami", base.trim_end_matches('/')),
             root_token: root_token.into(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -88,4 +90,44 @@ impl Introspector {
             .insert(key, (known.clone(), Instant::now()));
         Ok(known)
     }
+
+    /// An admin's browser session, for a service the admin UI reaches with the session cookie:
+    /// the control plane's `POST /auth/whoami` is asked with the request's `Cookie` and
+    /// `X-CSRF-Token` headers. Being a POST, it needs the CSRF token even for a read, so a page
+    /// on another site that makes the browser send the cookie learns nothing. Never cached: a
+    /// logout ends access at once. `Ok(None)` for no, expired or CSRF-less sessions.
+    pub async fn session(
+        &self,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Result<Introspection, String> {
+        let Some(cookie) = headers.get(reqwest::header::COOKIE) else {
+            return Ok(None);
+        };
+        let mut request = self
+            .http
+            .post(&self.whoami)
+            .header(reqwest::header::COOKIE, cookie);
+        if let Some(csrf) = headers.get(CSRF_HEADER) {
+            request = request.header(CSRF_HEADER, csrf);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        match response.status().as_u16() {
+            200 => {}
+            401 | 403 => return Ok(None),
+            other => return Err(format!("the control plane answered {other}")),
+        }
+        let who: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+        Ok(Some((
+            who["name"].as_str().unwrap_or("admin:?").to_owned(),
+            who["scopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+        )))
+    }
 }
+
+/// The header a browser session echoes its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";

@@ -9,7 +9,7 @@
 mod introspect;
 mod secrets;
 
-pub use introspect::{Introspection, Introspector};
+pub use introspect::{CSRF_HEADER, Introspection, Introspector};
 pub use secrets::{SecretError, resolve_secret};
 
 use std::collections::HashMap;
@@ -384,18 +384,29 @@ impl ControlClient {
             .collect())
     }
 
-    /// Sets a user's roles with the given credential (so the audit log names who did it).
+    /// Sets a user's roles with the caller's own credential, so the audit log names who did it:
+    /// `credential` holds the caller's `Authorization` header, or the `Cookie` and
+    /// `X-CSRF-Token` of an admin's browser session.
     pub async fn set_roles_as(
         &self,
-        bearer: &str,
+        credential: &reqwest::header::HeaderMap,
         user: &str,
         roles: &[String],
     ) -> Result<Value, ClientError> {
-        let response = self
+        let mut request = self
             .inner
             .http
-            .put(format!("{}/users/{user}/roles", self.inner.base))
-            .bearer_auth(bearer)
+            .put(format!("{}/users/{user}/roles", self.inner.base));
+        for name in [
+            reqwest::header::AUTHORIZATION.as_str(),
+            reqwest::header::COOKIE.as_str(),
+            CSRF_HEADER,
+        ] {
+            if let Some(value) = credential.get(name) {
+                request = request.header(name, value);
+            }
+        }
+        let response = request
             .json(&serde_json::json!({"roles": roles}))
             .send()
             .await

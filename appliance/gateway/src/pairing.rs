@@ -124,10 +124,38 @@ pub async fn gate(
 }
 
 /// The caller's bearer token, which must be the root token or carry the `admin` scope.
-async fn admin_token(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
-    let token = bearer(headers).ok_or(GatewayError::Unauthenticated)?;
-    credential(app, token).await?.require(&["admin"])?;
-    Ok(token.to_owned())
+/// An administrator: the root token, an `admin` API token, or an admin's browser session (the
+/// admin UI). Returns the headers that carry the credential, for calls made on their behalf.
+async fn admin_credential(app: &App, headers: &HeaderMap) -> Result<HeaderMap, GatewayError> {
+    let mut forward = HeaderMap::new();
+    match bearer(headers) {
+        Some(token) => {
+            credential(app, token).await?.require(&["admin"])?;
+            if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+                forward.insert(axum::http::header::AUTHORIZATION, value.clone());
+            }
+        }
+        None => {
+            let (_, scopes) = app
+                .introspector
+                .session(headers)
+                .await
+                .map_err(|e| GatewayError::unavailable("the control plane", e))?
+                .ok_or(GatewayError::Unauthenticated)?;
+            if !scopes.iter().any(|s| s == "admin") {
+                return Err(GatewayError::Forbidden);
+            }
+            for name in [
+                axum::http::header::COOKIE.as_str(),
+                daarion_control_client::CSRF_HEADER,
+            ] {
+                if let Some(value) = headers.get(name) {
+                    forward.insert(axum::http::HeaderName::from_static(name), value.clone());
+                }
+            }
+        }
+    }
+    Ok(forward)
 }
 
 /// `GET /v1/pairings`: the codes waiting for approval.
@@ -135,7 +163,7 @@ pub async fn list(
     State(app): State<App>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Pending>>, GatewayError> {
-    admin_token(&app, &headers).await?;
+    admin_credential(&app, &headers).await?;
     let mut redis = app.redis.clone();
     let pattern = code_key(&app, "*");
     // SCAN, not KEYS: the Redis may be shared, and KEYS blocks it for its whole key space.
@@ -180,7 +208,7 @@ pub async fn approve(
     Path(code): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GatewayError> {
-    let token = admin_token(&app, &headers).await?;
+    let credential = admin_credential(&app, &headers).await?;
     let code = code.trim().to_uppercase();
     let mut redis = app.redis.clone();
     let raw: Option<String> = redis::cmd("GET")
@@ -203,7 +231,7 @@ pub async fn approve(
     }
     let set = app
         .control
-        .set_roles_as(&token, &pending.user_id, &granted)
+        .set_roles_as(&credential, &pending.user_id, &granted)
         .await
         .map_err(|e| match e {
             daarion_control_client::ClientError::Unauthorized(_) => GatewayError::Forbidden,

@@ -24,30 +24,18 @@ pub struct ChatRequest {
     chat_id: String,
 }
 
-/// An admin's browser session (the admin UI): the control plane checks the cookie and, this
-/// being a POST, the CSRF token, and says who it is.
+/// An admin's browser session (the admin UI): the control plane checks the cookie and the CSRF
+/// token, and says who it is.
 async fn session_user(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
-    let mut request = app.http.post(format!("{}/auth/whoami", app.control_url));
-    for name in [header::COOKIE.as_str(), "x-csrf-token"] {
-        if let Some(value) = headers.get(name) {
-            request = request.header(name, value.as_bytes());
-        }
+    if !headers.contains_key(daarion_control_client::CSRF_HEADER) {
+        return Err(GatewayError::Forbidden);
     }
-    let response = request
-        .send()
+    app.introspector
+        .session(headers)
         .await
-        .map_err(|e| GatewayError::unavailable("the control plane", e))?;
-    match response.status().as_u16() {
-        200 => {
-            let who: serde_json::Value = response
-                .json()
-                .await
-                .map_err(|e| GatewayError::unavailable("the control plane", e))?;
-            Ok(who["name"].as_str().unwrap_or("admin:?").to_owned())
-        }
-        401 => Err(GatewayError::Unauthenticated),
-        _ => Err(GatewayError::Forbidden),
-    }
+        .map_err(|e| GatewayError::unavailable("the control plane", e))?
+        .map(|(name, _)| name)
+        .ok_or(GatewayError::Unauthenticated)
 }
 
 async fn who(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {

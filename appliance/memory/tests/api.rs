@@ -992,6 +992,7 @@ async fn the_openapi_document_lists_every_route() {
         .collect();
     for path in [
         "/v1/identities/resolve",
+        "/v1/users",
         "/v1/users/{id}",
         "/v1/sessions",
         "/v1/sessions/open",
@@ -1013,7 +1014,7 @@ async fn the_openapi_document_lists_every_route() {
     ] {
         assert!(paths.contains(&path), "{path} missing from {paths:?}");
     }
-    assert_eq!(paths.len(), 19, "{paths:?}");
+    assert_eq!(paths.len(), 20, "{paths:?}");
     assert!(doc["components"]["schemas"]["StoredMessage"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // The document is open; the API is not.
@@ -1021,5 +1022,45 @@ async fn the_openapi_document_lists_every_route() {
         .call(Method::GET, "/v1/search?user_id=x&q=y", None, None, None)
         .await;
     assert_eq!(status, 401);
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn users_are_listed_for_readers_of_everyone_and_filtered() {
+    let memory = Memory::start().await;
+    let first = memory.user("5001").await;
+    let second = memory.user("5002").await;
+
+    let (status, body) = memory.root(Method::GET, "/v1/users", None).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [second.as_str(), first.as_str()], "newest first");
+    assert_eq!(body[0]["identities"], json!(["telegram:5002"]));
+
+    let (_, body) = memory.root(Method::GET, "/v1/users?q=5001", None).await;
+    assert_eq!(body.as_array().unwrap().len(), 1);
+    assert_eq!(body[0]["id"], first.as_str());
+    // LIKE's wildcards in the query are plain characters.
+    let (_, body) = memory.root(Method::GET, "/v1/users?q=%25", None).await;
+    assert_eq!(body, json!([]));
+
+    let (status, body) = memory.root(Method::GET, "/v1/users?limit=0", None).await;
+    assert_eq!(status, 422, "{body}");
+    let user_token = memory.plane.token(&["memory:user"]).await;
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            "/v1/users",
+            Some(&user_token),
+            Some(&first),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "a user-scoped caller cannot list everyone");
     memory.stop().await;
 }

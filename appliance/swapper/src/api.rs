@@ -18,8 +18,8 @@ use crate::manifest::Kind;
 use crate::metrics::{FIRST_TOKEN, TOKENS, TOKENS_PER_SECOND};
 use crate::scheduler::Lease;
 
-/// Root token (everything), or a control-plane API token with `models:use`; admin routes need
-/// `admin`.
+/// Root token (everything), or a control-plane API token with `models:use`, or an admin's
+/// browser session; admin routes need `admin`.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub admin: bool,
@@ -36,12 +36,12 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .ok_or(SwapError::Unauthenticated)?;
-    let is_root = app
-        .root_token
-        .as_deref()
-        .is_some_and(|root| daarion_http::secret_eq(root.as_bytes(), token.as_bytes()));
+        .filter(|t| !t.is_empty());
+    let is_root = token.as_deref().is_some_and(|token| {
+        app.root_token
+            .as_deref()
+            .is_some_and(|root| daarion_http::secret_eq(root.as_bytes(), token.as_bytes()))
+    });
     let caller = if is_root {
         Caller { admin: true }
     } else {
@@ -49,9 +49,12 @@ pub async fn authenticate(
             .introspector
             .as_ref()
             .ok_or(SwapError::Unauthenticated)?;
-        let (_, scopes) = introspector
-            .check(&token)
-            .await
+        // A bearer token, or else an admin's browser session (the admin UI).
+        let known = match &token {
+            Some(token) => introspector.check(token).await,
+            None => introspector.session(request.headers()).await,
+        };
+        let (_, scopes) = known
             .map_err(|_| SwapError::AuthUnavailable)?
             .ok_or(SwapError::Unauthenticated)?;
         let admin = scopes.iter().any(|s| s == "admin");
@@ -440,14 +443,24 @@ pub async fn embeddings(
 }
 
 pub async fn status(State(app): State<App>) -> Json<Value> {
+    let models_dir = &app.config.general.models_dir;
+    let present: serde_json::Map<String, Value> = app
+        .scheduler
+        .manifests()
+        .iter()
+        .map(|m| (m.id.clone(), Value::Bool(m.path(models_dir).is_file())))
+        .collect();
     Json(json!({
         "budget_bytes": app.scheduler.budget,
         "budget_source": app.budget.source,
         "models": app.scheduler.status(),
+        "files_present": present,
+        "pulls": app.pulls.snapshot(),
     }))
 }
 
-/// `POST /v1/swapper/models/{id}/{load|unload|pin|unpin}` (admin).
+/// `POST /v1/swapper/models/{id}/{load|unload|pin|unpin|pull}` (admin); a pull runs in the
+/// background, its progress in `status`.
 pub async fn admin(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -463,9 +476,29 @@ pub async fn admin(
         }
         "pin" => app.scheduler.set_pinned(&model, true)?,
         "unpin" => app.scheduler.set_pinned(&model, false)?,
+        "pull" => {
+            let manifest = app
+                .scheduler
+                .manifest(&model)
+                .ok_or_else(|| crate::scheduler::ScheduleError::UnknownModel(model.clone()))?;
+            if manifest.url.is_none() {
+                return Err(SwapError::BadRequest(format!(
+                    "model `{model}` has no url in its manifest"
+                )));
+            }
+            let started = app
+                .pulls
+                .start(manifest, app.config.general.models_dir.clone());
+            let done = if started {
+                "pull started"
+            } else {
+                "pull already running"
+            };
+            return Ok(Json(json!({"model": model, "done": done})));
+        }
         other => {
             return Err(SwapError::BadRequest(format!(
-                "unknown action `{other}`: load, unload, pin or unpin"
+                "unknown action `{other}`: load, unload, pin, unpin or pull"
             )));
         }
     }

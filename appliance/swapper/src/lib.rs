@@ -13,6 +13,7 @@ mod ledger;
 pub mod manifest;
 mod metrics;
 pub mod pull;
+mod pulls;
 pub mod scheduler;
 mod worker;
 
@@ -35,6 +36,8 @@ pub struct App {
     pub scheduler: Arc<scheduler::Scheduler>,
     pub root_token: Option<Arc<str>>,
     pub introspector: Option<daarion_control_client::Introspector>,
+    /// Model downloads started from the admin API, with their progress.
+    pub pulls: pulls::Pulls,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,7 @@ pub async fn run(
         root_token: config.supervisor.root_token().map(Arc::from),
         scheduler: scheduler.clone(),
         config: Arc::new(config),
+        pulls: pulls::Pulls::default(),
     };
     let reaper = tokio::spawn(scheduler.reaper(shutdown.clone()));
     // Generation and loading take longer than ordinary requests.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use helpers::{Swapper, drain, workspace};
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 
 fn cosine(a: &Value, b: &Value) -> f64 {
     let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
@@ -698,4 +699,85 @@ async fn speech_from_espeak_reads_back_through_whisper() {
     }
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Serves `body` at `/file` on a local port.
+async fn serve_file(body: Vec<u8>) -> String {
+    let app = axum::Router::new().route(
+        "/file",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/file")
+}
+
+#[tokio::test]
+async fn a_pull_started_from_the_api_reports_progress_and_verifies_the_checksum() {
+    let dir = workspace();
+    let body: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+    let url = serve_file(body.clone()).await;
+    let good = dir.join("good.bin");
+    std::fs::write(&good, &body).unwrap();
+    let sha = daarion_swapper::manifest::sha256_file(&good).unwrap();
+    std::fs::remove_file(&good).unwrap();
+    for (id, sha) in [("fetched", sha.as_str()), ("corrupt", &"0".repeat(64))] {
+        std::fs::write(
+            dir.join(format!("manifests/{id}.toml")),
+            format!(
+                "id = \"{id}\"\nkind = \"chat\"\nfile = \"{}\"\nurl = \"{url}\"\nsha256 = \"{sha}\"\nestimate_mb = 1\n",
+                dir.join(format!("{id}.gguf")).display()
+            ),
+        )
+        .unwrap();
+    }
+    let swapper = Swapper::start(&dir, 2048).await;
+    let status = swapper.status().await;
+    assert_eq!(status["files_present"]["fetched"], false);
+    assert_eq!(status["files_present"]["smollm2"], true);
+
+    for id in ["fetched", "corrupt"] {
+        let (code, answer) = swapper
+            .json(&format!("/v1/swapper/models/{id}/pull"), json!({}))
+            .await;
+        assert_eq!(code, 200, "{answer}");
+    }
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        last = swapper.status().await;
+        if last["pulls"]["fetched"]["state"] != "running"
+            && last["pulls"]["corrupt"]["state"] != "running"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(last["pulls"]["fetched"]["state"], "done", "{last}");
+    assert_eq!(last["pulls"]["fetched"]["done_bytes"], 2_000_000);
+    assert_eq!(last["pulls"]["fetched"]["sha256"], sha.as_str());
+    assert_eq!(last["files_present"]["fetched"], true);
+    assert_eq!(std::fs::read(dir.join("fetched.gguf")).unwrap(), body);
+    assert_eq!(last["pulls"]["corrupt"]["state"], "failed", "{last}");
+    assert!(
+        last["pulls"]["corrupt"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("checksum mismatch")
+    );
+    assert!(!dir.join("corrupt.gguf").exists());
+
+    let (code, answer) = swapper
+        .json("/v1/swapper/models/smollm2/pull", json!({}))
+        .await;
+    assert_eq!(code, 400, "a manifest without a url: {answer}");
+    let (code, _) = swapper
+        .json("/v1/swapper/models/nope/pull", json!({}))
+        .await;
+    assert_eq!(code, 404);
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,6 @@
 //! The supervisor's admin API on 127.0.0.1:9000. Every `/api` call needs the admin token as
-//! `Authorization: Bearer <token>`; the web UI will use the same API.
+//! `Authorization: Bearer <token>`, or an admin's browser session (the web UI: the session
+//! cookie and its `X-CSRF-Token`, checked by the control plane).
 
 use std::sync::Arc;
 
@@ -24,6 +25,11 @@ pub struct AdminState {
     pub units: Arc<Vec<UnitHandle>>,
     pub token: Arc<String>,
     pub gpus: Arc<Gpus>,
+    /// Checks browser sessions with the control plane.
+    pub sessions: daarion_control_client::Introspector,
+    pub bus_config: daarion_config::BusConfig,
+    /// Connected on first use: the bundled NATS starts after the admin API.
+    pub bus: Arc<tokio::sync::Mutex<Option<daarion_bus::Bus>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +42,8 @@ pub enum AdminError {
     UnknownAction(String),
     #[error("the supervisor is shutting down")]
     ShuttingDown,
+    #[error("{0} is not reachable")]
+    Unavailable(&'static str),
 }
 
 impl IntoResponse for AdminError {
@@ -45,7 +53,9 @@ impl IntoResponse for AdminError {
             AdminError::Unauthorized => ErrorResponse::unauthorized(message),
             AdminError::UnknownUnit(_) => ErrorResponse::not_found(message),
             AdminError::UnknownAction(_) => ErrorResponse::bad_request(message),
-            AdminError::ShuttingDown => ErrorResponse::unavailable(message),
+            AdminError::ShuttingDown | AdminError::Unavailable(_) => {
+                ErrorResponse::unavailable(message)
+            }
         }
         .into_response()
     }
@@ -58,6 +68,7 @@ pub fn routes(state: AdminState) -> Router {
         .route("/api/services/{name}/logs", get(logs))
         .route("/api/services/{name}/{action}", post(act))
         .route("/api/gpu", get(gpu))
+        .route("/api/bus", get(bus))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -70,13 +81,24 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Result<Response, AdminError> {
-    let given = request
+    let bearer = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if token::matches(&state.token, given.trim()) {
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let allowed = match bearer {
+        Some(given) => token::matches(&state.token, given.trim()),
+        None => state
+            .sessions
+            .session(request.headers())
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "admin session check");
+                AdminError::Unavailable("the control plane (to check the session)")
+            })?
+            .is_some_and(|(_, scopes)| scopes.iter().any(|s| s == "admin")),
+    };
+    if allowed {
         Ok(next.run(request).await)
     } else {
         Err(AdminError::Unauthorized)
@@ -152,5 +174,30 @@ async fn gpu(State(state): State<AdminState>) -> impl IntoResponse {
     match tokio::task::spawn_blocking(move || gpus.snapshot()).await {
         Ok(report) => Json(report).into_response(),
         Err(_) => ErrorResponse::internal().into_response(),
+    }
+}
+
+/// Each stream's size and each durable consumer's lag.
+async fn bus(State(state): State<AdminState>) -> Result<impl IntoResponse, AdminError> {
+    let mut held = state.bus.lock().await;
+    if held.is_none() {
+        let connected = daarion_bus::Bus::connect(&state.bus_config, "supervisor-admin")
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "admin: bus");
+                AdminError::Unavailable("the event bus")
+            })?;
+        *held = Some(connected);
+    }
+    let bus = held
+        .clone()
+        .ok_or(AdminError::Unavailable("the event bus"))?;
+    drop(held);
+    match bus.report().await {
+        Ok(streams) => Ok(Json(json!({"streams": streams}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "admin: bus report");
+            Err(AdminError::Unavailable("the event bus"))
+        }
     }
 }

@@ -6,9 +6,11 @@ mod metrics;
 mod plan;
 mod policy;
 mod probe;
+mod proxy;
 mod ring;
 mod token;
 mod unit;
+mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,18 +73,29 @@ pub async fn run(
 
     let admin_stop = CancellationToken::new();
     let admin = {
+        let sessions = daarion_control_client::Introspector::new(
+            &format!("http://{}", config.control_plane.dial()),
+            token.clone(),
+        );
         let state = admin::AdminState {
             units: handles.clone(),
             token: Arc::new(token),
             gpus: Arc::new(daarion_gpu::Gpus::new()),
+            sessions,
+            bus_config: config.bus.clone(),
+            bus: Arc::default(),
         };
         let ready_units = handles.clone();
         let readiness = Readiness::new().with_fn("units", move || {
             let units = ready_units.clone();
             Box::pin(async move { all_ready(&units) })
         });
-        let app =
-            daarion_http::build_app("supervisor", admin::routes(state), readiness, &config.http);
+        // The admin API, the proxy to the services, and the web UI for every other path.
+        let routes = admin::routes(state)
+            .merge(proxy::routes(proxy::Proxy::new(&config)))
+            .route("/", axum::routing::get(web::serve))
+            .route("/{*path}", axum::routing::get(web::serve));
+        let app = daarion_http::build_app("supervisor", routes, readiness, &config.http);
         tracing::info!(addr = %config.supervisor.admin_listen, "admin API listening");
         tokio::spawn(daarion_http::serve(
             admin_listener,

@@ -5,3 +5,4 @@ mod cli;
 mod helpers;
 mod systemd;
 mod up;
+mod web_ui;

@@ -1,7 +1,8 @@
 //! Who is calling the memory API, and for whom.
 //!
-//! Credentials: the appliance's root token, or an API token minted by the control plane (checked
-//! there through `daarion_control_client::Introspector`). Scopes: `memory:read` and
+//! Credentials: the appliance's root token, an API token minted by the control plane, or an
+//! admin's browser session cookie with its CSRF token (both checked there through
+//! `daarion_control_client::Introspector`). Scopes: `memory:read` and
 //! `memory:write` reach every user's data; `memory:user` only the user named in
 //! `X-Daarion-Acting-For`, and that header confines any caller who sends it.
 
@@ -93,8 +94,7 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthenticated)?;
+        .filter(|t| !t.is_empty());
     let acting_for = match request.headers().get(ACTING_FOR) {
         None => None,
         Some(v) => Some(
@@ -104,10 +104,11 @@ pub async fn authenticate(
                 .ok_or_else(|| ApiError::invalid(ACTING_FOR, "must be a user id (UUID)"))?,
         ),
     };
-    let root = app
-        .root_token
-        .as_deref()
-        .is_some_and(|r| daarion_http::secret_eq(r.as_bytes(), token.as_bytes()));
+    let root = token.as_deref().is_some_and(|token| {
+        app.root_token
+            .as_deref()
+            .is_some_and(|r| daarion_http::secret_eq(r.as_bytes(), token.as_bytes()))
+    });
     let caller = if root {
         Caller {
             name: "root".into(),
@@ -118,9 +119,12 @@ pub async fn authenticate(
         }
     } else {
         let introspector = app.introspector.as_ref().ok_or(ApiError::Unauthenticated)?;
-        let (name, scopes) = introspector
-            .check(&token)
-            .await
+        // A bearer token, or else an admin's browser session (the admin UI).
+        let known = match &token {
+            Some(token) => introspector.check(token).await,
+            None => introspector.session(request.headers()).await,
+        };
+        let (name, scopes) = known
             .map_err(ApiError::AuthUnavailable)?
             .ok_or(ApiError::Unauthenticated)?;
         let has = |s: &str| scopes.iter().any(|x| x == s || x == "admin");
@@ -135,7 +139,11 @@ pub async fn authenticate(
             ));
         }
         Caller {
-            name: format!("token:{name}"),
+            name: if token.is_some() {
+                format!("token:{name}")
+            } else {
+                name
+            },
             read: has("memory:read"),
             write: has("memory:write"),
             admin: scopes.iter().any(|x| x == "admin"),

@@ -28,6 +28,7 @@ pub fn routes(app: App) -> Router {
     use utoipa_axum::routes;
     let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(users::resolve))
+        .routes(routes!(users::list))
         .routes(routes!(users::get))
         .routes(routes!(sessions::create))
         .routes(routes!(sessions::open))

@@ -124,3 +124,64 @@ pub async fn get(
         "identities": identities.into_iter().map(|(c, e)| serde_json::json!({"channel": c, "external_id": e})).collect::<Vec<_>>(),
     })))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Part of a display name or channel id (case-insensitive).
+    #[serde(default)]
+    q: String,
+    #[serde(default = "fifty")]
+    limit: i64,
+}
+
+fn fifty() -> i64 {
+    50
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Listed {
+    pub id: Uuid,
+    pub display_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// `channel:external_id` of each identity.
+    pub identities: Vec<String>,
+}
+
+/// `GET /v1/users`: users, newest first, for the operator (needs `memory:read` across users).
+#[utoipa::path(get, path = "/v1/users", tag = "users", params(ListQuery), responses((status = 200, body = [Listed]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
+pub async fn list(
+    State(app): State<App>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    axum::extract::Query(query): axum::extract::Query<ListQuery>,
+) -> Result<Json<Vec<Listed>>, ApiError> {
+    caller.read_all()?;
+    if !(1..=500).contains(&query.limit) {
+        return Err(ApiError::invalid("limit", "1 to 500"));
+    }
+    let pattern = format!(
+        "%{}%",
+        query
+            .q
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    Ok(Json(
+        sqlx::query_as(
+            "SELECT u.id, u.display_name, u.created_at, \
+                    coalesce(array_agg(i.channel || ':' || i.external_id ORDER BY i.channel) \
+                             FILTER (WHERE i.channel IS NOT NULL), '{}') AS identities \
+             FROM users u LEFT JOIN identities i ON i.user_id = u.id \
+             GROUP BY u.id \
+             HAVING $1 = '%%' OR u.display_name ILIKE $1 OR u.id::text ILIKE $1 \
+                 OR bool_or(i.external_id ILIKE $1) \
+             ORDER BY u.created_at DESC LIMIT $2",
+        )
+        .bind(pattern)
+        .bind(query.limit)
+        .fetch_all(&app.pool)
+        .await?,
+    ))
+}

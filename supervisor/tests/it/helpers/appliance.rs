@@ -96,7 +96,16 @@ impl Appliance {
             ),
             // The swapper has its own tests; here it would only need the llama.cpp worker.
             ("DAARION__SWAPPER__ENABLED", "false".to_owned()),
+            // Nothing listens there while the swapper is off.
+            (
+                "DAARION__SWAPPER__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
             ("DAARION__DATABASE__URL", db.url.clone()),
+            (
+                "DAARION__REDIS__KEY_PREFIX",
+                format!("it-{}:", uuid::Uuid::new_v4().simple()),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -175,6 +184,77 @@ impl Appliance {
             .unwrap()
     }
 
+    /// A call through the admin port with the root token (the proxy for `/api/control/…`).
+    pub async fn root(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(self.token())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {answer}");
+        answer
+    }
+
+    /// An admin account for the browser, made with `daarion admin create`.
+    pub fn create_admin(&self, username: &str, password: &str) {
+        use std::io::Write;
+        let mut child = self
+            .command(&["admin", "create", username, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", super::text(&output));
+    }
+
+    /// Runs the swapper too, with SmolLM2 from the test models and the llama.cpp worker built
+    /// beside this test.
+    pub fn with_swapper(&mut self) {
+        let manifests = self.dir.join("manifests");
+        std::fs::create_dir_all(&manifests).unwrap();
+        std::fs::write(
+            manifests.join("smollm2.toml"),
+            "id = \"smollm2\"\nkind = \"chat\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\ncontext = 2048\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
+        )
+        .unwrap();
+        let models = test_models();
+        let worker = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .and_then(|deps| deps.parent())
+            .unwrap()
+            .join("daarion-llama-worker");
+        assert!(
+            worker.is_file(),
+            "{} missing: cargo build --workspace --bins",
+            worker.display()
+        );
+        self.set("DAARION__SWAPPER__ENABLED", "true");
+        self.set(
+            "DAARION__SWAPPER__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        );
+        self.set("DAARION__GENERAL__MODELS_DIR", models.display().to_string());
+        self.set(
+            "DAARION__MODELS__MANIFESTS_DIR",
+            manifests.display().to_string(),
+        );
+        self.set(
+            "DAARION__MODELS__LLAMA_WORKER",
+            worker.display().to_string(),
+        );
+        self.set("DAARION__MODELS__BUDGET_MB", "2048");
+        self.set("DAARION__MODELS__THREADS", "2");
+    }
+
     pub async fn unit(&self, name: &str) -> Value {
         self.get(&format!("/api/services/{name}"))
             .await
@@ -249,6 +329,20 @@ impl Appliance {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The cache `../shared/test-models/prepare.sh` fills.
+pub fn test_models() -> PathBuf {
+    let dir = PathBuf::from(
+        std::env::var("DAARION_TEST_MODELS")
+            .unwrap_or_else(|_| "/var/cache/daarion/test-models".into()),
+    );
+    assert!(
+        dir.join("smollm2-135m-instruct-q4_1.gguf").is_file(),
+        "test models missing in {}: run ../shared/test-models/prepare.sh",
+        dir.display()
+    );
+    dir
 }
 
 /// Whether a pid is gone (no process, or a zombie nobody reaped yet: it runs no code).
