@@ -154,7 +154,10 @@ test("search memory and find a stored fact", async () => {
   await search.getByRole("button", { name: "Search" }).click();
   const results = page.getByRole("list", { name: "Search results" });
   await results.getByText("favourite colour is teal").waitFor();
-  assert.match(await results.textContent(), /matched: .*teal/);
+  const why = await results.textContent();
+  assert.match(why, /matched words: .*teal/);
+  assert.match(why, /close in meaning/, "found by its embedding too");
+  await page.getByRole("table", { name: "Index state" }).waitFor();
   await page.getByLabel("Entity").fill("Olena");
   await page.getByRole("list", { name: "Entities" }).getByRole("button").first().click();
   await page.getByRole("img", { name: "Neighbourhood graph" }).getByText("Kyiv").waitFor();

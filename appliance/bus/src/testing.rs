@@ -46,6 +46,9 @@ impl TestBus {
         config.bus.max_deliveries = 3;
         config.bus.retry_backoff_ms = 20;
         config.bus.ack_wait_secs = 5;
+        // Services started from this config keep their files apart from other tests'.
+        config.general.data_dir =
+            std::env::temp_dir().join(format!("daarion-test-{}", config.bus.prefix));
         tweak(&mut config);
         let bus = Bus::connect(&config.bus, "test")
             .await

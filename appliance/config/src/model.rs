@@ -153,6 +153,8 @@ pub struct ModelsConfig {
     pub whisper_worker: PathBuf,
     pub tts_worker: PathBuf,
     pub threads: u32,
+    /// The embedding model (a manifest id) the memory service indexes and searches with.
+    pub embedding_model: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

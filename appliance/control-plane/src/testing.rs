@@ -34,6 +34,9 @@ impl Plane {
         let mut config = bus.config.clone();
         config.database.url = db.url.clone();
         config.supervisor.admin_token_file = token_dir.join("admin.token");
+        // Each test's own data directory: services started from this config (the memory
+        // service's vector store) must not share files.
+        config.general.data_dir = token_dir.join("data");
         config.redis.url = std::env::var("DAARION_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
         config.redis.key_prefix = format!("t{}:", uuid::Uuid::new_v4().simple());

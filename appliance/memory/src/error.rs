@@ -8,4 +8,8 @@ pub enum MemoryError {
     Serve(#[from] daarion_http::ServeError),
     #[error("background task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Vectors(#[from] daarion_vectors::VectorError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
 }

@@ -2,15 +2,18 @@
 //!
 //! This build holds users and their channel identities, sessions and messages (with trace id,
 //! model, token counts and the versions that served them), facts that are superseded rather
-//! than overwritten, full-text search, and the audit log: the `audit-logger` durable consumer
+//! than overwritten, hybrid search (full-text and vectors, fused by rank; the indexer keeps the
+//! vectors, `indexer.rs`), the knowledge graph, and the audit log: the `audit-logger` durable consumer
 //! stores every `audit.>` event in the append-only `audit_log`, idempotently on the event id,
 //! acking only after the row is committed.
 
 pub mod api;
 mod audit;
 pub mod cache;
+pub mod embed;
 mod error;
 pub mod graph;
+pub mod indexer;
 mod usage;
 
 use std::sync::Arc;
@@ -41,6 +44,10 @@ pub struct App {
     pub graph: Arc<dyn graph::GraphStore>,
     /// Hot reads, when Redis is there.
     pub cache: cache::Cache,
+    /// Vectors of messages, facts and chunks (Qdrant's embedded engine by default).
+    pub vectors: Arc<dyn daarion_vectors::VectorStore>,
+    /// Embeddings through the swapper (absent without a root token to call it with).
+    pub embedder: Option<embed::Embedder>,
 }
 
 /// Runs the memory service until `shutdown`: connects, migrates, starts the consumers, serves.
@@ -59,8 +66,11 @@ pub async fn run(
     let bus = Bus::connect(&config.bus, "memory").await?;
     bus.ensure_topology().await?;
     let cache = cache::Cache::connect(&config.redis.url, &config.redis.key_prefix).await;
+    let vectors = daarion_vectors::EdgeStore::open(&config.general.data_dir.join("vectors"))?;
     let app = App {
         cache,
+        vectors: Arc::new(vectors),
+        embedder: embed::Embedder::from_config(&config),
         introspector: daarion_control_client::Introspector::from_config(&config),
         root_token: config.supervisor.root_token().map(Arc::from),
         config: Arc::new(config),
@@ -77,11 +87,12 @@ pub async fn run(
     let consumers = {
         let (app, shutdown) = (app.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let (logged, recorded) = tokio::join!(
+            let (logged, recorded, indexed) = tokio::join!(
                 audit::run_logger(app.clone(), shutdown.clone()),
-                usage::run_recorder(app, shutdown)
+                usage::run_recorder(app.clone(), shutdown.clone()),
+                indexer::run(app, shutdown)
             );
-            logged.and(recorded)
+            logged.and(recorded).and(indexed)
         })
     };
     let served = daarion_http::serve_app(

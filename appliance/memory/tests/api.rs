@@ -102,6 +102,86 @@ impl Memory {
         self.task.await.unwrap().unwrap();
         self.plane.stop().await;
     }
+
+    /// Polls `GET /v1/index/status` until `done` holds for it.
+    async fn index_until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..600 {
+            let (status, body) = self.root(Method::GET, "/v1/index/status", None).await;
+            assert_eq!(status, 200, "{body}");
+            if done(&body) {
+                return body;
+            }
+            last = body;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("index never reached: {what}; last status {last}");
+    }
+}
+
+/// How many items of `kind` are in `state` according to an index status answer.
+fn indexed(status: &Value, kind: &str, state: &str) -> i64 {
+    status["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == kind && s["state"] == state)
+        .map_or(0, |s| s["count"].as_i64().unwrap())
+}
+
+/// A swapper serving MiniLM embeddings with the real llama.cpp worker, on `listener`.
+async fn embeddings_on(
+    config: &daarion_config::Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let dir = std::env::temp_dir().join(format!("daarion-mem-swap-{}", uuid_simple()));
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    std::fs::write(
+        dir.join("manifests/minilm.toml"),
+        "id = \"minilm\"\nkind = \"embedding\"\nfile = \"all-minilm-l6-v2-f16.gguf\"\ncontext = 512\nestimate_mb = 150\nidle_ttl_secs = 3600\n",
+    )
+    .unwrap();
+    let models = std::path::PathBuf::from(
+        std::env::var("DAARION_TEST_MODELS")
+            .unwrap_or_else(|_| "/var/cache/daarion/test-models".into()),
+    );
+    assert!(
+        models.join("all-minilm-l6-v2-f16.gguf").is_file(),
+        "test models missing in {}: run ../shared/test-models/prepare.sh",
+        models.display()
+    );
+    let worker = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("daarion-llama-worker");
+    assert!(
+        worker.is_file(),
+        "{} missing: cargo build --workspace --bins",
+        worker.display()
+    );
+    let mut sc = config.clone();
+    sc.general.data_dir = dir.join("data");
+    sc.general.models_dir = models;
+    sc.models.manifests_dir = dir.join("manifests");
+    sc.models.budget_mb = 1024;
+    sc.models.llama_worker = worker;
+    sc.models.threads = 2;
+    tokio::spawn(async move {
+        daarion_swapper::run(sc, listener, shutdown).await.unwrap();
+    })
+}
+
+fn uuid_simple() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
 
 #[tokio::test]
@@ -1004,6 +1084,8 @@ async fn the_openapi_document_lists_every_route() {
         "/v1/facts/{id}/forget",
         "/v1/facts/{id}/history",
         "/v1/search",
+        "/v1/index/status",
+        "/v1/index/retry",
         "/v1/usage",
         "/v1/audit",
         "/v1/graph/relations",
@@ -1014,7 +1096,7 @@ async fn the_openapi_document_lists_every_route() {
     ] {
         assert!(paths.contains(&path), "{path} missing from {paths:?}");
     }
-    assert_eq!(paths.len(), 20, "{paths:?}");
+    assert_eq!(paths.len(), 22, "{paths:?}");
     assert!(doc["components"]["schemas"]["StoredMessage"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // The document is open; the API is not.
@@ -1062,5 +1144,218 @@ async fn users_are_listed_for_readers_of_everyone_and_filtered() {
         )
         .await;
     assert_eq!(status, 403, "a user-scoped caller cannot list everyone");
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn facts_and_messages_are_found_by_meaning_and_the_index_says_what_made_it() {
+    let swapper_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let swapper_addr = swapper_listener.local_addr().unwrap();
+    let memory = Memory::start_with(|c| {
+        c.swapper.listen = swapper_addr;
+        c.models.embedding_model = "minilm".into();
+    })
+    .await;
+    let swapper_stop = CancellationToken::new();
+    let swapper = embeddings_on(&memory.plane.config, swapper_listener, swapper_stop.clone()).await;
+
+    let olena = memory.user("7001").await;
+    let other = memory.user("7002").await;
+    let (status, fact) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{olena}/facts"),
+            Some(json!({"content": "Olena's favourite colour is teal"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{fact}");
+    let (_, session) = memory
+        .root(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"user_id": olena, "agent_id": "helper", "chat": "tg:7001"})),
+        )
+        .await;
+    let sid = session["id"].as_str().unwrap();
+    for (role, content) in [
+        (
+            "user",
+            "Last weekend I went hiking in the Carpathian mountains",
+        ),
+        ("assistant", "That sounds wonderful!"),
+        ("system", "You are a helpful assistant."),
+    ] {
+        let (status, body) = memory
+            .root(
+                Method::POST,
+                &format!("/v1/sessions/{sid}/messages"),
+                Some(json!({"role": role, "content": content})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let status = memory
+        .index_until("the fact and two messages indexed", |s| {
+            indexed(s, "fact", "indexed") == 1 && indexed(s, "message", "indexed") == 2
+        })
+        .await;
+    assert_eq!(status["model"], "minilm");
+    assert_eq!(
+        status["vectors"]["messages"], 3,
+        "system prompts are not memories: {status}"
+    );
+    assert_eq!(indexed(&status, "message", "pending"), 0);
+
+    // No word in common with the fact: found by meaning alone.
+    let (status, hits) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/search?user_id={olena}&q=which%20hue%20does%20she%20prefer"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{hits}");
+    assert_eq!(hits[0]["id"], fact["id"], "{hits}");
+    assert_eq!(hits[0]["matched_by"], json!(["meaning"]));
+    assert!(hits[0]["similarity"].as_f64().unwrap() > 0.2, "{hits}");
+
+    // Words and meaning agree: both say so, and it ranks first.
+    let (_, hits) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/search?user_id={olena}&q=hiking%20in%20the%20mountains"),
+            None,
+        )
+        .await;
+    assert!(
+        hits[0]["content"].as_str().unwrap().contains("Carpathian"),
+        "{hits}"
+    );
+    assert_eq!(hits[0]["matched_by"], json!(["words", "meaning"]), "{hits}");
+    assert!(hits[0]["why"].as_str().unwrap().contains("<b>"), "{hits}");
+
+    // Another user's vectors are never searched.
+    let (_, hits) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/search?user_id={other}&q=favourite%20colour"),
+            None,
+        )
+        .await;
+    assert_eq!(hits, json!([]));
+
+    // A superseded fact is history, not an answer.
+    let (status, newer) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/facts/{}/supersede", fact["id"].as_str().unwrap()),
+            Some(json!({"content": "Olena's favourite colour is now orange", "reason": "she said so"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{newer}");
+    memory
+        .index_until("the new fact indexed", |s| {
+            indexed(s, "fact", "indexed") == 2
+        })
+        .await;
+    let (_, hits) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/search?user_id={olena}&q=which%20hue%20does%20she%20prefer"),
+            None,
+        )
+        .await;
+    let ids: Vec<&Value> = hits.as_array().unwrap().iter().map(|h| &h["id"]).collect();
+    assert!(
+        ids.contains(&&newer["id"]) && !ids.contains(&&fact["id"]),
+        "{hits}"
+    );
+
+    // Readers of everyone may see the index; a user-scoped caller may not.
+    let user_token = memory.plane.token(&["memory:user"]).await;
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            "/v1/index/status",
+            Some(&user_token),
+            Some(&olena),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    swapper_stop.cancel();
+    swapper.await.unwrap();
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_swapper_items_wait_with_their_error_and_are_indexed_once_it_is_back() {
+    let swapper_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let swapper_addr = swapper_listener.local_addr().unwrap();
+    // Nothing answers there yet.
+    drop(swapper_listener);
+    let memory = Memory::start_with(|c| {
+        c.swapper.listen = swapper_addr;
+        c.models.embedding_model = "minilm".into();
+    })
+    .await;
+    let user = memory.user("7101").await;
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{user}/facts"),
+            Some(json!({"content": "allergic to peanuts"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    memory
+        .index_until("a failed attempt recorded", |_| true)
+        .await;
+    let mut attempts = 0;
+    for _ in 0..200 {
+        attempts = memory
+            .count("SELECT attempts::bigint FROM index_state WHERE kind = 'fact'")
+            .await;
+        if attempts >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(attempts >= 1, "the attempt was counted");
+    assert_eq!(
+        memory
+            .count("SELECT count(*) FROM index_state WHERE state = 'pending' AND error LIKE '%not reachable%'")
+            .await,
+        1,
+        "still pending, with the reason"
+    );
+    // Search still answers, by words.
+    let (status, hits) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/search?user_id={user}&q=peanuts"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(hits[0]["matched_by"], json!(["words"]));
+
+    // The swapper comes up on that address; the next attempt (made due now) indexes the fact.
+    let listener = TcpListener::bind(swapper_addr).await.unwrap();
+    let stop = CancellationToken::new();
+    let swapper = embeddings_on(&memory.plane.config, listener, stop.clone()).await;
+    memory
+        .count(
+            "WITH due AS (UPDATE index_state SET next_attempt_at = now() RETURNING 1), \
+                woke AS (SELECT pg_notify('daarion_index', 'test')) SELECT count(*) FROM due, woke",
+        )
+        .await;
+    let status = memory
+        .index_until("the fact indexed", |s| indexed(s, "fact", "indexed") == 1)
+        .await;
+    assert_eq!(status["vectors"]["messages"], 1);
+    stop.cancel();
+    swapper.await.unwrap();
     memory.stop().await;
 }

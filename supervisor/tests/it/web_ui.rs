@@ -350,6 +350,25 @@ async fn the_admin_ui_works_end_to_end_in_chromium() {
     )
     .await;
 
+    // The fact's vector is in the index before the browser searches for it.
+    let mut indexed = false;
+    for _ in 0..600 {
+        let status = app
+            .root(Method::GET, "/api/memory/v1/index/status", Value::Null)
+            .await;
+        if status["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["kind"] == "fact" && s["state"] == "indexed")
+        {
+            indexed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(indexed, "the fact was never indexed; log:\n{}", app.log());
+
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web-ui/e2e/screenshots");
     let output = Command::new("node")
         .arg("--test")

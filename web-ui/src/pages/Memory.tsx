@@ -4,7 +4,7 @@ import { memory, query } from "../lib/api";
 import { layout } from "../lib/graph";
 import { highlights } from "../lib/highlight";
 import { when } from "../lib/format";
-import { ErrorNote, Section, Table, useData } from "../components/ui";
+import { Action, ErrorNote, Section, Table, useData } from "../components/ui";
 
 export function Memory() {
   const [q, setQ] = useState("");
@@ -28,6 +28,7 @@ export function Memory() {
           ))}
         </ul>
       </Section>
+      <IndexState />
       {user ? (
         <>
           <Search user={user} />
@@ -70,9 +71,15 @@ function Search(props: { user: string }) {
           <li>
             <span class="tag">{h.kind}</span> {h.content}
             <div class="muted small">
-              matched:{" "}
-              {h.why ? highlights(h.why).map((p) => (p.hit ? <mark>{p.text}</mark> : p.text)) : "—"} · score{" "}
-              {h.score.toFixed(3)}
+              {h.matched_by.includes("words") ? (
+                <>
+                  matched words: {highlights(h.why).map((p) => (p.hit ? <mark>{p.text}</mark> : p.text))}
+                </>
+              ) : null}
+              {h.matched_by.includes("meaning") ? (
+                <> {h.matched_by.includes("words") ? "· " : ""}close in meaning (similarity {h.similarity?.toFixed(2)})</>
+              ) : null}{" "}
+              · rank score {h.score.toFixed(4)}
             </div>
           </li>
         ))}
@@ -200,6 +207,56 @@ function Graph(props: { user: string }) {
             );
           })}
         </svg>
+      ) : null}
+    </Section>
+  );
+}
+
+function IndexState() {
+  const status = useData<any>(() => memory("/v1/index/status"), [], 10000);
+  const [error, setError] = useState<string | null>(null);
+  const count = (kind: string, state: string) =>
+    status.data?.states.find((s: any) => s.kind === kind && s.state === state)?.count ?? 0;
+  return (
+    <Section
+      title="Index"
+      actions={
+        status.data?.failed.length ? (
+          <Action
+            label="Retry failed"
+            run={() => memory("/v1/index/retry", { method: "POST" })}
+            onDone={status.reload}
+            onError={setError}
+          />
+        ) : null
+      }
+    >
+      <ErrorNote error={status.error ?? error} />
+      {status.data ? (
+        <>
+          <p class="summary">
+            {status.data.vectors.messages} vectors with {status.data.model ?? "no embedding model"}
+          </p>
+          <Table head={["Kind", "Indexed", "Waiting", "Failed"]} label="Index state">
+            {["message", "fact"].map((kind) => (
+              <tr>
+                <td>{kind}s</td>
+                <td>{count(kind, "indexed")}</td>
+                <td>{count(kind, "pending")}</td>
+                <td class={count(kind, "failed") ? "warn" : ""}>{count(kind, "failed")}</td>
+              </tr>
+            ))}
+          </Table>
+          {status.data.failed.length ? (
+            <ul class="log" aria-label="Index failures">
+              {status.data.failed.map((f: any) => (
+                <li>
+                  {f.kind} {f.item_id}: {f.error} ({f.attempts} attempts)
+                </li>
+              ))}
+            </ul>
+          ) : null}
+        </>
       ) : null}
     </Section>
   );

@@ -30,6 +30,9 @@ pub enum ApiError {
     },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The vector store could not answer; the detail goes to the log.
+    #[error("the vector index is not available")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -63,6 +66,10 @@ impl IntoResponse for ApiError {
             ApiError::Database(e) => {
                 tracing::error!(error = %e, "database error");
                 ErrorResponse::internal()
+            }
+            ApiError::Unavailable(e) => {
+                tracing::warn!(error = %e, "vector store");
+                ErrorResponse::unavailable(message)
             }
         }
         .into_response()

@@ -6,6 +6,7 @@ pub mod auth;
 mod error;
 mod facts;
 mod graph;
+mod index;
 mod openapi;
 mod search;
 mod sessions;
@@ -40,6 +41,8 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(facts::forget))
         .routes(routes!(facts::history))
         .routes(routes!(search::search))
+        .routes(routes!(index::status))
+        .routes(routes!(index::retry))
         .routes(routes!(usage::usage))
         .routes(routes!(audit_log::audit))
         .routes(routes!(graph::relate))

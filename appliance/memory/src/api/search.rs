@@ -1,5 +1,6 @@
-//! Full-text search over a user's messages and current facts, each hit saying why it matched.
-//! (Vector and graph retrieval join this as the memory issue progresses.)
+//! Hybrid search over a user's messages and current facts: full-text (PostgreSQL) and by
+//! meaning (embeddings in the vector store), fused by reciprocal rank; each hit says how it
+//! matched and why.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -25,14 +26,120 @@ fn ten() -> i64 {
     10
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Hit {
     pub kind: String,
     pub id: Uuid,
     pub content: String,
+    /// The fused rank score (higher is better); comparable within one answer only.
     pub score: f32,
-    /// The query terms found in this hit.
+    /// The matched words marked `<b>…</b>`, or the start of the text for a hit by meaning.
     pub why: String,
+    /// `words` (full-text), `meaning` (vectors), or both.
+    #[sqlx(skip)]
+    pub matched_by: Vec<&'static str>,
+    /// Cosine similarity to the query, for hits by meaning.
+    #[sqlx(skip)]
+    pub similarity: Option<f32>,
+}
+
+/// Reciprocal-rank fusion's constant: damps the weight of the very first ranks.
+const RRF_K: f32 = 60.0;
+
+/// Merges ranked lists by reciprocal rank: a hit found both ways rises above one found once.
+pub fn fuse(by_words: Vec<Hit>, by_meaning: Vec<Hit>, limit: usize) -> Vec<Hit> {
+    let mut merged: Vec<Hit> = Vec::new();
+    for (list, how) in [(by_words, "words"), (by_meaning, "meaning")] {
+        for (rank, hit) in list.into_iter().enumerate() {
+            let add = 1.0 / (RRF_K + rank as f32 + 1.0);
+            match merged
+                .iter_mut()
+                .find(|m| m.id == hit.id && m.kind == hit.kind)
+            {
+                Some(seen) => {
+                    seen.score += add;
+                    seen.matched_by.push(how);
+                    seen.similarity = seen.similarity.or(hit.similarity);
+                }
+                None => merged.push(Hit {
+                    score: add,
+                    matched_by: vec![how],
+                    ..hit
+                }),
+            }
+        }
+    }
+    merged.sort_by(|a, b| b.score.total_cmp(&a.score));
+    merged.truncate(limit);
+    merged
+}
+
+/// Hits by meaning: the query's embedding against the user's vectors, hydrated from the rows
+/// (facts only while current). Empty, with a warning, when embeddings are unavailable: search
+/// still answers with its full-text half.
+async fn by_meaning(app: &App, user_id: Uuid, q: &str, limit: usize) -> Vec<Hit> {
+    let Some(embedder) = &app.embedder else {
+        return Vec::new();
+    };
+    let vector = match embedder.embed(&[q.to_owned()]).await {
+        Ok(mut v) => v.remove(0),
+        Err(e) => {
+            tracing::warn!(error = %e, "search: no query embedding; full-text only");
+            return Vec::new();
+        }
+    };
+    let found = match app
+        .vectors
+        .search(
+            daarion_vectors::Collection::Messages,
+            daarion_vectors::Query {
+                vector,
+                user_id,
+                agent_id: None,
+                kinds: Vec::new(),
+                limit,
+            },
+        )
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "search: vector store; full-text only");
+            return Vec::new();
+        }
+    };
+    let ids: Vec<Uuid> = found.iter().map(|h| h.id).collect();
+    let rows: Vec<(String, Uuid, String)> = match sqlx::query_as(
+        "SELECT 'fact', id, content FROM facts WHERE id = ANY($1) AND user_id = $2 AND valid_to IS NULL AND NOT forgotten \
+         UNION ALL SELECT 'message', id, content FROM messages WHERE id = ANY($1) AND user_id = $2",
+    )
+    .bind(&ids)
+    .bind(user_id)
+    .fetch_all(&app.pool)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "search: hydrating vector hits");
+            return Vec::new();
+        }
+    };
+    found
+        .into_iter()
+        .filter_map(|hit| {
+            let (kind, id, content) = rows.iter().find(|(_, id, _)| *id == hit.id)?.clone();
+            let why: String = content.chars().take(80).collect();
+            Some(Hit {
+                kind,
+                id,
+                content,
+                score: hit.score,
+                why,
+                matched_by: Vec::new(),
+                similarity: Some(hit.score),
+            })
+        })
+        .collect()
 }
 
 #[utoipa::path(get, path = "/v1/search", tag = "search", params(SearchQuery), responses((status = 200, body = [Hit]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
@@ -46,22 +153,63 @@ pub async fn search(
     if q.is_empty() || q.len() > 1000 {
         return Err(ApiError::invalid("q", "1 to 1000 characters"));
     }
-    let hits: Vec<Hit> = sqlx::query_as(
-        "WITH query AS (SELECT websearch_to_tsquery('simple', $2) AS tsq) \
-         SELECT kind, id, content, score, why FROM ( \
-           SELECT 'fact' AS kind, f.id, f.content, (ts_rank(f.search, query.tsq) * 2)::float4 AS score, \
-                  ts_headline('simple', f.content, query.tsq, 'MaxFragments=1,MaxWords=12,MinWords=3') AS why \
-           FROM facts f, query WHERE f.user_id = $1 AND f.valid_to IS NULL AND f.search @@ query.tsq \
-           UNION ALL \
-           SELECT 'message', m.id, m.content, ts_rank(m.search, query.tsq)::float4, \
-                  ts_headline('simple', m.content, query.tsq, 'MaxFragments=1,MaxWords=12,MinWords=3') \
-           FROM messages m, query WHERE m.user_id = $1 AND m.search @@ query.tsq \
-         ) hits ORDER BY score DESC LIMIT $3",
-    )
-    .bind(query.user_id)
-    .bind(q)
-    .bind(query.limit.clamp(1, 100))
-    .fetch_all(&app.pool)
-    .await?;
-    Ok(Json(hits))
+    let limit = query.limit.clamp(1, 100);
+    let (by_words, by_meaning) = tokio::join!(
+        sqlx::query_as::<_, Hit>(
+            "WITH query AS (SELECT websearch_to_tsquery('simple', $2) AS tsq) \
+             SELECT kind, id, content, score, why FROM ( \
+               SELECT 'fact' AS kind, f.id, f.content, (ts_rank(f.search, query.tsq) * 2)::float4 AS score, \
+                      ts_headline('simple', f.content, query.tsq, 'MaxFragments=1,MaxWords=12,MinWords=3') AS why \
+               FROM facts f, query WHERE f.user_id = $1 AND f.valid_to IS NULL AND NOT f.forgotten AND f.search @@ query.tsq \
+               UNION ALL \
+               SELECT 'message', m.id, m.content, ts_rank(m.search, query.tsq)::float4, \
+                      ts_headline('simple', m.content, query.tsq, 'MaxFragments=1,MaxWords=12,MinWords=3') \
+               FROM messages m, query WHERE m.user_id = $1 AND m.search @@ query.tsq \
+             ) hits ORDER BY score DESC LIMIT $3",
+        )
+        .bind(query.user_id)
+        .bind(q)
+        .bind(limit * 2)
+        .fetch_all(&app.pool),
+        by_meaning(&app, query.user_id, q, (limit * 2) as usize),
+    );
+    Ok(Json(fuse(by_words?, by_meaning, limit as usize)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: u128, kind: &str, similarity: Option<f32>) -> Hit {
+        Hit {
+            kind: kind.into(),
+            id: Uuid::from_u128(id),
+            content: String::new(),
+            score: 0.0,
+            why: String::new(),
+            matched_by: Vec::new(),
+            similarity,
+        }
+    }
+
+    #[test]
+    fn found_both_ways_ranks_first_and_says_so() {
+        let words = vec![hit(1, "message", None), hit(2, "fact", None)];
+        let meaning = vec![hit(3, "fact", Some(0.9)), hit(2, "fact", Some(0.7))];
+        let fused = fuse(words, meaning, 10);
+        assert_eq!(fused[0].id, Uuid::from_u128(2));
+        assert_eq!(fused[0].matched_by, ["words", "meaning"]);
+        assert_eq!(fused[0].similarity, Some(0.7));
+        assert_eq!(fused.len(), 3);
+        // Rank 1 by words and rank 1 by meaning tie; both outrank rank 2 found once.
+        assert!(fused[1].score > 0.0 && fused[1].matched_by.len() == 1);
+    }
+
+    #[test]
+    fn the_limit_holds_and_the_same_id_of_another_kind_is_another_hit() {
+        let words = vec![hit(1, "message", None)];
+        let meaning = vec![hit(1, "fact", Some(0.5))];
+        assert_eq!(fuse(words.clone(), meaning.clone(), 10).len(), 2);
+        assert_eq!(fuse(words, meaning, 1).len(), 1);
+    }
 }

@@ -225,6 +225,12 @@ impl Appliance {
             "id = \"smollm2\"\nkind = \"chat\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\ncontext = 2048\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
         )
         .unwrap();
+        // The memory service's embeddings (models.embedding_model's default).
+        std::fs::write(
+            manifests.join("minilm.toml"),
+            "id = \"minilm\"\nkind = \"embedding\"\nfile = \"all-minilm-l6-v2-f16.gguf\"\ncontext = 512\nestimate_mb = 150\nidle_ttl_secs = 3600\n",
+        )
+        .unwrap();
         let models = test_models();
         let worker = std::env::current_exe()
             .unwrap()

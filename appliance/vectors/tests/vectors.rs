@@ -1,0 +1,230 @@
+//! The vector-store contract, against the embedded Qdrant Edge backend on disk.
+
+use daarion_vectors::{Collection, EdgeStore, Point, Query, Scope, VectorError, VectorStore};
+use uuid::Uuid;
+
+fn dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("daarion-vectors-{}", Uuid::new_v4().simple()))
+}
+
+fn point(id: Uuid, user: Uuid, agent: Option<&str>, kind: &str, vector: Vec<f32>) -> Point {
+    Point {
+        id,
+        kind: kind.into(),
+        scope: Scope {
+            user_id: user,
+            agent_id: agent.map(str::to_owned),
+            chat_id: None,
+        },
+        vector,
+    }
+}
+
+fn query(user: Uuid, vector: Vec<f32>) -> Query {
+    Query {
+        vector,
+        user_id: user,
+        agent_id: None,
+        kinds: Vec::new(),
+        limit: 10,
+    }
+}
+
+#[tokio::test]
+async fn nearest_first_within_one_user_and_the_filters_hold() {
+    let dir = dir();
+    let store = EdgeStore::open(&dir).unwrap();
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let (north, east, north_east, bobs) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    store
+        .upsert(
+            Collection::Messages,
+            vec![
+                point(north, alice, None, "fact", vec![0.0, 1.0, 0.0]),
+                point(east, alice, Some("helper"), "message", vec![1.0, 0.0, 0.0]),
+                point(
+                    north_east,
+                    alice,
+                    Some("other"),
+                    "message",
+                    vec![0.7, 0.7, 0.0],
+                ),
+                point(bobs, bob, None, "fact", vec![0.0, 1.0, 0.0]),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let hits = store
+        .search(Collection::Messages, query(alice, vec![0.1, 1.0, 0.0]))
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(
+        ids,
+        [north, north_east, east],
+        "nearest first, only alice's"
+    );
+    assert_eq!(hits[0].kind, "fact");
+    assert!(
+        hits[0].score > 0.99 && hits[0].score <= 1.0001,
+        "cosine: {}",
+        hits[0].score
+    );
+
+    // An agent sees its own points and those of no agent, never another agent's.
+    let mut helper = query(alice, vec![0.1, 1.0, 0.0]);
+    helper.agent_id = Some("helper".into());
+    let ids: Vec<Uuid> = store
+        .search(Collection::Messages, helper)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(ids, [north, east]);
+
+    let mut facts = query(alice, vec![1.0, 0.0, 0.0]);
+    facts.kinds = vec!["fact".into()];
+    let ids: Vec<Uuid> = store
+        .search(Collection::Messages, facts)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(ids, [north]);
+
+    assert_eq!(
+        store
+            .count(Collection::Messages, Some(alice))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(store.count(Collection::Messages, None).await.unwrap(), 4);
+    assert_eq!(store.count(Collection::Chunks, None).await.unwrap(), 0);
+    assert!(
+        store
+            .search(Collection::Chunks, query(alice, vec![1.0, 0.0, 0.0]))
+            .await
+            .unwrap()
+            .is_empty(),
+        "an empty collection answers nothing"
+    );
+    // The shard flushes when dropped: before its files go.
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn upsert_replaces_delete_removes_and_the_wrong_dimension_is_refused() {
+    let dir = dir();
+    let store = EdgeStore::open(&dir).unwrap();
+    let user = Uuid::new_v4();
+    let id = Uuid::new_v4();
+    store
+        .upsert(
+            Collection::Messages,
+            vec![point(id, user, None, "fact", vec![1.0, 0.0])],
+        )
+        .await
+        .unwrap();
+    store
+        .upsert(
+            Collection::Messages,
+            vec![point(id, user, None, "fact", vec![0.0, 1.0])],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.count(Collection::Messages, None).await.unwrap(), 1);
+    let hit = &store
+        .search(Collection::Messages, query(user, vec![0.0, 1.0]))
+        .await
+        .unwrap()[0];
+    assert!(hit.score > 0.99, "the second vector replaced the first");
+
+    let wrong = store
+        .upsert(
+            Collection::Messages,
+            vec![point(
+                Uuid::new_v4(),
+                user,
+                None,
+                "fact",
+                vec![1.0, 0.0, 0.0],
+            )],
+        )
+        .await;
+    assert!(matches!(
+        wrong,
+        Err(VectorError::Dimension {
+            expected: 2,
+            given: 3,
+            ..
+        })
+    ));
+    let wrong = store
+        .search(Collection::Messages, query(user, vec![1.0, 0.0, 0.0]))
+        .await;
+    assert!(matches!(wrong, Err(VectorError::Dimension { .. })));
+
+    store.delete(Collection::Messages, vec![id]).await.unwrap();
+    assert_eq!(store.count(Collection::Messages, None).await.unwrap(), 0);
+    // The shard flushes when dropped: before its files go.
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn what_was_written_is_there_after_a_reopen_and_optimizing() {
+    let dir = dir();
+    let user = Uuid::new_v4();
+    let target = Uuid::new_v4();
+    {
+        let store = EdgeStore::open(&dir).unwrap();
+        // Enough points to start the background optimizer.
+        let mut points: Vec<Point> = (0..2_100)
+            .map(|i| {
+                let angle = i as f32 / 2_100.0 * std::f32::consts::PI;
+                point(
+                    Uuid::new_v4(),
+                    user,
+                    None,
+                    "message",
+                    vec![angle.cos(), angle.sin(), 0.1],
+                )
+            })
+            .collect();
+        points.push(point(target, user, None, "fact", vec![0.0, 0.0, 1.0]));
+        for batch in points.chunks(500) {
+            store
+                .upsert(Collection::Messages, batch.to_vec())
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.count(Collection::Messages, None).await.unwrap(),
+            2_101
+        );
+        store.idle().await;
+    }
+    let store = EdgeStore::open(&dir).unwrap();
+    assert_eq!(
+        store.count(Collection::Messages, None).await.unwrap(),
+        2_101
+    );
+    let hits = store
+        .search(Collection::Messages, query(user, vec![0.0, 0.0, 1.0]))
+        .await
+        .unwrap();
+    assert_eq!(hits[0].id, target);
+    // The shard flushes when dropped: before its files go.
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
