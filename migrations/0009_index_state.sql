@@ -1,14 +1,18 @@
 -- What made it into the vector index. A row is written by trigger in the same transaction as
--- the message or fact it stands for, so an intent to index is never lost; the memory service's
--- indexer takes pending rows (FOR UPDATE SKIP LOCKED), embeds, writes the vector store, and only
--- then marks them indexed. After a partial failure every item says where it stands.
+-- the message or fact it stands for (an outbox: the intent to index is never lost). The memory
+-- service's relay publishes `memory.store.<kind>` for pending rows that are due; the
+-- memory-indexer consumer embeds, writes the vector store, and only then marks the row indexed.
+-- After a partial failure every item says where it stands.
 CREATE TABLE index_state (
     kind             TEXT NOT NULL CHECK (kind IN ('message', 'fact', 'chunk')),
     item_id          UUID NOT NULL,
     user_id          UUID NOT NULL REFERENCES users (id),
     state            TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'indexed', 'failed')),
     attempts         INTEGER NOT NULL DEFAULT 0,
+    -- When the relay (re)publishes the item's event: now for new rows, later after a failure,
+    -- and a while after each publish in case the event is lost.
     next_attempt_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    published_at     TIMESTAMPTZ,
     error            TEXT,
     -- The embedding model that made the stored vector.
     model            TEXT,

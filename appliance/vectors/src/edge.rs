@@ -118,6 +118,24 @@ impl EdgeStore {
         }
     }
 
+    /// Runs every shard's optimizers now, waiting for them (after a bulk load).
+    pub async fn optimize(&self) -> Result<(), VectorError> {
+        self.idle().await;
+        for shard in self.shards.values().cloned() {
+            blocking(move || {
+                let slot = shard.slot.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(slot) = slot.as_ref() {
+                    slot.shard.optimize().map_err(engine)?;
+                    slot.shard.flush();
+                }
+                shard.written.store(0, Ordering::Relaxed);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     fn shard(&self, collection: Collection) -> Arc<Shard> {
         self.shards[&collection].clone()
     }
