@@ -158,6 +158,12 @@ test("search memory and find a stored fact", async () => {
   assert.match(why, /matched words: .*teal/);
   assert.match(why, /close in meaning/, "found by its embedding too");
   await page.getByRole("table", { name: "Index state" }).waitFor();
+  const add = page.getByRole("form", { name: "Add a document" });
+  await add.getByLabel("Title").fill("Allotment notes");
+  await add.getByLabel("Text").fill("Water the tomatoes twice a week.\n\nThe shed key is under the blue pot.");
+  await add.getByRole("button", { name: "Add document" }).click();
+  const row = page.getByRole("table", { name: "Documents" }).locator("tr", { hasText: "Allotment notes" });
+  await row.getByText("1 of 1 indexed").waitFor({ timeout: 30_000 });
   await page.getByLabel("Entity").fill("Olena");
   await page.getByRole("list", { name: "Entities" }).getByRole("button").first().click();
   await page.getByRole("img", { name: "Neighbourhood graph" }).getByText("Kyiv").waitFor();

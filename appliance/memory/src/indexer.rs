@@ -1,4 +1,4 @@
-//! Indexing over the bus: messages and facts into the vector store.
+//! Indexing over the bus: messages, facts and document chunks into the vector store.
 //!
 //! `index_state` rows are written by trigger in the same transaction as the message or fact (an
 //! outbox), so nothing stored is ever left out of the index for good. Two loops run here:
@@ -41,6 +41,14 @@ const REPUBLISH_AFTER: Duration = Duration::from_secs(120);
 pub struct Store {
     pub kind: String,
     pub id: Uuid,
+}
+
+/// Where an item's vector lives: document chunks apart from the conversation.
+pub fn collection_of(kind: &str) -> Collection {
+    match kind {
+        "chunk" => Collection::Chunks,
+        _ => Collection::Messages,
+    }
 }
 
 /// The delay before attempt `n + 1`: 2 s, 4 s, ... capped at 5 minutes.
@@ -162,10 +170,13 @@ pub async fn index(app: &App, embedder: &Embedder, store: &Store) -> Result<(), 
     let db = |e: sqlx::Error| HandlerError::Transient(format!("database: {e}"));
     let item: Option<Item> = sqlx::query_as(
         "SELECT s.state, s.model, s.attempts, s.user_id, \
-                coalesce(m.content, f.content) AS content, coalesce(m.agent_id, f.agent_id) AS agent_id \
+                coalesce(m.content, f.content, c.content) AS content, \
+                coalesce(m.agent_id, f.agent_id, d.agent_id) AS agent_id \
          FROM index_state s \
          LEFT JOIN messages m ON s.kind = 'message' AND m.id = s.item_id \
          LEFT JOIN facts f ON s.kind = 'fact' AND f.id = s.item_id \
+         LEFT JOIN chunks c ON s.kind = 'chunk' AND c.id = s.item_id \
+         LEFT JOIN documents d ON d.id = c.document_id \
          WHERE s.kind = $1 AND s.item_id = $2",
     )
     .bind(&store.kind)
@@ -192,7 +203,7 @@ pub async fn index(app: &App, embedder: &Embedder, store: &Store) -> Result<(), 
         Ok(mut vectors) => app
             .vectors
             .upsert(
-                Collection::Messages,
+                collection_of(&store.kind),
                 vec![Point {
                     id: store.id,
                     kind: store.kind.clone(),
@@ -223,7 +234,7 @@ pub async fn index(app: &App, embedder: &Embedder, store: &Store) -> Result<(), 
             let event = Envelope::new(
                 "memory.indexed",
                 "memory",
-                json!({"kind": store.kind, "id": store.id, "collection": "messages", "model": embedder.model}),
+                json!({"kind": store.kind, "id": store.id, "collection": collection_of(&store.kind).name(), "model": embedder.model}),
             );
             if let Err(e) = app.bus.publish(&event).await {
                 tracing::debug!(error = %e, "memory.indexed not announced");

@@ -10,6 +10,7 @@
 pub mod api;
 mod audit;
 pub mod cache;
+pub mod chunk;
 pub mod embed;
 mod error;
 pub mod graph;

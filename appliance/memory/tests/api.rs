@@ -1107,6 +1107,8 @@ async fn the_openapi_document_lists_every_route() {
         "/v1/facts/{id}/forget",
         "/v1/facts/{id}/history",
         "/v1/search",
+        "/v1/users/{id}/documents",
+        "/v1/documents/{id}",
         "/v1/index/status",
         "/v1/index/retry",
         "/v1/usage",
@@ -1119,7 +1121,7 @@ async fn the_openapi_document_lists_every_route() {
     ] {
         assert!(paths.contains(&path), "{path} missing from {paths:?}");
     }
-    assert_eq!(paths.len(), 22, "{paths:?}");
+    assert_eq!(paths.len(), 24, "{paths:?}");
     assert!(doc["components"]["schemas"]["StoredMessage"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // The document is open; the API is not.
@@ -1420,4 +1422,136 @@ async fn items_stored_while_embeddings_are_down_wait_with_their_error_and_are_in
     stop.cancel();
     swapper.await.unwrap();
     memory.stop().await;
+}
+
+#[tokio::test]
+async fn documents_are_chunked_indexed_and_found_and_bad_ones_store_nothing() {
+    let swapper_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let swapper_addr = swapper_listener.local_addr().unwrap();
+    let memory = Memory::start_with(|c| {
+        c.swapper.listen = swapper_addr;
+        c.models.embedding_model = "minilm".into();
+    })
+    .await;
+    let stop = CancellationToken::new();
+    let swapper = embeddings_on(&memory.plane.config, swapper_listener, stop.clone()).await;
+    let user = memory.user("7301").await;
+
+    let garden =
+        "Tomatoes need six to eight hours of sun and deep watering twice a week. ".repeat(9);
+    let bread =
+        "Knead the dough for ten minutes, then let it rise until doubled in size. ".repeat(9);
+    let text = format!("{garden}\n\n{bread}");
+    let (status, document) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{user}/documents"),
+            Some(json!({"title": "Notes", "content": text})),
+        )
+        .await;
+    assert_eq!(status, 201, "{document}");
+    let chunks = document["chunks"].as_i64().unwrap();
+    assert!(chunks >= 2, "{document}");
+    assert_eq!(document["bytes"], text.len());
+    memory
+        .index_until("every chunk indexed", |s| {
+            indexed(s, "chunk", "indexed") == chunks
+        })
+        .await;
+
+    let (_, listed) = memory
+        .root(Method::GET, &format!("/v1/users/{user}/documents"), None)
+        .await;
+    assert_eq!(listed[0]["indexed"], chunks, "{listed}");
+    assert_eq!(listed[0]["pending"], 0);
+    let (status, one) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/documents/{}", document["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{one}");
+    let parts = one["chunks"].as_array().unwrap();
+    assert_eq!(parts.len() as i64, chunks);
+    assert!(parts.iter().all(|c| c["state"] == "indexed"));
+    assert!(
+        parts[0]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Tomatoes")
+    );
+
+    // A paraphrase with no word of the bread chunk finds it by meaning.
+    let (_, hits) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/search?user_id={user}&q=how%20should%20I%20bake%20a%20loaf"),
+            None,
+        )
+        .await;
+    assert_eq!(hits[0]["kind"], "chunk", "{hits}");
+    assert!(
+        hits[0]["content"].as_str().unwrap().contains("dough"),
+        "{hits}"
+    );
+    assert!(
+        hits[0]["matched_by"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("meaning"))
+    );
+
+    // Bad documents: refused, nothing stored.
+    let before = memory.count("SELECT count(*) FROM chunks").await;
+    for (body, expected) in [
+        (json!({"title": "", "content": "x"}), 422),
+        (json!({"title": "blank", "content": "   \n "}), 422),
+        (
+            json!({"title": "huge", "content": "y".repeat(3 * 1024 * 1024)}),
+            413,
+        ),
+        (json!({"title": "t", "content": "x", "colour": "red"}), 422),
+    ] {
+        let (status, answer) = memory
+            .root(
+                Method::POST,
+                &format!("/v1/users/{user}/documents"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, expected, "{answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
+    }
+    let (status, _) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/users/{}/documents", uuid_like()),
+            Some(json!({"title": "t", "content": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(memory.count("SELECT count(*) FROM chunks").await, before);
+    assert_eq!(memory.count("SELECT count(*) FROM documents").await, 1);
+
+    // Another user's documents are not this caller's to read.
+    let stranger = memory.user("7302").await;
+    let token = memory.plane.token(&["memory:user"]).await;
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            &format!("/v1/users/{user}/documents"),
+            Some(&token),
+            Some(&stranger),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    stop.cancel();
+    swapper.await.unwrap();
+    memory.stop().await;
+}
+
+fn uuid_like() -> String {
+    "00000000-0000-7000-8000-000000000001".into()
 }

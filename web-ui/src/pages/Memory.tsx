@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { memory, query } from "../lib/api";
 import { layout } from "../lib/graph";
 import { highlights } from "../lib/highlight";
-import { when } from "../lib/format";
+import { bytes, when } from "../lib/format";
 import { Action, ErrorNote, Section, Table, useData } from "../components/ui";
 
 export function Memory() {
@@ -33,6 +33,7 @@ export function Memory() {
         <>
           <Search user={user} />
           <Facts user={user} />
+          <Documents user={user} />
           <Graph user={user} />
         </>
       ) : null}
@@ -258,6 +259,77 @@ function IndexState() {
           ) : null}
         </>
       ) : null}
+    </Section>
+  );
+}
+
+function Documents(props: { user: string }) {
+  const documents = useData<any[]>(() => memory(`/v1/users/${props.user}/documents`), [props.user], 3000);
+  const [title, setTitle] = useState("");
+  const [content, setContent] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [open, setOpen] = useState<any | null>(null);
+  return (
+    <Section title="Documents">
+      <ErrorNote error={documents.error ?? error} />
+      <Table head={["Title", "Size", "Chunks", "Index", "Added", ""]} label="Documents">
+        {documents.data?.map((d) => (
+          <tr data-document={d.id}>
+            <td>{d.title}</td>
+            <td>{bytes(d.bytes)}</td>
+            <td>{d.chunks}</td>
+            <td class={d.failed ? "warn" : ""}>
+              {d.indexed} of {d.chunks} indexed
+              {d.pending ? `, ${d.pending} waiting` : ""}
+              {d.failed ? `, ${d.failed} failed` : ""}
+            </td>
+            <td>{when(d.created_at)}</td>
+            <td>
+              <button type="button" class="link" onClick={async () => setOpen(await memory(`/v1/documents/${d.id}`))}>
+                chunks
+              </button>
+            </td>
+          </tr>
+        ))}
+      </Table>
+      {open ? (
+        <ol aria-label="Chunks" class="hits">
+          {open.chunks.map((c: any) => (
+            <li>
+              <span class="tag">{c.state}</span> {c.content.slice(0, 200)}
+              {c.content.length > 200 ? "…" : ""}
+              {c.error ? <div class="error small">{c.error}</div> : null}
+            </li>
+          ))}
+        </ol>
+      ) : null}
+      <form
+        class="stack"
+        aria-label="Add a document"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            await memory(`/v1/users/${props.user}/documents`, { body: { title, content } });
+            setTitle("");
+            setContent("");
+            setError(null);
+            documents.reload();
+          } catch (err) {
+            setError((err as Error).message);
+          }
+        }}
+      >
+        <h3>Add a text document</h3>
+        <label>
+          Title
+          <input value={title} required onInput={(e) => setTitle(e.currentTarget.value)} />
+        </label>
+        <label>
+          Text
+          <textarea rows={6} value={content} required onInput={(e) => setContent(e.currentTarget.value)} />
+        </label>
+        <button type="submit">Add document</button>
+      </form>
     </Section>
   );
 }

@@ -3,6 +3,7 @@
 
 mod audit_log;
 pub mod auth;
+mod documents;
 mod error;
 mod facts;
 mod graph;
@@ -40,6 +41,8 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(facts::supersede))
         .routes(routes!(facts::forget))
         .routes(routes!(facts::history))
+        .routes(routes!(documents::add, documents::list))
+        .routes(routes!(documents::get))
         .routes(routes!(search::search))
         .routes(routes!(index::status))
         .routes(routes!(index::retry))

@@ -1,4 +1,4 @@
-//! Hybrid search over a user's messages and current facts: full-text (PostgreSQL) and by
+//! Hybrid search over a user's messages, current facts and document chunks: full-text (PostgreSQL) and by
 //! meaning (embeddings in the vector store), fused by reciprocal rank; each hit says how it
 //! matched and why.
 
@@ -88,30 +88,34 @@ async fn by_meaning(app: &App, user_id: Uuid, q: &str, limit: usize) -> Vec<Hit>
             return Vec::new();
         }
     };
-    let found = match app
-        .vectors
-        .search(
-            daarion_vectors::Collection::Messages,
-            daarion_vectors::Query {
-                vector,
-                user_id,
-                agent_id: None,
-                kinds: Vec::new(),
-                limit,
-            },
-        )
-        .await
-    {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::warn!(error = %e, "search: vector store; full-text only");
-            return Vec::new();
+    // Conversation memory and document chunks live in two collections; both are asked and
+    // their hits, cosine similarities on one scale, merged.
+    let mut found = Vec::new();
+    for collection in [
+        daarion_vectors::Collection::Messages,
+        daarion_vectors::Collection::Chunks,
+    ] {
+        let query = daarion_vectors::Query {
+            vector: vector.clone(),
+            user_id,
+            agent_id: None,
+            kinds: Vec::new(),
+            limit,
+        };
+        match app.vectors.search(collection, query).await {
+            Ok(hits) => found.extend(hits),
+            Err(e) => {
+                tracing::warn!(error = %e, collection = collection.name(), "search: vector store; full-text only there");
+            }
         }
-    };
+    }
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    found.truncate(limit);
     let ids: Vec<Uuid> = found.iter().map(|h| h.id).collect();
     let rows: Vec<(String, Uuid, String)> = match sqlx::query_as(
         "SELECT 'fact', id, content FROM facts WHERE id = ANY($1) AND user_id = $2 AND valid_to IS NULL AND NOT forgotten \
-         UNION ALL SELECT 'message', id, content FROM messages WHERE id = ANY($1) AND user_id = $2",
+         UNION ALL SELECT 'message', id, content FROM messages WHERE id = ANY($1) AND user_id = $2 \
+         UNION ALL SELECT 'chunk', id, content FROM chunks WHERE id = ANY($1) AND user_id = $2",
     )
     .bind(&ids)
     .bind(user_id)
@@ -165,6 +169,10 @@ pub async fn search(
                SELECT 'message', m.id, m.content, ts_rank(m.search, query.tsq)::float4, \
                       ts_headline('simple', m.content, query.tsq, 'MaxFragments=1,MaxWords=12,MinWords=3') \
                FROM messages m, query WHERE m.user_id = $1 AND m.search @@ query.tsq \
+               UNION ALL \
+               SELECT 'chunk', c.id, c.content, ts_rank(c.search, query.tsq)::float4, \
+                      ts_headline('simple', c.content, query.tsq, 'MaxFragments=1,MaxWords=12,MinWords=3') \
+               FROM chunks c, query WHERE c.user_id = $1 AND c.search @@ query.tsq \
              ) hits ORDER BY score DESC LIMIT $3",
         )
         .bind(query.user_id)
