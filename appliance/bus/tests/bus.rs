@@ -373,6 +373,10 @@ mod trace {
         let header = stored.headers.get("traceparent").unwrap().as_str();
         assert_eq!(TraceContext::parse(header).unwrap().trace_id(), trace_id);
 
+        // Other tests of this binary run consumers on threads without a subscriber; should one
+        // have registered the consumer's span first, its cached interest is computed again here
+        // with this thread's subscriber in view.
+        tracing::callsite::rebuild_interest_cache();
         let handled = Arc::new(Mutex::new(None));
         let shutdown = CancellationToken::new();
         let consumer_bus: Bus = t.bus.clone();

@@ -313,7 +313,7 @@ impl MemoryClient {
         Ok(Some(around))
     }
 
-    /// Full-text search over the user's messages and facts.
+    /// Hybrid search (words and meaning) over the user's messages, facts and document chunks.
     pub async fn search(
         &self,
         user: Uuid,
