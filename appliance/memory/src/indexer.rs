@@ -252,7 +252,7 @@ pub async fn index(app: &App, embedder: &Embedder, store: &Store) -> Result<(), 
             sqlx::query(
                 "UPDATE index_state SET attempts = $3, error = $4, state = $5, updated_at = clock_timestamp(), \
                         next_attempt_at = clock_timestamp() + make_interval(secs => $6) \
-                 WHERE kind = $1 AND item_id = $2",
+                 WHERE kind = $1 AND item_id = $2 AND state <> 'indexed'",
             )
             .bind(&store.kind)
             .bind(store.id)
@@ -263,7 +263,8 @@ pub async fn index(app: &App, embedder: &Embedder, store: &Store) -> Result<(), 
             .execute(&app.pool)
             .await
             .map_err(db)?;
-            // Recorded: the relay publishes the item again when it is due.
+            // Recorded (unless another delivery indexed it meanwhile: indexed stays indexed);
+            // the relay publishes the item again when it is due.
             Ok(())
         }
     }

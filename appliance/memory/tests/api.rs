@@ -158,53 +158,35 @@ async fn embeddings_on(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let dir = std::env::temp_dir().join(format!("daarion-mem-swap-{}", uuid_simple()));
-    std::fs::create_dir_all(dir.join("manifests")).unwrap();
-    std::fs::write(
-        dir.join("manifests/minilm.toml"),
-        "id = \"minilm\"\nkind = \"embedding\"\nfile = \"all-minilm-l6-v2-f16.gguf\"\ncontext = 512\nestimate_mb = 150\nidle_ttl_secs = 3600\n",
-    )
-    .unwrap();
-    let models = std::path::PathBuf::from(
-        std::env::var("DAARION_TEST_MODELS")
-            .unwrap_or_else(|_| "/var/cache/daarion/test-models".into()),
+    let dir = config
+        .general
+        .data_dir
+        .join(format!("swapper-{}", listener.local_addr().unwrap().port()));
+    let config = daarion_swapper::testing::config(
+        config,
+        &dir,
+        &[("minilm", "embedding", "all-minilm-l6-v2-f16.gguf", 512)],
     );
-    assert!(
-        models.join("all-minilm-l6-v2-f16.gguf").is_file(),
-        "test models missing in {}: run ../shared/test-models/prepare.sh",
-        models.display()
-    );
-    let worker = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("daarion-llama-worker");
-    assert!(
-        worker.is_file(),
-        "{} missing: cargo build --workspace --bins",
-        worker.display()
-    );
-    let mut sc = config.clone();
-    sc.general.data_dir = dir.join("data");
-    sc.general.models_dir = models;
-    sc.models.manifests_dir = dir.join("manifests");
-    sc.models.budget_mb = 1024;
-    sc.models.llama_worker = worker;
-    sc.models.threads = 2;
     tokio::spawn(async move {
-        daarion_swapper::run(sc, listener, shutdown).await.unwrap();
+        daarion_swapper::run(config, listener, shutdown)
+            .await
+            .unwrap();
     })
 }
 
-fn uuid_simple() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+/// A memory service whose embeddings come from a real swapper with MiniLM; the swapper stops
+/// when the returned token is cancelled.
+async fn with_embeddings() -> (Memory, CancellationToken, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let memory = Memory::start_with(|c| {
+        c.swapper.listen = addr;
+        c.models.embedding_model = "minilm".into();
+    })
+    .await;
+    let stop = CancellationToken::new();
+    let swapper = embeddings_on(&memory.plane.config, listener, stop.clone()).await;
+    (memory, stop, swapper)
 }
 
 #[tokio::test]
@@ -1174,15 +1156,7 @@ async fn users_are_listed_for_readers_of_everyone_and_filtered() {
 
 #[tokio::test]
 async fn facts_and_messages_are_found_by_meaning_and_the_index_says_what_made_it() {
-    let swapper_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let swapper_addr = swapper_listener.local_addr().unwrap();
-    let memory = Memory::start_with(|c| {
-        c.swapper.listen = swapper_addr;
-        c.models.embedding_model = "minilm".into();
-    })
-    .await;
-    let swapper_stop = CancellationToken::new();
-    let swapper = embeddings_on(&memory.plane.config, swapper_listener, swapper_stop.clone()).await;
+    let (memory, swapper_stop, swapper) = with_embeddings().await;
 
     let olena = memory.user("7001").await;
     let other = memory.user("7002").await;
@@ -1312,7 +1286,7 @@ async fn facts_and_messages_are_found_by_meaning_and_the_index_says_what_made_it
     assert_eq!(status, 201, "{newer}");
     memory
         .index_until("the new fact indexed", |s| {
-            indexed(s, "fact", "indexed") == 2
+            indexed(s, "fact", "indexed") == 3
         })
         .await;
     let (_, hits) = memory
@@ -1426,15 +1400,7 @@ async fn items_stored_while_embeddings_are_down_wait_with_their_error_and_are_in
 
 #[tokio::test]
 async fn documents_are_chunked_indexed_and_found_and_bad_ones_store_nothing() {
-    let swapper_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let swapper_addr = swapper_listener.local_addr().unwrap();
-    let memory = Memory::start_with(|c| {
-        c.swapper.listen = swapper_addr;
-        c.models.embedding_model = "minilm".into();
-    })
-    .await;
-    let stop = CancellationToken::new();
-    let swapper = embeddings_on(&memory.plane.config, swapper_listener, stop.clone()).await;
+    let (memory, stop, swapper) = with_embeddings().await;
     let user = memory.user("7301").await;
 
     let garden =

@@ -15,6 +15,8 @@ mod metrics;
 pub mod pull;
 mod pulls;
 pub mod scheduler;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod worker;
 
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ use std::time::Duration;
 use daarion_control_plane::testing::Plane;
 use daarion_llm::RetryPolicy;
 use daarion_llm::testing::Fake;
+use daarion_swapper::testing::{built_binary as binary, test_models};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -39,35 +40,6 @@ async fn wait_ready(http: &reqwest::Client, url: &str) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("{url} did not become ready");
-}
-
-fn test_models() -> PathBuf {
-    let dir = PathBuf::from(
-        std::env::var("DAARION_TEST_MODELS")
-            .unwrap_or_else(|_| "/var/cache/daarion/test-models".into()),
-    );
-    assert!(
-        dir.join("smollm2-135m-instruct-q4_1.gguf").is_file(),
-        "test models missing in {}: run ../shared/test-models/prepare.sh",
-        dir.display()
-    );
-    dir
-}
-
-/// A worker binary built beside this test (`cargo build --workspace --bins`).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: cargo build --workspace --bins",
-        path.display()
-    );
-    path
 }
 
 impl Stack {

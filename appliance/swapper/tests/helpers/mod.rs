@@ -1,41 +1,14 @@
 //! A swapper in-process over the real llama.cpp worker and the real test models.
 
 use std::path::PathBuf;
+
+pub use daarion_swapper::testing::{built_binary as binary, test_models};
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-pub fn test_models() -> PathBuf {
-    let dir = PathBuf::from(
-        std::env::var("DAARION_TEST_MODELS")
-            .unwrap_or_else(|_| "/var/cache/daarion/test-models".into()),
-    );
-    assert!(
-        dir.join("smollm2-135m-instruct-q4_1.gguf").is_file(),
-        "test models missing in {}: run ../shared/test-models/prepare.sh",
-        dir.display()
-    );
-    dir
-}
-
-/// A worker binary built beside this test (`cargo build --workspace --bins`).
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: cargo build --workspace --bins",
-        path.display()
-    );
-    path
-}
 
 pub fn worker() -> PathBuf {
     binary("daarion-llama-worker")

@@ -215,40 +215,28 @@ impl Appliance {
         assert!(output.status.success(), "{}", super::text(&output));
     }
 
-    /// Runs the swapper too, with SmolLM2 from the test models and the llama.cpp worker built
-    /// beside this test.
+    /// Runs the swapper too, with SmolLM2 (chat) and MiniLM (the memory service's embeddings)
+    /// from the test models and the llama.cpp worker built beside this test.
     pub fn with_swapper(&mut self) {
         let manifests = self.dir.join("manifests");
-        std::fs::create_dir_all(&manifests).unwrap();
-        std::fs::write(
-            manifests.join("smollm2.toml"),
-            "id = \"smollm2\"\nkind = \"chat\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\ncontext = 2048\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
-        )
-        .unwrap();
-        // The memory service's embeddings (models.embedding_model's default).
-        std::fs::write(
-            manifests.join("minilm.toml"),
-            "id = \"minilm\"\nkind = \"embedding\"\nfile = \"all-minilm-l6-v2-f16.gguf\"\ncontext = 512\nestimate_mb = 150\nidle_ttl_secs = 3600\n",
-        )
-        .unwrap();
-        let models = test_models();
-        let worker = std::env::current_exe()
-            .unwrap()
-            .parent()
-            .and_then(|deps| deps.parent())
-            .unwrap()
-            .join("daarion-llama-worker");
-        assert!(
-            worker.is_file(),
-            "{} missing: cargo build --workspace --bins",
-            worker.display()
-        );
+        for (id, kind, file, context) in [
+            ("smollm2", "chat", "smollm2-135m-instruct-q4_1.gguf", 2048),
+            ("minilm", "embedding", "all-minilm-l6-v2-f16.gguf", 512),
+        ] {
+            daarion_swapper::testing::write_manifest(&manifests, id, kind, file, context);
+        }
+        let worker = daarion_swapper::testing::built_binary("daarion-llama-worker");
         self.set("DAARION__SWAPPER__ENABLED", "true");
         self.set(
             "DAARION__SWAPPER__LISTEN",
             format!("127.0.0.1:{}", free_port()),
         );
-        self.set("DAARION__GENERAL__MODELS_DIR", models.display().to_string());
+        self.set(
+            "DAARION__GENERAL__MODELS_DIR",
+            daarion_swapper::testing::test_models()
+                .display()
+                .to_string(),
+        );
         self.set(
             "DAARION__MODELS__MANIFESTS_DIR",
             manifests.display().to_string(),
@@ -335,20 +323,6 @@ impl Appliance {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The cache `../shared/test-models/prepare.sh` fills.
-pub fn test_models() -> PathBuf {
-    let dir = PathBuf::from(
-        std::env::var("DAARION_TEST_MODELS")
-            .unwrap_or_else(|_| "/var/cache/daarion/test-models".into()),
-    );
-    assert!(
-        dir.join("smollm2-135m-instruct-q4_1.gguf").is_file(),
-        "test models missing in {}: run ../shared/test-models/prepare.sh",
-        dir.display()
-    );
-    dir
 }
 
 /// Whether a pid is gone (no process, or a zombie nobody reaped yet: it runs no code).
