@@ -1233,6 +1233,37 @@ async fn facts_and_messages_are_found_by_meaning_and_the_index_says_what_made_it
     assert_eq!(hits[0]["matched_by"], json!(["words", "meaning"]), "{hits}");
     assert!(hits[0]["why"].as_str().unwrap().contains("<b>"), "{hits}");
 
+    // An entity the query names brings its relations from the graph.
+    let (status, related) = memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(json!({"user_id": olena, "from": {"kind": "person", "name": "Olena"}, "relation": "lives_in", "to": {"kind": "city", "name": "Kyiv"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{related}");
+    let (_, hits) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/search?user_id={olena}&q=where%20does%20Olena%20live"),
+            None,
+        )
+        .await;
+    let relation = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "relation")
+        .unwrap_or_else(|| panic!("no graph hit: {hits}"));
+    assert_eq!(relation["content"], "Olena lives in Kyiv");
+    assert!(
+        relation["matched_by"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("graph"))
+    );
+    assert!(relation["why"].as_str().unwrap().contains("Olena"));
+
     // Another user's vectors are never searched.
     let (_, hits) = memory
         .root(

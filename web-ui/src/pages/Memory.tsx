@@ -77,6 +77,7 @@ function Search(props: { user: string }) {
                   matched words: {highlights(h.why).map((p) => (p.hit ? <mark>{p.text}</mark> : p.text))}
                 </>
               ) : null}
+              {h.matched_by.includes("graph") ? <>from {h.why} </> : null}
               {h.matched_by.includes("meaning") ? (
                 <> {h.matched_by.includes("words") ? "· " : ""}close in meaning (similarity {h.similarity?.toFixed(2)})</>
               ) : null}{" "}

@@ -1,6 +1,6 @@
-//! Hybrid search over a user's messages, current facts and document chunks: full-text (PostgreSQL) and by
-//! meaning (embeddings in the vector store), fused by reciprocal rank; each hit says how it
-//! matched and why.
+//! Hybrid search over a user's messages, current facts, document chunks and knowledge graph:
+//! full-text (PostgreSQL), by meaning (embeddings in the vector store) and the relations of the
+//! entities the query names, fused by reciprocal rank; each hit says how it matched and why.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -35,7 +35,8 @@ pub struct Hit {
     pub score: f32,
     /// The matched words marked `<b>…</b>`, or the start of the text for a hit by meaning.
     pub why: String,
-    /// `words` (full-text), `meaning` (vectors), or both.
+    /// `words` (full-text), `meaning` (vectors), `graph` (a relation of an entity the query
+    /// names), or more than one.
     #[sqlx(skip)]
     pub matched_by: Vec<&'static str>,
     /// Cosine similarity to the query, for hits by meaning.
@@ -46,10 +47,11 @@ pub struct Hit {
 /// Reciprocal-rank fusion's constant: damps the weight of the very first ranks.
 const RRF_K: f32 = 60.0;
 
-/// Merges ranked lists by reciprocal rank: a hit found both ways rises above one found once.
-pub fn fuse(by_words: Vec<Hit>, by_meaning: Vec<Hit>, limit: usize) -> Vec<Hit> {
+/// Merges ranked lists (each named by how it matched) by reciprocal rank: a hit found more
+/// than one way rises above one found once.
+pub fn fuse(lists: Vec<(Vec<Hit>, &'static str)>, limit: usize) -> Vec<Hit> {
     let mut merged: Vec<Hit> = Vec::new();
-    for (list, how) in [(by_words, "words"), (by_meaning, "meaning")] {
+    for (list, how) in lists {
         for (rank, hit) in list.into_iter().enumerate() {
             let add = 1.0 / (RRF_K + rank as f32 + 1.0);
             match merged
@@ -146,6 +148,86 @@ async fn by_meaning(app: &App, user_id: Uuid, q: &str, limit: usize) -> Vec<Hit>
         .collect()
 }
 
+/// The query's words that may name an entity: three letters or more, at most six of them.
+pub fn entity_words(q: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for word in q.split(|c: char| !c.is_alphanumeric()) {
+        let word = word.to_lowercase();
+        if word.chars().count() >= 3 && !words.contains(&word) {
+            words.push(word);
+        }
+        if words.len() == 6 {
+            break;
+        }
+    }
+    words
+}
+
+/// Hits from the knowledge graph: the open relations one step from an entity of this user (or
+/// the shared graph) that the query names, as "from relation to" sentences.
+async fn by_graph(app: &App, user_id: Uuid, q: &str, limit: usize) -> Vec<Hit> {
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut seen_nodes: Vec<Uuid> = Vec::new();
+    for word in entity_words(q) {
+        let nodes = match app.graph.find(Some(user_id), &word, 3).await {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                tracing::warn!(error = %e, "search: graph; words and meaning only");
+                return hits;
+            }
+        };
+        for node in nodes
+            .into_iter()
+            // A word names the entity when it is the entity's name or one of its words.
+            .filter(|n| {
+                crate::graph::key_of(&n.name)
+                    .split_whitespace()
+                    .any(|w| w == word)
+            })
+        {
+            if seen_nodes.contains(&node.id) {
+                continue;
+            }
+            seen_nodes.push(node.id);
+            let Ok(around) = app.graph.neighbourhood(node.id, 1, 50).await else {
+                continue;
+            };
+            let name = |id: Uuid| {
+                around
+                    .nodes
+                    .iter()
+                    .find(|n| n.id == id)
+                    .map_or_else(String::new, |n| n.name.clone())
+            };
+            for edge in around.edges.iter().filter(|e| e.ended_at.is_none()) {
+                if hits.iter().any(|h| h.id == edge.id) {
+                    continue;
+                }
+                let content = format!(
+                    "{} {} {}",
+                    name(edge.from_node),
+                    edge.relation.replace('_', " "),
+                    name(edge.to_node)
+                );
+                hits.push(Hit {
+                    kind: "relation".into(),
+                    id: edge.id,
+                    content,
+                    score: 0.0,
+                    why: format!("the graph around “{}”", node.name),
+                    matched_by: Vec::new(),
+                    similarity: None,
+                });
+            }
+        }
+        if hits.len() >= limit {
+            break;
+        }
+    }
+    hits.truncate(limit);
+    hits
+}
+
 #[utoipa::path(get, path = "/v1/search", tag = "search", params(SearchQuery), responses((status = 200, body = [Hit]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn search(
     State(app): State<App>,
@@ -158,7 +240,7 @@ pub async fn search(
         return Err(ApiError::invalid("q", "1 to 1000 characters"));
     }
     let limit = query.limit.clamp(1, 100);
-    let (by_words, by_meaning) = tokio::join!(
+    let (by_words, by_meaning, by_graph) = tokio::join!(
         sqlx::query_as::<_, Hit>(
             "WITH query AS (SELECT websearch_to_tsquery('simple', $2) AS tsq) \
              SELECT kind, id, content, score, why FROM ( \
@@ -180,8 +262,16 @@ pub async fn search(
         .bind(limit * 2)
         .fetch_all(&app.pool),
         by_meaning(&app, query.user_id, q, (limit * 2) as usize),
+        by_graph(&app, query.user_id, q, limit as usize),
     );
-    Ok(Json(fuse(by_words?, by_meaning, limit as usize)))
+    Ok(Json(fuse(
+        vec![
+            (by_words?, "words"),
+            (by_meaning, "meaning"),
+            (by_graph, "graph"),
+        ],
+        limit as usize,
+    )))
 }
 
 #[cfg(test)]
@@ -204,7 +294,7 @@ mod tests {
     fn found_both_ways_ranks_first_and_says_so() {
         let words = vec![hit(1, "message", None), hit(2, "fact", None)];
         let meaning = vec![hit(3, "fact", Some(0.9)), hit(2, "fact", Some(0.7))];
-        let fused = fuse(words, meaning, 10);
+        let fused = fuse(vec![(words, "words"), (meaning, "meaning")], 10);
         assert_eq!(fused[0].id, Uuid::from_u128(2));
         assert_eq!(fused[0].matched_by, ["words", "meaning"]);
         assert_eq!(fused[0].similarity, Some(0.7));
@@ -217,7 +307,27 @@ mod tests {
     fn the_limit_holds_and_the_same_id_of_another_kind_is_another_hit() {
         let words = vec![hit(1, "message", None)];
         let meaning = vec![hit(1, "fact", Some(0.5))];
-        assert_eq!(fuse(words.clone(), meaning.clone(), 10).len(), 2);
-        assert_eq!(fuse(words, meaning, 1).len(), 1);
+        assert_eq!(
+            fuse(
+                vec![(words.clone(), "words"), (meaning.clone(), "meaning")],
+                10
+            )
+            .len(),
+            2
+        );
+        assert_eq!(
+            fuse(vec![(words, "words"), (meaning, "meaning")], 1).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn entity_words_are_long_distinct_and_few() {
+        assert_eq!(
+            entity_words("Where does Olena live? olena, in Kyiv!"),
+            ["where", "does", "olena", "live", "kyiv"]
+        );
+        assert_eq!(entity_words("a b cd"), Vec::<String>::new());
+        assert_eq!(entity_words("one two three four five six seven").len(), 6);
     }
 }
