@@ -152,3 +152,13 @@ describe("highlight", () => {
     expect(highlights("")).toEqual([]);
   });
 });
+
+import { parseTyped } from "./json";
+
+describe("typed JSON", () => {
+  test("a value, or what is wrong with the text", () => {
+    expect(parseTyped('{"enabled": true}')).toEqual({ value: { enabled: true } });
+    const bad = parseTyped("{enabled: true}");
+    expect("error" in bad && bad.error.startsWith("Not valid JSON:")).toBe(true);
+  });
+});

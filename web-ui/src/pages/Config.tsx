@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 
+import { parseTyped } from "../lib/json";
 import { control } from "../lib/api";
 import { when } from "../lib/format";
 import { Action, ErrorNote, Json, Notice, Section, Table, useData } from "../components/ui";
@@ -100,13 +101,12 @@ function Editor(props: { keyName: string | null; current?: ConfigVersion; onSave
       aria-label="Config editor"
       onSubmit={async (e) => {
         e.preventDefault();
-        let value: unknown;
-        try {
-          value = JSON.parse(text);
-        } catch (err) {
-          setError(`Not valid JSON: ${(err as Error).message}`);
+        const typed = parseTyped(text);
+        if ("error" in typed) {
+          setError(typed.error);
           return;
         }
+        const value = typed.value;
         try {
           await control(`/config/${key}`, { method: "PUT", body: { value, comment } });
           setError(null);

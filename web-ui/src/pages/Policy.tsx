@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { api, control, memory, query } from "../lib/api";
+import { parseTyped } from "../lib/json";
 import { when } from "../lib/format";
 import { Action, ErrorNote, Notice, Section, Table, useData } from "../components/ui";
 
@@ -101,13 +102,12 @@ function AgentPolicy() {
           aria-label="Agent policy"
           onSubmit={async (e) => {
             e.preventDefault();
-            let document: unknown;
-            try {
-              document = JSON.parse(text);
-            } catch (err) {
-              setError(`Not valid JSON: ${(err as Error).message}`);
+            const typed = parseTyped(text);
+            if ("error" in typed) {
+              setError(typed.error);
               return;
             }
+            const document = typed.value;
             try {
               await control(`/policy/${agent}`, { method: "PUT", body: { document, comment } });
               setError(null);
