@@ -42,6 +42,21 @@ export function useData<T>(load: () => Promise<T>, deps: unknown[], refreshMs?: 
   return { data, error, loading, reload };
 }
 
+/** Runs a form's request: clears the form's error when it succeeds, shows why when it fails. */
+export async function attempt(
+  setError: (message: string | null) => void,
+  request: () => Promise<unknown>,
+): Promise<boolean> {
+  try {
+    await request();
+    setError(null);
+    return true;
+  } catch (err) {
+    setError((err as Error).message);
+    return false;
+  }
+}
+
 export function ErrorNote({ error }: { error: string | null | undefined }) {
   return error ? (
     <p class="error" role="alert">

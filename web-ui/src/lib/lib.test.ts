@@ -162,3 +162,14 @@ describe("typed JSON", () => {
     expect("error" in bad && bad.error.startsWith("Not valid JSON:")).toBe(true);
   });
 });
+
+import { attempt } from "../components/ui";
+
+describe("attempt", () => {
+  test("clears the error on success and shows why on failure", async () => {
+    const shown: (string | null)[] = [];
+    expect(await attempt((e) => shown.push(e), async () => 1)).toBe(true);
+    expect(await attempt((e) => shown.push(e), async () => Promise.reject(new Error("refused")))).toBe(false);
+    expect(shown).toEqual([null, "refused"]);
+  });
+});

@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { control } from "../lib/api";
 import { parseUnified } from "../lib/diff";
 import { when } from "../lib/format";
-import { Action, ErrorNote, Notice, Section, Table, useData } from "../components/ui";
+import { Action, attempt, ErrorNote, Notice, Section, Table, useData } from "../components/ui";
 
 interface Agent {
   id: string;
@@ -64,15 +64,12 @@ function NewAgent(props: { onCreated: (id: string) => void }) {
       aria-label="New agent"
       onSubmit={async (e) => {
         e.preventDefault();
-        try {
-          await control("/agents", { body: { id, name: name || id } });
-          setError(null);
-          props.onCreated(id);
-          setId("");
-          setName("");
-        } catch (err) {
-          setError((err as Error).message);
-        }
+        const done = await attempt(setError, () =>
+          control("/agents", { body: { id, name: name || id } }));
+        if (!done) return;
+        props.onCreated(id);
+        setId("");
+        setName("");
       }}
     >
       <label>
@@ -108,8 +105,8 @@ function AgentDetail(props: { agent: Agent; onChanged: () => void }) {
           aria-label="Agent settings"
           onSubmit={async (e) => {
             e.preventDefault();
-            try {
-              await control(`/agents/${agent.id}`, {
+            const done = await attempt(setError, () =>
+              control(`/agents/${agent.id}`, {
                 method: "PATCH",
                 body: {
                   name: form.name,
@@ -118,13 +115,10 @@ function AgentDetail(props: { agent: Agent; onChanged: () => void }) {
                   telegram_bot: form.telegram_bot || null,
                   enabled: form.enabled,
                 },
-              });
-              setError(null);
-              setNote("Saved.");
-              props.onChanged();
-            } catch (err) {
-              setError((err as Error).message);
-            }
+              }));
+            if (!done) return;
+            setNote("Saved.");
+            props.onChanged();
           }}
         >
           <label>
@@ -199,15 +193,12 @@ function Prompts(props: { agent: Agent; onChanged: () => void }) {
         aria-label="Prompt editor"
         onSubmit={async (e) => {
           e.preventDefault();
-          try {
-            await control(`/prompts/${agent.id}`, { body: { content: text ?? "", comment, activate: true } });
-            setComment("");
-            setError(null);
-            prompts.reload();
-            props.onChanged();
-          } catch (err) {
-            setError((err as Error).message);
-          }
+          const done = await attempt(setError, () =>
+            control(`/prompts/${agent.id}`, { body: { content: text ?? "", comment, activate: true } }));
+          if (!done) return;
+          setComment("");
+          prompts.reload();
+          props.onChanged();
         }}
       >
         <label>

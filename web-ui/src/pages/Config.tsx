@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { parseTyped } from "../lib/json";
 import { control } from "../lib/api";
 import { when } from "../lib/format";
-import { Action, ErrorNote, Json, Notice, Section, Table, useData } from "../components/ui";
+import { Action, attempt, ErrorNote, Json, Notice, Section, Table, useData } from "../components/ui";
 
 interface ConfigVersion {
   key: string;
@@ -107,15 +107,12 @@ function Editor(props: { keyName: string | null; current?: ConfigVersion; onSave
           return;
         }
         const value = typed.value;
-        try {
-          await control(`/config/${key}`, { method: "PUT", body: { value, comment } });
-          setError(null);
-          setNote(`Saved ${key}.`);
-          history.reload();
-          props.onSaved(key);
-        } catch (err) {
-          setError((err as Error).message);
-        }
+        const done = await attempt(setError, () =>
+          control(`/config/${key}`, { method: "PUT", body: { value, comment } }));
+        if (!done) return;
+        setNote(`Saved ${key}.`);
+        history.reload();
+        props.onSaved(key);
       }}
     >
       <h3>{props.keyName ? `Edit ${props.keyName}` : "Add a setting or flag"}</h3>

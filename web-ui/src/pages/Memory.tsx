@@ -4,7 +4,7 @@ import { memory, query } from "../lib/api";
 import { layout } from "../lib/graph";
 import { highlights } from "../lib/highlight";
 import { bytes, when } from "../lib/format";
-import { Action, ErrorNote, Section, Table, useData } from "../components/ui";
+import { Action, attempt, ErrorNote, Section, Table, useData } from "../components/ui";
 
 export function Memory() {
   const [q, setQ] = useState("");
@@ -309,15 +309,12 @@ function Documents(props: { user: string }) {
         aria-label="Add a document"
         onSubmit={async (e) => {
           e.preventDefault();
-          try {
-            await memory(`/v1/users/${props.user}/documents`, { body: { title, content } });
-            setTitle("");
-            setContent("");
-            setError(null);
-            documents.reload();
-          } catch (err) {
-            setError((err as Error).message);
-          }
+          const done = await attempt(setError, () =>
+            memory(`/v1/users/${props.user}/documents`, { body: { title, content } }));
+          if (!done) return;
+          setTitle("");
+          setContent("");
+          documents.reload();
         }}
       >
         <h3>Add a text document</h3>

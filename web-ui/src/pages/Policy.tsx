@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, control, memory, query } from "../lib/api";
 import { parseTyped } from "../lib/json";
 import { when } from "../lib/format";
-import { Action, ErrorNote, Notice, Section, Table, useData } from "../components/ui";
+import { Action, attempt, ErrorNote, Notice, Section, Table, useData } from "../components/ui";
 
 export function Policy() {
   return (
@@ -38,15 +38,12 @@ function Roles() {
         aria-label="New role"
         onSubmit={async (e) => {
           e.preventDefault();
-          try {
-            await control("/roles", { body: { name, description } });
-            setName("");
-            setDescription("");
-            setError(null);
-            roles.reload();
-          } catch (err) {
-            setError((err as Error).message);
-          }
+          const done = await attempt(setError, () =>
+            control("/roles", { body: { name, description } }));
+          if (!done) return;
+          setName("");
+          setDescription("");
+          roles.reload();
         }}
       >
         <label>
@@ -108,14 +105,11 @@ function AgentPolicy() {
               return;
             }
             const document = typed.value;
-            try {
-              await control(`/policy/${agent}`, { method: "PUT", body: { document, comment } });
-              setError(null);
-              setNote("Saved as a new version.");
-              versions.reload();
-            } catch (err) {
-              setError((err as Error).message);
-            }
+            const done = await attempt(setError, () =>
+              control(`/policy/${agent}`, { method: "PUT", body: { document, comment } }));
+            if (!done) return;
+            setNote("Saved as a new version.");
+            versions.reload();
           }}
         >
           <label>

@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { control, memory, query } from "../lib/api";
 import { linePath, niceMax } from "../lib/chart";
 import { number } from "../lib/format";
-import { ErrorNote, Notice, Section, Table, useData } from "../components/ui";
+import { attempt, ErrorNote, Notice, Section, Table, useData } from "../components/ui";
 
 const FIELDS = [
   ["requests_per_minute", "Requests per minute"],
@@ -48,13 +48,10 @@ function SetLimits() {
               body[field] = field === "requests_per_minute" || field === "tokens_per_day" ? Math.round(parsed) : parsed;
             }
           }
-          try {
-            await control(`/quotas/limits/${kind}/${encodeURIComponent(name)}`, { method: "PUT", body });
-            setError(null);
-            setNote(`Limits for ${kind} ${name} saved.`);
-          } catch (err) {
-            setError((err as Error).message);
-          }
+          const done = await attempt(setError, () =>
+            control(`/quotas/limits/${kind}/${encodeURIComponent(name)}`, { method: "PUT", body }));
+          if (!done) return;
+          setNote(`Limits for ${kind} ${name} saved.`);
         }}
       >
         <div class="row">
