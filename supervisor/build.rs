@@ -2,7 +2,10 @@
 //! files the binary would serve no UI, so the build stops here and says how to make them.
 
 fn main() {
-    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-ui/dist");
+    // Read at run time: `env!` would bake in the path of whichever checkout first compiled this
+    // script, and a target dir shared between checkouts reuses the compiled script.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dist = std::path::Path::new(&manifest_dir).join("../web-ui/dist");
     println!("cargo:rerun-if-changed={}", dist.display());
     if !dist.join("index.html").is_file() {
         panic!(
