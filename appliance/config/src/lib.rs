@@ -9,12 +9,13 @@ mod error;
 mod layers;
 mod model;
 mod validate;
-pub use model::redact_url;
+pub use model::{read_secret_file, redact_url};
 
 pub use error::ConfigError;
 pub use model::{
-    BusConfig, Config, DatabaseConfig, GeneralConfig, HttpConfig, LogFormat, ModelsConfig,
-    RedisConfig, ServiceConfig, ServiceName, SupervisorConfig, TelemetryConfig,
+    BusConfig, Config, DatabaseConfig, GeneralConfig, GraphConfig, HttpConfig, LogFormat,
+    MemoryConfig, ModelsConfig, QdrantConfig, RedisConfig, ServiceConfig, ServiceName,
+    SupervisorConfig, TelemetryConfig,
 };
 
 use std::path::Path;

@@ -25,7 +25,7 @@ pub struct Config {
     pub parser: ServiceConfig,
     pub crews: ServiceConfig,
     pub crews_worker: ServiceConfig,
-    pub memory: ServiceConfig,
+    pub memory: MemoryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,7 +198,63 @@ impl SupervisorConfig {
     }
 }
 
+/// The memory service: where it listens and which stores it uses besides PostgreSQL.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub qdrant: QdrantConfig,
+    pub graph: GraphConfig,
+    /// The longest a session-state entry may live, and the TTL of one stored without its own.
+    pub session_state_max_ttl_secs: u64,
+    pub session_state_default_ttl_secs: u64,
+}
+
+impl MemoryConfig {
+    /// Where it listens, as for every other service.
+    pub fn service(&self) -> ServiceConfig {
+        ServiceConfig {
+            enabled: self.enabled,
+            listen: self.listen,
+        }
+    }
+
+    pub fn dial(&self) -> SocketAddr {
+        self.service().dial()
+    }
+}
+
+/// A Qdrant server for vectors; empty `url` keeps them in the embedded engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantConfig {
+    pub url: String,
+    pub api_key_file: PathBuf,
+    pub collection_prefix: String,
+    pub timeout_secs: u64,
+}
+
+/// A Bolt graph server (Neo4j 5, FalkorDB); empty `url` keeps the graph in PostgreSQL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphConfig {
+    pub url: String,
+    pub user: String,
+    pub password_file: PathBuf,
+    pub database: String,
+    pub timeout_secs: u64,
+}
+
+/// Reads a secret file named in the config; `None` when no file is named.
+pub fn read_secret_file(path: &std::path::Path) -> std::io::Result<Option<String>> {
+    if path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(std::fs::read_to_string(path)?.trim().to_owned()))
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub enabled: bool,
@@ -288,17 +344,17 @@ impl std::str::FromStr for ServiceName {
 }
 
 impl Config {
-    pub fn service(&self, name: ServiceName) -> &ServiceConfig {
+    pub fn service(&self, name: ServiceName) -> ServiceConfig {
         match name {
-            ServiceName::ControlPlane => &self.control_plane,
-            ServiceName::Gateway => &self.gateway,
-            ServiceName::Router => &self.router,
-            ServiceName::Swapper => &self.swapper,
-            ServiceName::Ingest => &self.ingest,
-            ServiceName::Parser => &self.parser,
-            ServiceName::Crews => &self.crews,
-            ServiceName::CrewsWorker => &self.crews_worker,
-            ServiceName::Memory => &self.memory,
+            ServiceName::ControlPlane => self.control_plane,
+            ServiceName::Gateway => self.gateway,
+            ServiceName::Router => self.router,
+            ServiceName::Swapper => self.swapper,
+            ServiceName::Ingest => self.ingest,
+            ServiceName::Parser => self.parser,
+            ServiceName::Crews => self.crews,
+            ServiceName::CrewsWorker => self.crews_worker,
+            ServiceName::Memory => self.memory.service(),
         }
     }
 }

@@ -28,6 +28,10 @@ fn shipped_default_loads_and_validates() {
     assert_eq!(config.telemetry.log_format, LogFormat::Auto);
     // Every service has a section; the ones in this build are on.
     assert!(config.memory.enabled);
+    assert!(
+        config.memory.qdrant.url.is_empty() && config.memory.graph.url.is_empty(),
+        "the embedded stores by default"
+    );
     let addrs: std::collections::HashSet<_> = ServiceName::ALL
         .iter()
         .map(|n| config.service(*n).listen)
@@ -213,4 +217,38 @@ fn unspecified_listen_is_dialled_on_loopback() {
     assert_eq!(service.dial().to_string(), "127.0.0.1:9300");
     service.listen = "10.1.2.3:9300".parse().unwrap();
     assert_eq!(service.dial().to_string(), "10.1.2.3:9300");
+}
+
+#[test]
+fn memory_backends_are_checked_and_nested_env_reaches_them() {
+    let config = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[
+            ("DAARION__MEMORY__GRAPH__URL", "bolt://127.0.0.1:7687"),
+            ("DAARION__MEMORY__QDRANT__URL", "http://127.0.0.1:6334"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.memory.graph.url, "bolt://127.0.0.1:7687");
+    assert_eq!(config.memory.qdrant.url, "http://127.0.0.1:6334");
+
+    let err = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[
+            ("DAARION__MEMORY__GRAPH__URL", "http://127.0.0.1:7687"),
+            ("DAARION__MEMORY__GRAPH__USER", "neo4j"),
+            ("DAARION__MEMORY__QDRANT__URL", "qdrant:6334"),
+            ("DAARION__MEMORY__SESSION_STATE_DEFAULT_TTL_SECS", "0"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "memory.graph.url",
+        "memory.graph.password_file",
+        "memory.qdrant.url",
+        "memory.session_state_default_ttl_secs",
+    ] {
+        assert!(err.contains(key), "{key} named in: {err}");
+    }
 }

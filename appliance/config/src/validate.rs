@@ -130,6 +130,55 @@ impl Config {
             "must be at least 10",
         );
 
+        let memory = &self.memory;
+        check(
+            memory.qdrant.url.is_empty() || has_scheme(&memory.qdrant.url, &["http", "https"]),
+            "memory.qdrant.url",
+            "must be empty (the embedded engine) or start with http:// or https:// (gRPC, port 6334)",
+        );
+        check(
+            memory
+                .qdrant
+                .collection_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "memory.qdrant.collection_prefix",
+            "letters, digits, '_' and '-' only",
+        );
+        check(
+            memory.graph.url.is_empty()
+                || has_scheme(
+                    &memory.graph.url,
+                    &[
+                        "bolt",
+                        "bolt+s",
+                        "bolt+ssc",
+                        "neo4j",
+                        "neo4j+s",
+                        "neo4j+ssc",
+                    ],
+                ),
+            "memory.graph.url",
+            "must be empty (the graph in PostgreSQL) or a bolt:// or neo4j:// URL",
+        );
+        check(
+            memory.graph.user.is_empty() || !memory.graph.password_file.as_os_str().is_empty(),
+            "memory.graph.password_file",
+            "must name the password file when memory.graph.user is set",
+        );
+        for (key, secs) in [
+            ("memory.qdrant.timeout_secs", memory.qdrant.timeout_secs),
+            ("memory.graph.timeout_secs", memory.graph.timeout_secs),
+        ] {
+            check(secs >= 1, key, "must be at least 1");
+        }
+        check(
+            memory.session_state_default_ttl_secs >= 1
+                && memory.session_state_default_ttl_secs <= memory.session_state_max_ttl_secs,
+            "memory.session_state_default_ttl_secs",
+            "must be at least 1 and at most memory.session_state_max_ttl_secs",
+        );
+
         let mut by_addr: HashMap<_, &str> = HashMap::new();
         by_addr.insert(self.supervisor.admin_listen, "the supervisor admin API");
         for name in ServiceName::ALL {

@@ -10,6 +10,8 @@ pub enum MemoryError {
     Task(String),
     #[error(transparent)]
     Vectors(#[from] daarion_vectors::VectorError),
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
 }

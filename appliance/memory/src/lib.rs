@@ -51,6 +51,31 @@ pub struct App {
     pub embedder: Option<embed::Embedder>,
 }
 
+/// The embedded engine under the data directory, or the Qdrant server `memory.qdrant.url` names.
+async fn open_vectors(
+    config: &Config,
+) -> Result<Arc<dyn daarion_vectors::VectorStore>, MemoryError> {
+    let qdrant = &config.memory.qdrant;
+    if qdrant.url.is_empty() {
+        let dir = config.general.data_dir.join("vectors");
+        return Ok(Arc::new(daarion_vectors::EdgeStore::open(&dir)?));
+    }
+    let api_key = daarion_config::read_secret_file(&qdrant.api_key_file).map_err(|e| {
+        daarion_vectors::VectorError::Open {
+            path: qdrant.api_key_file.display().to_string(),
+            message: e.to_string(),
+        }
+    })?;
+    let server = daarion_vectors::ServerStore::connect(
+        &qdrant.url,
+        api_key,
+        &qdrant.collection_prefix,
+        std::time::Duration::from_secs(qdrant.timeout_secs),
+    )
+    .await?;
+    Ok(Arc::new(server))
+}
+
 /// Runs the memory service until `shutdown`: connects, migrates, starts the consumers, serves.
 pub async fn run(
     config: Config,
@@ -67,16 +92,20 @@ pub async fn run(
     let bus = Bus::connect(&config.bus, "memory").await?;
     bus.ensure_topology().await?;
     let cache = cache::Cache::connect(&config.redis.url, &config.redis.key_prefix).await;
-    let vectors = daarion_vectors::EdgeStore::open(&config.general.data_dir.join("vectors"))?;
+    let vectors = open_vectors(&config).await?;
+    let graph: Arc<dyn graph::GraphStore> = if config.memory.graph.url.is_empty() {
+        Arc::new(graph::postgres::PgGraph::new(pool.clone()))
+    } else {
+        Arc::new(graph::bolt::BoltGraph::connect(&config.memory.graph).await?)
+    };
     let app = App {
         cache,
-        vectors: Arc::new(vectors),
+        vectors,
         embedder: embed::Embedder::from_config(&config),
         introspector: daarion_control_client::Introspector::from_config(&config),
         root_token: config.supervisor.root_token().map(Arc::from),
         config: Arc::new(config),
-        graph: Arc::new(graph::postgres::PgGraph::new(pool.clone())),
-
+        graph,
         pool,
         bus,
     };
@@ -88,10 +117,11 @@ pub async fn run(
     let consumers = {
         let (app, shutdown) = (app.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let (logged, recorded, indexed) = tokio::join!(
+            let (logged, recorded, indexed, ()) = tokio::join!(
                 audit::run_logger(app.clone(), shutdown.clone()),
                 usage::run_recorder(app.clone(), shutdown.clone()),
-                indexer::run(app, shutdown)
+                indexer::run(app.clone(), shutdown.clone()),
+                api::state::sweep(app, shutdown)
             );
             logged.and(recorded).and(indexed)
         })

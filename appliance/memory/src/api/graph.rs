@@ -21,7 +21,7 @@ impl From<GraphError> for ApiError {
                 message,
             },
             GraphError::NotFound(what) => ApiError::NotFound(what),
-            GraphError::Store(message) => ApiError::Database(sqlx::Error::Protocol(message)),
+            GraphError::Store(message) => ApiError::GraphUnavailable(message),
         }
     }
 }
@@ -48,6 +48,7 @@ pub async fn relate(
     Json(body): Json<NewRelation>,
 ) -> Result<(StatusCode, Json<Related>), ApiError> {
     may_write(&caller, body.user_id)?;
+    check_references(&app, &body).await?;
     let related = app.graph.relate(&body, &caller.name).await?;
     let status = if related.created {
         StatusCode::CREATED
@@ -55,6 +56,31 @@ pub async fn relate(
         StatusCode::OK
     };
     Ok((status, Json(related)))
+}
+
+/// The owner and the source message live in PostgreSQL whichever store holds the graph: checked
+/// here so that both backends refuse the same relations. A source message must be the owner's.
+async fn check_references(app: &App, body: &NewRelation) -> Result<(), ApiError> {
+    if body.user_id.is_none() && body.source_message_id.is_none() {
+        return Ok(());
+    }
+    let known: bool = sqlx::query_scalar(
+        "SELECT ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $1)) \
+           AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM messages m JOIN sessions s ON s.id = m.session_id \
+                WHERE m.id = $2 AND s.user_id IS NOT DISTINCT FROM coalesce($1, s.user_id)))",
+    )
+    .bind(body.user_id)
+    .bind(body.source_message_id)
+    .fetch_one(&app.pool)
+    .await?;
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "relation",
+            "the user or source message does not exist",
+        ))
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

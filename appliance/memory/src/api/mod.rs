@@ -11,6 +11,7 @@ mod index;
 mod openapi;
 mod search;
 mod sessions;
+pub mod state;
 mod usage;
 mod users;
 
@@ -37,6 +38,8 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(sessions::get))
         .routes(routes!(sessions::end))
         .routes(routes!(sessions::messages, sessions::add_message))
+        .routes(routes!(state::list))
+        .routes(routes!(state::get, state::put, state::delete))
         .routes(routes!(facts::list, facts::add))
         .routes(routes!(facts::supersede))
         .routes(routes!(facts::forget))

@@ -12,13 +12,14 @@ use super::auth::Caller;
 use super::error::ApiError;
 #[allow(unused_imports)]
 use super::openapi::ErrorEnvelope;
+use super::state::state_key;
 use super::users;
 use crate::App;
 
 /// A message bigger than this is a document; it goes through ingest, not into the history.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Session {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -95,6 +96,11 @@ pub async fn open(
 ) -> Result<Json<Session>, ApiError> {
     caller.write(body.user_id)?;
     check_new(&body)?;
+    // Every turn opens its session: the open one is answered from the cache until it ends.
+    let key = open_key(&app, body.user_id, &body.agent_id, &body.chat);
+    if let Some(session) = app.cache.get::<Session>(&key).await {
+        return Ok(Json(session));
+    }
     users::load(&app.pool, body.user_id).await?;
     let mut tx = app.pool.begin().await?;
     sqlx::query(
@@ -129,7 +135,27 @@ pub async fn open(
         }
     };
     tx.commit().await?;
+    app.cache.put(&key, &session).await;
     Ok(Json(session))
+}
+
+/// Where the open session of a user, agent and chat is cached (lengths keep the parts apart).
+fn open_key(app: &App, user: Uuid, agent: &str, chat: &str) -> String {
+    app.cache
+        .key(&format!("open:{user}:{}:{agent}:{chat}", agent.len()))
+}
+
+/// Drops what is cached of a session that ended.
+async fn forget_session(app: &App, session: &Session) {
+    app.cache
+        .forget(&open_key(
+            app,
+            session.user_id,
+            &session.agent_id,
+            &session.chat,
+        ))
+        .await;
+    app.cache.forget(&state_key(app, session.id)).await;
 }
 
 fn check_new(body: &NewSession) -> Result<(), ApiError> {
@@ -142,7 +168,7 @@ fn check_new(body: &NewSession) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<Session, ApiError> {
+pub(crate) async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<Session, ApiError> {
     sqlx::query_as(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
     ))
@@ -178,6 +204,12 @@ pub async fn end(
     .bind(id)
     .fetch_one(&app.pool)
     .await?;
+    // What the session kept between turns ends with it.
+    sqlx::query("DELETE FROM session_state WHERE session_id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await?;
+    forget_session(&app, &ended).await;
     Ok(Json(ended))
 }
 
@@ -247,6 +279,8 @@ pub async fn add_message(
     let session = load(&app.pool, id).await?;
     caller.write(session.user_id)?;
     if session.ended_at.is_some() {
+        // A cached open session may have been this one: the next open finds the new one.
+        forget_session(&app, &session).await;
         return Err(ApiError::Conflict(format!("session {id} has ended")));
     }
     let stored: StoredMessage = sqlx::query_as(&format!(

@@ -56,6 +56,15 @@ pub async fn resolve(
     if body.display_name.len() > 200 {
         return Err(ApiError::invalid("display_name", "at most 200 characters"));
     }
+    // An identity never moves to another user: once known, it is answered from the cache.
+    let identity_key = app
+        .cache
+        .key(&format!("identity:{}:{}", body.channel, body.external_id));
+    if let Some(user_id) = app.cache.get::<Uuid>(&identity_key).await {
+        return Ok(Json(
+            serde_json::json!({"user_id": user_id, "created": false}),
+        ));
+    }
     let mut tx = app.pool.begin().await?;
     // Serialise first contact of one identity so two racing messages create one user.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))")
@@ -91,9 +100,16 @@ pub async fn resolve(
         }
     };
     tx.commit().await?;
+    app.cache.put(&identity_key, &user_id).await;
     Ok(Json(
         serde_json::json!({"user_id": user_id, "created": created}),
     ))
+}
+
+/// Where a user's profile is cached. Nothing changes a profile after first contact; whatever
+/// comes to change one must drop this key.
+pub(crate) fn profile_key(app: &App, user: Uuid) -> String {
+    app.cache.key(&format!("user:{user}"))
 }
 
 pub(crate) async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<User, ApiError> {
@@ -112,6 +128,11 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.read(id)?;
+    // A profile is written once, at first contact: read through the cache every turn after.
+    let key = profile_key(&app, id);
+    if let Some(profile) = app.cache.get::<serde_json::Value>(&key).await {
+        return Ok(Json(profile));
+    }
     let user = load(&app.pool, id).await?;
     let identities: Vec<(String, String)> = sqlx::query_as(
         "SELECT channel, external_id FROM identities WHERE user_id = $1 ORDER BY channel",
@@ -119,10 +140,12 @@ pub async fn get(
     .bind(id)
     .fetch_all(&app.pool)
     .await?;
-    Ok(Json(serde_json::json!({
+    let profile = serde_json::json!({
         "user": user,
         "identities": identities.into_iter().map(|(c, e)| serde_json::json!({"channel": c, "external_id": e})).collect::<Vec<_>>(),
-    })))
+    });
+    app.cache.put(&key, &profile).await;
+    Ok(Json(profile))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -1,8 +1,10 @@
 //! The knowledge graph behind one small trait: users' people, topics, places and other entities
 //! and the relations between them, each relation with the message it came from. The embedded
 //! default keeps it in PostgreSQL ([`postgres::PgGraph`]: node and edge tables, neighbourhoods and
-//! shortest paths with recursive CTEs).
+//! shortest paths with recursive CTEs); with `memory.graph.url` set it lives on a Bolt server
+//! ([`bolt::BoltGraph`]: Neo4j 5, FalkorDB).
 
+pub mod bolt;
 pub mod postgres;
 
 use futures::future::BoxFuture;
