@@ -13,6 +13,73 @@ const CACHE_FOR: Duration = Duration::from_secs(30);
 /// What the control plane said about a token: its name and scopes, or `None` when unknown.
 pub type Introspection = Option<(String, Vec<String>)>;
 
+/// Who a request to a service comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The appliance's root token: everything.
+    Root,
+    /// An API token the control plane minted.
+    Token { name: String, scopes: Vec<String> },
+    /// An administrator's browser session (the admin UI).
+    Session { name: String, scopes: Vec<String> },
+}
+
+impl Principal {
+    /// The name an audit record gives the caller: `root`, `token:<name>` or the admin's name.
+    pub fn name(&self) -> String {
+        match self {
+            Principal::Root => "root".into(),
+            Principal::Token { name, .. } => format!("token:{name}"),
+            Principal::Session { name, .. } => name.clone(),
+        }
+    }
+
+    /// Holds `scope`, or `admin`, which holds every scope.
+    pub fn has(&self, scope: &str) -> bool {
+        match self {
+            Principal::Root => true,
+            Principal::Token { scopes, .. } | Principal::Session { scopes, .. } => {
+                scopes.iter().any(|s| s == scope || s == "admin")
+            }
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has("admin")
+    }
+}
+
+/// The caller of a request to a service: the root token, else a bearer token the control plane
+/// knows, else (no bearer token at all) an admin's browser session. `Ok(None)`: no credential,
+/// or one nobody knows (401); `Err`: the control plane could not be asked (503). Without an
+/// introspector (no root token to ask with) only the root token could be accepted, and there is
+/// none.
+pub async fn identify(
+    root_token: Option<&str>,
+    introspector: Option<&Introspector>,
+    headers: &reqwest::header::HeaderMap,
+) -> Result<Option<Principal>, String> {
+    let token = daarion_http::bearer(headers);
+    if let (Some(token), Some(root)) = (token, root_token)
+        && daarion_http::secret_eq(root.as_bytes(), token.as_bytes())
+    {
+        return Ok(Some(Principal::Root));
+    }
+    let Some(introspector) = introspector else {
+        return Ok(None);
+    };
+    Ok(match token {
+        Some(token) => introspector
+            .check(token)
+            .await?
+            .map(|(name, scopes)| Principal::Token { name, scopes }),
+        None => introspector
+            .session(headers)
+            .await?
+            .map(|(name, scopes)| Principal::Session { name, scopes }),
+    })
+}
+
 type Entries = HashMap<Vec<u8>, (Introspection, Instant)>;
 
 #[derive(Clone)]
@@ -131,3 +198,53 @@ impl Introspector {
 
 /// The header a browser session echoes its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_bearer(token: &str) -> reqwest::header::HeaderMap {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        headers
+    }
+
+    #[tokio::test]
+    async fn the_root_token_needs_no_control_plane_and_nothing_else_passes_without_one() {
+        let root = identify(Some("s3cret"), None, &with_bearer("s3cret")).await;
+        assert_eq!(root, Ok(Some(Principal::Root)));
+        let wrong = identify(Some("s3cret"), None, &with_bearer("s3cres")).await;
+        assert_eq!(wrong, Ok(None));
+        let none = identify(None, None, &reqwest::header::HeaderMap::new()).await;
+        assert_eq!(none, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_control_plane_is_an_error_not_a_refusal() {
+        // Port 1 on loopback refuses at once.
+        let introspector = Introspector::new("http://127.0.0.1:1", "root");
+        let asked = identify(Some("root"), Some(&introspector), &with_bearer("other")).await;
+        assert!(asked.is_err(), "{asked:?}");
+    }
+
+    #[test]
+    fn scopes_and_names() {
+        let token = Principal::Token {
+            name: "bot".into(),
+            scopes: vec!["memory:read".into()],
+        };
+        assert!(token.has("memory:read") && !token.has("memory:write") && !token.is_admin());
+        assert_eq!(token.name(), "token:bot");
+        let admin = Principal::Session {
+            name: "admin:ann".into(),
+            scopes: vec!["admin".into()],
+        };
+        assert!(admin.has("models:use") && admin.is_admin());
+        assert_eq!(admin.name(), "admin:ann");
+        assert!(Principal::Root.has("anything"));
+        assert_eq!(Principal::Root.name(), "root");
+    }
+}

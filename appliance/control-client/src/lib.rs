@@ -9,7 +9,7 @@
 mod introspect;
 mod secrets;
 
-pub use introspect::{CSRF_HEADER, Introspection, Introspector};
+pub use introspect::{CSRF_HEADER, Introspection, Introspector, Principal, identify};
 pub use secrets::{SecretError, resolve_secret};
 
 use std::collections::HashMap;

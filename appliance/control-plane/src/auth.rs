@@ -130,14 +130,7 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ControlError> {
-    let bearer: Option<String> = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned);
+    let bearer: Option<String> = daarion_http::bearer(request.headers()).map(str::to_owned);
     let bearer_given = bearer.is_some();
     let principal = match bearer {
         Some(token) => token_principal(&app, &token).await,

@@ -1,8 +1,6 @@
 //! Who is calling the gateway's own API (web chat, pairing): the appliance's root token, or an
 //! API token the control plane minted, with its scopes. Each endpoint decides what it needs.
 
-use axum::http::{HeaderMap, header};
-
 use crate::{App, GatewayError};
 
 pub enum Credential {
@@ -27,15 +25,7 @@ impl Credential {
     }
 }
 
-/// The `Authorization: Bearer` token, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
+pub use daarion_http::bearer;
 
 pub async fn credential(app: &App, token: &str) -> Result<Credential, GatewayError> {
     if daarion_http::secret_eq(app.root_token.as_bytes(), token.as_bytes()) {

@@ -22,8 +22,31 @@ pub fn secret_eq(expected: &[u8], given: &[u8]) -> bool {
             == 0
 }
 
+/// The token of an `Authorization: Bearer <token>` header; `None` without one (or an empty one).
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bearer_tokens() {
+        let with = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(axum::http::header::AUTHORIZATION, value.parse().unwrap());
+            headers
+        };
+        assert_eq!(super::bearer(&with("Bearer abc ")), Some("abc"));
+        assert_eq!(super::bearer(&with("Bearer ")), None);
+        assert_eq!(super::bearer(&with("Basic abc")), None);
+        assert_eq!(super::bearer(&axum::http::HeaderMap::new()), None);
+    }
+
     #[test]
     fn secret_comparison() {
         assert!(super::secret_eq(b"abc", b"abc"));

@@ -3,7 +3,6 @@
 //! `agents:use` and speaks for that token's own identity.
 
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -26,13 +25,8 @@ impl Caller {
 }
 
 fn bearer(request: &Request) -> Result<String, RouterError> {
-    request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
+    daarion_http::bearer(request.headers())
+        .map(str::to_owned)
         .ok_or(RouterError::Unauthenticated)
 }
 

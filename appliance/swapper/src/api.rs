@@ -30,38 +30,22 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, SwapError> {
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    let is_root = token.as_deref().is_some_and(|token| {
-        app.root_token
-            .as_deref()
-            .is_some_and(|root| daarion_http::secret_eq(root.as_bytes(), token.as_bytes()))
-    });
-    let caller = if is_root {
-        Caller { admin: true }
-    } else {
-        let introspector = app
-            .introspector
-            .as_ref()
-            .ok_or(SwapError::Unauthenticated)?;
-        // A bearer token, or else an admin's browser session (the admin UI).
-        let known = match &token {
-            Some(token) => introspector.check(token).await,
-            None => introspector.session(request.headers()).await,
-        };
-        let (_, scopes) = known
-            .map_err(|_| SwapError::AuthUnavailable)?
-            .ok_or(SwapError::Unauthenticated)?;
-        let admin = scopes.iter().any(|s| s == "admin");
-        if !admin && !scopes.iter().any(|s| s == "models:use") {
-            return Err(SwapError::Forbidden("models:use"));
-        }
-        Caller { admin }
+    let principal = daarion_control_client::identify(
+        app.root_token.as_deref(),
+        app.introspector.as_ref(),
+        request.headers(),
+    )
+    .await
+    .map_err(|e| {
+        tracing::warn!(error = %e, "token introspection failed");
+        SwapError::AuthUnavailable
+    })?
+    .ok_or(SwapError::Unauthenticated)?;
+    if !principal.has("models:use") {
+        return Err(SwapError::Forbidden("models:use"));
+    }
+    let caller = Caller {
+        admin: principal.is_admin(),
     };
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

@@ -81,13 +81,8 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Result<Response, AdminError> {
-    let bearer = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let allowed = match bearer {
-        Some(given) => token::matches(&state.token, given.trim()),
+    let allowed = match daarion_http::bearer(request.headers()) {
+        Some(given) => token::matches(&state.token, given),
         None => state
             .sessions
             .session(request.headers())

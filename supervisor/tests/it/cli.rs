@@ -116,7 +116,7 @@ fn migrate_applies_then_reports_up_to_date() {
         .unwrap();
     assert!(first.status.success(), "{}", text(&first));
     assert!(
-        text(&first).contains("applied migrations: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"),
+        text(&first).contains("applied migrations: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"),
         "{}",
         text(&first)
     );

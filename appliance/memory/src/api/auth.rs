@@ -88,13 +88,6 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let token = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
     let acting_for = match request.headers().get(ACTING_FOR) {
         None => None,
         Some(v) => Some(
@@ -104,51 +97,31 @@ pub async fn authenticate(
                 .ok_or_else(|| ApiError::invalid(ACTING_FOR, "must be a user id (UUID)"))?,
         ),
     };
-    let root = token.as_deref().is_some_and(|token| {
-        app.root_token
-            .as_deref()
-            .is_some_and(|r| daarion_http::secret_eq(r.as_bytes(), token.as_bytes()))
-    });
-    let caller = if root {
-        Caller {
-            name: "root".into(),
-            read: true,
-            write: true,
-            admin: true,
-            acting_for,
-        }
-    } else {
-        let introspector = app.introspector.as_ref().ok_or(ApiError::Unauthenticated)?;
-        // A bearer token, or else an admin's browser session (the admin UI).
-        let known = match &token {
-            Some(token) => introspector.check(token).await,
-            None => introspector.session(request.headers()).await,
-        };
-        let (name, scopes) = known
-            .map_err(ApiError::AuthUnavailable)?
-            .ok_or(ApiError::Unauthenticated)?;
-        let has = |s: &str| scopes.iter().any(|x| x == s || x == "admin");
-        if !(has("memory:read") || has("memory:write") || has("memory:user")) {
-            return Err(ApiError::Forbidden("memory:read"));
-        }
-        if !has("memory:read") && !has("memory:write") && acting_for.is_none() {
-            // A user-scoped token must say which user it acts for.
-            return Err(ApiError::invalid(
-                ACTING_FOR,
-                "a memory:user token must name the user it acts for",
-            ));
-        }
-        Caller {
-            name: if token.is_some() {
-                format!("token:{name}")
-            } else {
-                name
-            },
-            read: has("memory:read"),
-            write: has("memory:write"),
-            admin: scopes.iter().any(|x| x == "admin"),
-            acting_for,
-        }
+    let principal = daarion_control_client::identify(
+        app.root_token.as_deref(),
+        app.introspector.as_ref(),
+        request.headers(),
+    )
+    .await
+    .map_err(ApiError::AuthUnavailable)?
+    .ok_or(ApiError::Unauthenticated)?;
+    let has = |s: &str| principal.has(s);
+    if !(has("memory:read") || has("memory:write") || has("memory:user")) {
+        return Err(ApiError::Forbidden("memory:read"));
+    }
+    if !has("memory:read") && !has("memory:write") && acting_for.is_none() {
+        // A user-scoped token must say which user it acts for.
+        return Err(ApiError::invalid(
+            ACTING_FOR,
+            "a memory:user token must name the user it acts for",
+        ));
+    }
+    let caller = Caller {
+        name: principal.name(),
+        read: has("memory:read"),
+        write: has("memory:write"),
+        admin: principal.is_admin(),
+        acting_for,
     };
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
