@@ -214,12 +214,15 @@ impl BoltGraph {
                 RoutingControl::Read,
             )
             .await?;
-        let mut row = rows
-            .into_iter()
-            .next()
-            .ok_or_else(|| GraphError::NotFound(format!("relation {id}")))?;
-        edge_from(&mut row, "r")
+        edge_from(&mut first(rows, || format!("relation {id}"))?, "r")
     }
+}
+
+/// The first row, or `NotFound` naming `what`.
+fn first(rows: Vec<Record>, what: impl FnOnce() -> String) -> Result<Record, GraphError> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| GraphError::NotFound(what()))
 }
 
 fn now_ms() -> i64 {
@@ -396,11 +399,7 @@ impl GraphStore for BoltGraph {
                     RoutingControl::Read,
                 )
                 .await?;
-            let mut row = rows
-                .into_iter()
-                .next()
-                .ok_or_else(|| GraphError::NotFound(format!("node {id}")))?;
-            node_from(&mut row, "n")
+            node_from(&mut first(rows, || format!("node {id}"))?, "n")
         })
     }
 
@@ -573,11 +572,7 @@ impl GraphStore for BoltGraph {
                     RoutingControl::Write,
                 )
                 .await?;
-            let mut row = rows
-                .into_iter()
-                .next()
-                .ok_or_else(|| GraphError::NotFound(format!("relation {edge}")))?;
-            edge_from(&mut row, "r")
+            edge_from(&mut first(rows, || format!("relation {edge}"))?, "r")
         })
     }
 
