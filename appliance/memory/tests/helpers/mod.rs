@@ -1,0 +1,3 @@
+//! What the memory API tests share.
+
+pub mod falkor;
