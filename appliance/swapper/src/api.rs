@@ -84,19 +84,35 @@ pub struct ChatCompletion {
     ignore_eos: bool,
 }
 
-/// OpenAI content is a string or a list of parts; text parts are joined.
-fn text_of(content: &Value) -> Result<String, SwapError> {
+/// The largest image a request may carry, decoded.
+pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
+
+/// A message's words and images: OpenAI content is a string, or a list of `text` parts (joined)
+/// and `image_url` parts. Images come inline as `data:image/…;base64,…` URLs: the swapper
+/// fetches nothing from the network. Each is checked to be base64 of a known image format.
+fn content_of(content: &Value) -> Result<(String, Vec<String>), SwapError> {
     match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Null => Ok(String::new()),
+        Value::String(s) => Ok((s.clone(), Vec::new())),
+        Value::Null => Ok((String::new(), Vec::new())),
         Value::Array(parts) => {
             let mut text = String::new();
+            let mut images = Vec::new();
             for part in parts {
                 match part["type"].as_str() {
                     Some("text") => text.push_str(part["text"].as_str().unwrap_or("")),
+                    Some("image_url") => {
+                        // `{"image_url": {"url": …}}`, or the older bare string.
+                        let url = part["image_url"]["url"]
+                            .as_str()
+                            .or_else(|| part["image_url"].as_str())
+                            .ok_or_else(|| {
+                                SwapError::BadRequest("an image_url part needs its url".into())
+                            })?;
+                        images.push(inline_image(url)?);
+                    }
                     Some(other) => {
                         return Err(SwapError::BadRequest(format!(
-                            "content part `{other}` needs a vision model; none is loaded in this build"
+                            "content part `{other}` is not supported (text and image_url are)"
                         )));
                     }
                     None => {
@@ -104,11 +120,71 @@ fn text_of(content: &Value) -> Result<String, SwapError> {
                     }
                 }
             }
-            Ok(text)
+            Ok((text, images))
         }
         _ => Err(SwapError::BadRequest(
             "message content must be a string or a list of parts".into(),
         )),
+    }
+}
+
+/// The base64 of an inline image, checked.
+fn inline_image(url: &str) -> Result<String, SwapError> {
+    use base64::Engine as _;
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Err(SwapError::BadRequest(
+            "images must be inline data: URLs (data:image/png;base64,…); the swapper fetches nothing"
+                .into(),
+        ));
+    };
+    let (media, data) = rest
+        .split_once(',')
+        .ok_or_else(|| SwapError::BadRequest("a data: URL without its data".into()))?;
+    if !media.ends_with(";base64") {
+        return Err(SwapError::BadRequest(
+            "an image data: URL must be base64-encoded".into(),
+        ));
+    }
+    if data.len() > MAX_IMAGE_BYTES / 3 * 4 + 4 {
+        return Err(SwapError::BadRequest(format!(
+            "an image is larger than {} MiB",
+            MAX_IMAGE_BYTES / (1024 * 1024)
+        )));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| SwapError::BadRequest(format!("the image is not valid base64: {e}")))?;
+    if image_format(&bytes).is_none() {
+        return Err(SwapError::BadRequest(
+            "the image is not PNG, JPEG, GIF, BMP or WebP".into(),
+        ));
+    }
+    Ok(data.trim().to_owned())
+}
+
+/// The format an image's first bytes say it is.
+pub fn image_format(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0x89, b'P', b'N', b'G', ..] => Some("png"),
+        [0xFF, 0xD8, 0xFF, ..] => Some("jpeg"),
+        [b'G', b'I', b'F', b'8', ..] => Some("gif"),
+        [b'B', b'M', ..] => Some("bmp"),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some("webp"),
+        _ => None,
     }
 }
 
@@ -120,6 +196,7 @@ pub(crate) fn check_kind(app: &App, model: &str, want: Kind) -> Result<(), SwapE
     if manifest.kind != want {
         let (kind, endpoint) = match manifest.kind {
             Kind::Chat => ("chat", "/v1/chat/completions"),
+            Kind::Vision => ("vision", "/v1/chat/completions"),
             Kind::Embedding => ("embedding", "/v1/embeddings"),
             Kind::Stt => ("speech-to-text", "/v1/audio/transcriptions"),
             Kind::Tts => ("text-to-speech", "/v1/audio/speech"),
@@ -190,6 +267,7 @@ pub(crate) fn worker_error(event: &Value) -> SwapError {
         Some("bad_audio") => {
             SwapError::BadRequest(format!("unsupported or damaged audio: {message}"))
         }
+        Some("bad_image" | "no_vision") => SwapError::BadRequest(message),
         _ => SwapError::WorkerFailed(message),
     }
 }
@@ -202,13 +280,29 @@ pub async fn chat_completions(
         return Err(SwapError::BadRequest("messages must not be empty".into()));
     }
     let mut messages = Vec::with_capacity(body.messages.len());
+    let mut images = 0;
     for m in &body.messages {
         if !["system", "user", "assistant", "tool"].contains(&m.role.as_str()) {
             return Err(SwapError::BadRequest(format!("unknown role `{}`", m.role)));
         }
-        messages.push(json!({"role": m.role, "content": text_of(&m.content)?}));
+        let (text, pictures) = content_of(&m.content)?;
+        images += pictures.len();
+        messages.push(json!({"role": m.role, "content": text, "images": pictures}));
     }
-    check_kind(&app, &body.model, Kind::Chat)?;
+    // A vision model chats too; a chat model is told plainly that it cannot see.
+    let sees = app
+        .scheduler
+        .manifest(&body.model)
+        .is_some_and(|m| m.sees());
+    if !sees {
+        check_kind(&app, &body.model, Kind::Chat)?;
+    }
+    if images > 0 && !sees {
+        return Err(SwapError::BadRequest(format!(
+            "model `{}` cannot see images; send them to a vision model (kind = \"vision\")",
+            body.model
+        )));
+    }
     let max_tokens = body
         .max_completion_tokens
         .or(body.max_tokens)

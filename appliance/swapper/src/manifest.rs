@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! id = "smollm2"
-//! kind = "chat"            # chat | embedding | stt | tts
+//! kind = "chat"            # chat | vision | embedding | stt | tts
 //! backend = "llama.cpp"     # the default for chat and embedding; stt runs on "whisper.cpp",
 //!                           # tts on "espeak-ng" (`file` is then the engine, `voice` its voice)
 //! file = "smollm2-135m-instruct-q4_1.gguf"   # relative to general.models_dir, or absolute
@@ -14,6 +14,7 @@
 //! priority = 0
 //! idle_ttl_secs = 600
 //! url = "https://…"         # optional: where `daarion models pull` fetches the file
+//! mmproj = "qwen3-vl-mmproj.gguf"  # vision only, and required there: the image projector
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Chat,
+    /// A chat model that also reads images (llama.cpp with its mmproj projector).
+    Vision,
     Embedding,
     /// Speech to text.
     Stt,
@@ -35,7 +38,7 @@ impl Kind {
     /// The backend that runs this kind of model.
     pub fn backend(self) -> &'static str {
         match self {
-            Kind::Chat | Kind::Embedding => LLAMA_CPP,
+            Kind::Chat | Kind::Vision | Kind::Embedding => LLAMA_CPP,
             Kind::Stt => WHISPER_CPP,
             Kind::Tts => ESPEAK_NG,
         }
@@ -77,6 +80,9 @@ pub struct Manifest {
     /// The file's size in bytes, for progress when the server does not say.
     #[serde(default)]
     pub size: Option<u64>,
+    /// A vision model's image projector (mmproj GGUF), like `file`.
+    #[serde(default)]
+    pub mmproj: Option<PathBuf>,
 }
 
 fn context() -> u32 {
@@ -97,11 +103,25 @@ pub enum ManifestError {
 impl Manifest {
     /// The model file, resolved against the models directory.
     pub fn path(&self, models_dir: &Path) -> PathBuf {
-        if self.file.is_absolute() {
-            self.file.clone()
-        } else {
-            models_dir.join(&self.file)
-        }
+        resolve(&self.file, models_dir)
+    }
+
+    /// A vision model's projector, resolved against the models directory.
+    pub fn mmproj_path(&self, models_dir: &Path) -> Option<PathBuf> {
+        self.mmproj.as_deref().map(|p| resolve(p, models_dir))
+    }
+
+    /// Whether this model reads images in chat.
+    pub fn sees(&self) -> bool {
+        self.kind == Kind::Vision
+    }
+}
+
+fn resolve(file: &Path, models_dir: &Path) -> PathBuf {
+    if file.is_absolute() {
+        file.to_owned()
+    } else {
+        models_dir.join(file)
     }
 }
 
@@ -145,6 +165,13 @@ pub fn load_all(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
                 ),
             ));
         }
+        if (manifest.kind == Kind::Vision) != manifest.mmproj.is_some() {
+            return Err(ManifestError::Invalid(
+                path,
+                "a vision model names its image projector (`mmproj`), and only a vision model does"
+                    .into(),
+            ));
+        }
         if manifests.iter().any(|m| m.id == manifest.id) {
             return Err(ManifestError::Invalid(
                 path,
@@ -181,6 +208,31 @@ mod tests {
         std::fs::write(
             dir.join("b.toml"),
             "id = \"x\"\nkind = \"vision\"\nfile = \"v\"\nestimate_mb = 1\n",
+        )
+        .unwrap();
+        let err = load_all(&dir).unwrap_err().to_string();
+        assert!(err.contains("b.toml") && err.contains("mmproj"), "{err}");
+        std::fs::write(
+            dir.join("b.toml"),
+            "id = \"x\"\nkind = \"chat\"\nfile = \"v\"\nmmproj = \"p\"\nestimate_mb = 1\n",
+        )
+        .unwrap();
+        let err = load_all(&dir).unwrap_err().to_string();
+        assert!(err.contains("only a vision model"), "{err}");
+        std::fs::write(
+            dir.join("b.toml"),
+            "id = \"x\"\nkind = \"vision\"\nfile = \"v\"\nmmproj = \"p\"\nestimate_mb = 1\n",
+        )
+        .unwrap();
+        let both = load_all(&dir).unwrap();
+        assert!(both[1].sees() && !both[0].sees());
+        assert_eq!(
+            both[1].mmproj_path(Path::new("/models")),
+            Some(PathBuf::from("/models/p"))
+        );
+        std::fs::write(
+            dir.join("b.toml"),
+            "id = \"x\"\nkind = \"image\"\nfile = \"v\"\nestimate_mb = 1\n",
         )
         .unwrap();
         let err = load_all(&dir).unwrap_err().to_string();

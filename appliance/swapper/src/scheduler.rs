@@ -439,17 +439,29 @@ impl Scheduler {
             slots[model].manifest.clone()
         };
         let path = manifest.path(&self.workers.models_dir);
+        let mmproj = manifest.mmproj_path(&self.workers.models_dir);
         let started = Instant::now();
-        let result = if path.is_file() {
-            match self.workers.for_kind(manifest.kind) {
-                Ok(exe) => Worker::spawn(exe, &manifest, &path, self.workers.threads).await,
-                Err(e) => Err(e),
-            }
-        } else {
-            Err(format!(
+        let missing = std::iter::once(&path)
+            .chain(mmproj.as_ref())
+            .find(|file| !file.is_file());
+        let result = match missing {
+            Some(file) => Err(format!(
                 "model file {} is missing (daarion models pull)",
-                path.display()
-            ))
+                file.display()
+            )),
+            None => match self.workers.for_kind(manifest.kind) {
+                Ok(exe) => {
+                    Worker::spawn(
+                        exe,
+                        &manifest,
+                        &path,
+                        mmproj.as_deref(),
+                        self.workers.threads,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            },
         };
         let elapsed = started.elapsed();
         let outcome = {

@@ -17,6 +17,22 @@ pub fn test_models() -> PathBuf {
     dir
 }
 
+/// A fixture `tests/setup.sh` makes (`DAARION_TEST_FIXTURES`), such as the tiny random vision
+/// projector `tiny-random-mmproj.gguf`.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = PathBuf::from(
+        std::env::var("DAARION_TEST_FIXTURES")
+            .unwrap_or_else(|_| "/var/cache/daarion/fixtures".into()),
+    )
+    .join(name);
+    assert!(
+        path.is_file(),
+        "{} missing: run tests/setup.sh",
+        path.display()
+    );
+    path
+}
+
 /// A binary of the workspace built beside the running test (`cargo build --workspace --bins`).
 pub fn built_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");

@@ -54,10 +54,11 @@ impl Worker {
         exe: &Path,
         manifest: &Manifest,
         model_path: &Path,
+        mmproj: Option<&Path>,
         threads: u32,
     ) -> Result<Worker, String> {
         let mode = match manifest.kind {
-            Kind::Chat => "chat",
+            Kind::Chat | Kind::Vision => "chat",
             Kind::Embedding => "embed",
             Kind::Stt => "stt",
             Kind::Tts => "tts",
@@ -75,6 +76,9 @@ impl Worker {
             .kill_on_drop(true);
         if threads > 0 {
             command.args(["--threads", &threads.to_string()]);
+        }
+        if let Some(mmproj) = mmproj {
+            command.arg("--mmproj").arg(mmproj);
         }
         if let Some(voice) = &manifest.voice {
             command.args(["--voice", voice]);

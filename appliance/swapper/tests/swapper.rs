@@ -1,11 +1,12 @@
 //! The swapper with the real llama.cpp and whisper.cpp workers and real models: SmolLM2, a tiny
-//! random llama, MiniLM embeddings, whisper tiny.en.
+//! random llama (also with a tiny random vision projector), MiniLM embeddings, whisper tiny.en.
 
 mod helpers;
 
 use std::time::Duration;
 
 use futures::StreamExt;
+use daarion_swapper::testing::fixture;
 use helpers::{Swapper, drain, workspace};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -778,6 +779,177 @@ async fn a_pull_started_from_the_api_reports_progress_and_verifies_the_checksum(
         .json("/v1/swapper/models/nope/pull", json!({}))
         .await;
     assert_eq!(code, 404);
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A 24-bit BMP (stb_image reads it; no encoder needed): a red-to-blue gradient.
+fn bmp(width: u32, height: u32) -> Vec<u8> {
+    let row = (width * 3).div_ceil(4) * 4;
+    let size = 54 + row * height;
+    let mut out = Vec::with_capacity(size as usize);
+    out.extend(b"BM");
+    out.extend(size.to_le_bytes());
+    out.extend([0u8; 4]);
+    out.extend(54u32.to_le_bytes());
+    out.extend(40u32.to_le_bytes());
+    out.extend(width.to_le_bytes());
+    out.extend(height.to_le_bytes());
+    out.extend(1u16.to_le_bytes());
+    out.extend(24u16.to_le_bytes());
+    out.extend([0u8; 24]);
+    for y in 0..height {
+        for x in 0..width {
+            out.extend([(y * 255 / height) as u8, 40, (x * 255 / width) as u8]);
+        }
+        out.extend(std::iter::repeat_n(0u8, (row - width * 3) as usize));
+    }
+    out
+}
+
+fn image_part(url: &str) -> Value {
+    json!({"type": "image_url", "image_url": {"url": url}})
+}
+
+#[tokio::test]
+async fn a_vision_model_reads_inline_images_and_bad_ones_get_clear_errors() {
+    use base64::Engine as _;
+    let mmproj = fixture("tiny-random-mmproj.gguf");
+    let dir = workspace();
+    let manifests = dir.join("manifests");
+    std::fs::write(
+        manifests.join("eyes.toml"),
+        format!(
+            "id = \"eyes\"\nkind = \"vision\"\nfile = \"tiny-random-llama.gguf\"\nmmproj = \"{}\"\ncontext = 512\nestimate_mb = 300\n",
+            mmproj.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        manifests.join("blind.toml"),
+        "id = \"blind\"\nkind = \"vision\"\nfile = \"tiny-random-llama.gguf\"\nmmproj = \"no-such-mmproj.gguf\"\nestimate_mb = 300\n",
+    )
+    .unwrap();
+    let swapper = Swapper::start(&dir, 4096).await;
+    let picture = format!(
+        "data:image/bmp;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bmp(40, 30))
+    );
+    let ask = |model: &str, parts: Vec<Value>| {
+        json!({"model": model, "max_tokens": 4,
+               "messages": [{"role": "user", "content": parts}]})
+    };
+    let words = json!({"type": "text", "text": "What is in this picture?"});
+
+    // The image goes through the projector into the context: the prompt grows by its tokens
+    // (2x2 patches of the fixture's 28x28 input), and an answer follows.
+    let (status, text_only) = swapper
+        .json("/v1/chat/completions", ask("eyes", vec![words.clone()]))
+        .await;
+    assert_eq!(status, 200, "{text_only}");
+    let (status, seen) = swapper
+        .json(
+            "/v1/chat/completions",
+            ask("eyes", vec![image_part(&picture), words.clone()]),
+        )
+        .await;
+    assert_eq!(status, 200, "{seen}");
+    let grown = seen["usage"]["prompt_tokens"].as_u64().unwrap()
+        - text_only["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(grown >= 4, "the image added {grown} tokens: {seen}");
+    assert!(seen["choices"][0]["message"]["content"].is_string());
+    assert_eq!(seen["usage"]["completion_tokens"], 4);
+    // Two images: twice the image tokens.
+    let (status, two) = swapper
+        .json(
+            "/v1/chat/completions",
+            ask(
+                "eyes",
+                vec![image_part(&picture), image_part(&picture), words.clone()],
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{two}");
+    assert!(
+        two["usage"]["prompt_tokens"].as_u64().unwrap()
+            >= seen["usage"]["prompt_tokens"].as_u64().unwrap() + 4
+    );
+
+    let not_an_image = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(b"hello, not a picture")
+    );
+    // A PNG signature with garbage behind it: it passes the format check, the decoder refuses it.
+    let mut damaged = b"\x89PNG\r\n\x1a\n".to_vec();
+    damaged.extend(b"this is no chunk of any image at all");
+    let truncated = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&damaged)
+    );
+    for (body, code, says) in [
+        (
+            ask("tiny", vec![image_part(&picture), words.clone()]),
+            "invalid_request",
+            "cannot see images",
+        ),
+        (
+            ask("eyes", vec![image_part("https://example.com/cat.png")]),
+            "invalid_request",
+            "inline data: URLs",
+        ),
+        (
+            ask("eyes", vec![image_part(&not_an_image)]),
+            "invalid_request",
+            "not PNG, JPEG",
+        ),
+        (
+            ask("eyes", vec![image_part("data:image/png;base64,@@@")]),
+            "invalid_request",
+            "base64",
+        ),
+        (
+            ask("eyes", vec![json!({"type": "image_url"})]),
+            "invalid_request",
+            "needs its url",
+        ),
+        (
+            ask("eyes", vec![json!({"type": "input_audio"})]),
+            "invalid_request",
+            "not supported",
+        ),
+        (
+            ask("eyes", vec![image_part(&truncated)]),
+            "invalid_request",
+            "cannot be decoded",
+        ),
+    ] {
+        let (status, answer) = swapper.json("/v1/chat/completions", body.clone()).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{says}: {message}");
+    }
+    // A vision model whose projector file is absent: the operator's error, said plainly.
+    let (status, answer) = swapper
+        .json(
+            "/v1/chat/completions",
+            ask("blind", vec![image_part(&picture)]),
+        )
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no-such-mmproj.gguf") && message.contains("missing"),
+        "{message}"
+    );
+    // The vision model still answers after all that.
+    let (status, _) = swapper
+        .json(
+            "/v1/chat/completions",
+            ask("eyes", vec![image_part(&picture)]),
+        )
+        .await;
+    assert_eq!(status, 200);
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
