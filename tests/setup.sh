@@ -85,12 +85,13 @@ fi
 # A tiny random-weight vision projector for tiny-random-llama: no vision model is on any
 # registry, and this runs llama.cpp's real multimodal path (tests/fixtures/tiny_mmproj.py).
 FIXTURES_DIR="${DAARION_TEST_FIXTURES:-/var/cache/daarion/fixtures}"
-if [ ! -f "$FIXTURES_DIR/tiny-random-mmproj.gguf" ]; then
+if [ ! -f "$FIXTURES_DIR/tiny-random-mmproj.gguf" ] || [ ! -f "$FIXTURES_DIR/tiny-random-mmproj-smollm2.gguf" ]; then
   log "making the test fixtures in $FIXTURES_DIR"
   $SUDO mkdir -p "$FIXTURES_DIR"
   [ -x "$FIXTURES_DIR/.venv/bin/python3" ] || $SUDO python3 -m venv "$FIXTURES_DIR/.venv"
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" -m pip install --quiet --disable-pip-version-check numpy==2.4.6 gguf==0.19.0
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_mmproj.py "$FIXTURES_DIR/tiny-random-mmproj.gguf" >/dev/null
+  $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_mmproj.py "$FIXTURES_DIR/tiny-random-mmproj-smollm2.gguf" 576 >/dev/null
 fi
 
 # --- FalkorDB, the Bolt server the graph backend's tests run against ---------------------------

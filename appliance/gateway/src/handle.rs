@@ -71,7 +71,8 @@ pub async fn handle(app: App, event: Envelope<ReceivedUpdate>) -> Result<(), Han
         Incoming::Unsupported { chat, from, .. }
         | Incoming::Command { chat, from, .. }
         | Incoming::Text { chat, from, .. }
-        | Incoming::Voice { chat, from, .. } => Some((*chat, from.clone())),
+        | Incoming::Voice { chat, from, .. }
+        | Incoming::Photo { chat, from, .. } => Some((*chat, from.clone())),
     };
     if let Some((chat, from)) = asker {
         match crate::pairing::gate(&app, &handle, chat, &from).await {
@@ -125,6 +126,15 @@ pub async fn handle(app: App, event: Envelope<ReceivedUpdate>) -> Result<(), Han
                 started,
             )
             .await;
+            HANDLED.with_label_values(&[outcome]).inc();
+        }
+        Incoming::Photo {
+            chat,
+            from,
+            file_id,
+            caption,
+        } => {
+            let outcome = photo(&app, &handle, chat, &from, &file_id, caption, started).await;
             HANDLED.with_label_values(&[outcome]).inc();
         }
         Incoming::Voice {
@@ -189,6 +199,76 @@ pub async fn handle(app: App, event: Envelope<ReceivedUpdate>) -> Result<(), Han
         }
     }
     Ok(())
+}
+
+/// A photo: described by the bot's vision model, then answered like the user's words about it.
+async fn photo(
+    app: &App,
+    handle: &BotHandle,
+    chat: Chat,
+    from: &Sender,
+    file_id: &str,
+    caption: Option<String>,
+    started: Instant,
+) -> &'static str {
+    let Some(model) = handle.settings.vision_model.clone() else {
+        let text = "Sorry, I cannot look at photos here. Please describe it in words.";
+        say(app, handle, chat, text).await;
+        return "unsupported";
+    };
+    let typing = handle
+        .bot
+        .send_chat_action(ChatId(chat.id), ChatAction::Typing);
+    let _ = typing.send().await;
+    match crate::vision::describe(app, handle, file_id, &model).await {
+        Ok(description) if description.is_empty() => {
+            say(
+                app,
+                handle,
+                chat,
+                "I could not make anything out in that picture.",
+            )
+            .await;
+            "unsupported"
+        }
+        Ok(description) => {
+            let text = crate::vision::as_text(&description, caption.as_deref());
+            converse(
+                app,
+                handle,
+                Said {
+                    chat,
+                    from,
+                    text,
+                    addressed: true,
+                    voice: false,
+                },
+                started,
+            )
+            .await
+        }
+        Err(crate::vision::VisionError::NotImage(why)) => {
+            tracing::warn!(%why, "a photo the vision model cannot read");
+            let sorry = "I could not make out that picture. Could you describe it in words?";
+            say(app, handle, chat, sorry).await;
+            "unsupported"
+        }
+        Err(crate::vision::VisionError::TooLarge) => {
+            say(
+                app,
+                handle,
+                chat,
+                "That picture is too large for me (20 MB at most).",
+            )
+            .await;
+            "unsupported"
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot describe a photo");
+            say(app, handle, chat, SORRY).await;
+            "failed"
+        }
+    }
 }
 
 /// One message in reply; failures are logged (the user cannot be told either).

@@ -13,6 +13,7 @@
 mod auth;
 pub mod bots;
 mod error;
+mod files;
 pub mod handle;
 pub mod limiter;
 pub mod markdown;
@@ -23,6 +24,7 @@ pub mod router_client;
 pub mod split;
 mod telegram;
 pub mod update;
+mod vision;
 mod voice;
 mod webchat;
 pub mod webhook;

@@ -36,6 +36,14 @@ pub enum Incoming {
         from: Sender,
         file_id: String,
     },
+    /// A photo, to be described by the vision model and then answered with its caption.
+    Photo {
+        chat: Chat,
+        from: Sender,
+        /// The largest size Telegram offers.
+        file_id: String,
+        caption: Option<String>,
+    },
     /// One of [`COMMANDS`].
     Command {
         chat: Chat,
@@ -156,9 +164,27 @@ pub fn normalise(update: &Value, username: &str) -> Incoming {
             };
         }
     }
+    // Telegram lists a photo's sizes smallest first.
+    if let Some(file_id) = message["photo"]
+        .as_array()
+        .and_then(|sizes| sizes.last())
+        .and_then(|largest| largest["file_id"].as_str())
+    {
+        return if addressed_media {
+            Incoming::Photo {
+                chat,
+                from,
+                file_id: file_id.to_owned(),
+                caption: text
+                    .map(|t| strip_mention(&t, username))
+                    .filter(|t| !t.is_empty()),
+            }
+        } else {
+            Incoming::Ignore("photo in a group, not addressed".into())
+        };
+    }
     let media = [
         ("video_note", "video messages"),
-        ("photo", "photos"),
         ("document", "documents"),
         ("video", "videos"),
     ];
@@ -323,6 +349,21 @@ mod tests {
             normalise(&msg("group", json!({"photo": [{"file_id": "x"}]})), "bot"),
             Incoming::Ignore(_)
         ));
+        match normalise(
+            &msg(
+                "private",
+                json!({"photo": [{"file_id": "small"}, {"file_id": "large"}], "caption": "what is it?"}),
+            ),
+            "bot",
+        ) {
+            Incoming::Photo {
+                file_id, caption, ..
+            } => {
+                assert_eq!(file_id, "large");
+                assert_eq!(caption.as_deref(), Some("what is it?"));
+            }
+            other => panic!("{other:?}"),
+        }
         match normalise(
             &msg(
                 "private",

@@ -3,15 +3,9 @@
 //! chat asked for it with `/voice on`, the answer spoken by the swapper's text-to-speech model
 //! and sent as a voice message (OGG/Opus).
 
-use teloxide_core::net::Download;
-use teloxide_core::requests::{Request, Requester};
-use teloxide_core::types::FileId;
-
 use crate::App;
 use crate::bots::BotHandle;
-
-/// The Bot API serves files up to 20 MB.
-const MAX_FILE_BYTES: u32 = 20 * 1024 * 1024;
+use crate::files::{self, FileError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceError {
@@ -23,26 +17,21 @@ pub enum VoiceError {
     Unavailable(String),
 }
 
+impl From<FileError> for VoiceError {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::TooLarge => VoiceError::TooLarge,
+            FileError::Unavailable(why) => VoiceError::Unavailable(why),
+        }
+    }
+}
+
 pub async fn transcribe(
     app: &App,
     handle: &BotHandle,
     file_id: &str,
 ) -> Result<String, VoiceError> {
-    let file = handle
-        .bot
-        .get_file(FileId(file_id.to_owned()))
-        .send()
-        .await
-        .map_err(|e| VoiceError::Unavailable(format!("getFile: {e}")))?;
-    if file.meta.size > MAX_FILE_BYTES {
-        return Err(VoiceError::TooLarge);
-    }
-    let mut bytes: Vec<u8> = Vec::new();
-    handle
-        .bot
-        .download_file(&file.path, &mut bytes)
-        .await
-        .map_err(|e| VoiceError::Unavailable(format!("download: {e}")))?;
+    let bytes = files::fetch(handle, file_id).await?;
     let form = reqwest::multipart::Form::new()
         .part(
             "file",

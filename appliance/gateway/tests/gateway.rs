@@ -507,6 +507,126 @@ fn voice_update(chat: i64, file_id: &str) -> Value {
     update
 }
 
+fn photo_update(chat: i64, file_id: &str, caption: Option<&str>) -> Value {
+    let mut update = text_update(chat, 7, "", false);
+    update["message"].as_object_mut().unwrap().remove("text");
+    update["message"]["photo"] = json!([
+        {"file_id": "thumbnail", "file_unique_id": "t", "width": 90, "height": 60},
+        {"file_id": file_id, "file_unique_id": "u", "width": 40, "height": 30},
+    ]);
+    if let Some(caption) = caption {
+        update["message"]["caption"] = json!(caption);
+    }
+    update
+}
+
+/// A 24-bit BMP, which the vision model's image decoder reads like Telegram's JPEGs.
+fn picture() -> Vec<u8> {
+    let (width, height) = (40u32, 30u32);
+    let row = (width * 3).div_ceil(4) * 4;
+    let mut out = b"BM".to_vec();
+    out.extend((54 + row * height).to_le_bytes());
+    out.extend([0u8; 4]);
+    out.extend(54u32.to_le_bytes());
+    out.extend(40u32.to_le_bytes());
+    out.extend(width.to_le_bytes());
+    out.extend(height.to_le_bytes());
+    out.extend(1u16.to_le_bytes());
+    out.extend(24u16.to_le_bytes());
+    out.extend([0u8; 24]);
+    for y in 0..height {
+        for x in 0..width {
+            out.extend([(y * 8) as u8, 90, (x * 6) as u8]);
+        }
+        out.extend(std::iter::repeat_n(0u8, (row - width * 3) as usize));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption() {
+    let gw = Gateway::start(true, Some("a")).await;
+    let fake = gw.stack.fake().await;
+    fake.always(openai_answer("What a picture."));
+
+    let mut bot = gw.bot.clone();
+    bot["vision_model"] = json!("eyes");
+    gw.stack.config("telegram.mainbot", bot).await;
+    let photo = gw.telegram.add_file(picture());
+    // The settings reach the gateway through the bus: a photo that came first is still
+    // refused politely, so photos go to fresh chats until one is seen.
+    let mut answered = false;
+    for chat in 40..60 {
+        gw.post(&photo_update(chat, &photo, Some("What is this?")))
+            .await;
+        gw.until("a reply to the photo", |t| !t.shown(chat).is_empty())
+            .await;
+        if gw.telegram.shown(chat) == ["What a picture."] {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "the photo never reached the vision model");
+    let asked = fake.bodies()[0]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let description = asked
+        .strip_prefix("[photo: ")
+        .and_then(|rest| rest.strip_suffix("]\nWhat is this?"))
+        .unwrap_or_else(|| panic!("the agent reads the description, then the caption: {asked}"));
+    assert!(
+        description.split_whitespace().count() >= 3,
+        "the vision model described it in words: {description}"
+    );
+    let fetched: Vec<String> = gw
+        .telegram
+        .calls("getFile")
+        .iter()
+        .map(|c| c.raw.clone())
+        .collect();
+    assert!(
+        fetched.iter().all(|raw| !raw.contains("thumbnail")),
+        "the largest size is fetched: {fetched:?}"
+    );
+
+    // Not a picture at all: a friendly reply, nothing asked of the agent, and it goes on.
+    let junk = gw
+        .telegram
+        .add_file(b"OggS this is a voice message, not a photo".to_vec());
+    gw.post(&photo_update(72, &junk, None)).await;
+    gw.until("a friendly reply to the bad photo", |t| {
+        t.shown(72)
+            .iter()
+            .any(|m| m.contains("could not make out that picture"))
+    })
+    .await;
+    assert_eq!(fake.count(), 1);
+    gw.post(&text_update(72, 7, "still there?", false)).await;
+    gw.until("an answer after the bad photo", |t| t.shown(72).len() == 2)
+        .await;
+
+    // Without a vision model: a polite "not here". The settings reach the gateway through the
+    // bus, so photos go to fresh chats until one is answered under the new settings.
+    gw.stack.config("telegram.mainbot", gw.bot.clone()).await;
+    let mut refused = false;
+    for chat in 80..120 {
+        gw.post(&photo_update(chat, &photo, None)).await;
+        gw.until("a reply to the photo", |t| !t.shown(chat).is_empty())
+            .await;
+        if gw.telegram.shown(chat)[0].contains("cannot look at photos") {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "a bot without a vision model never said so");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn a_voice_message_is_transcribed_by_whisper_and_answered() {
     let gw = Gateway::start(true, Some("a")).await;

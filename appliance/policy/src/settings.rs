@@ -257,6 +257,10 @@ pub struct TelegramBot {
     /// The swapper's text-to-speech model for voice replies (`/voice on` in a chat).
     #[serde(default = "tts_model")]
     pub tts_model: String,
+    /// The swapper's vision model that describes photos for the agent; without one, photos get
+    /// a polite "not yet" and reach no agent.
+    #[serde(default)]
+    pub vision_model: Option<String>,
     /// `webhook` (Telegram calls the appliance) or `polling` (the appliance asks Telegram, for
     /// boxes without a public HTTPS address).
     #[serde(default)]

@@ -5,8 +5,8 @@ mod helpers;
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use daarion_swapper::testing::fixture;
+use futures::StreamExt;
 use helpers::{Swapper, drain, workspace};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;

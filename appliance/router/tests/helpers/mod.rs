@@ -76,6 +76,16 @@ impl Stack {
                 "id = \"whisper-tiny-en\"\nkind = \"stt\"\nfile = \"ggml-tiny.en.bin\"\nestimate_mb = 150\nidle_ttl_secs = 3600\n",
             )
             .unwrap();
+            // SmolLM2 with a random-weight projector: it reads images (as noise) and answers in
+            // words, which is what the gateway's photo path needs.
+            std::fs::write(
+                dir.join("manifests/eyes.toml"),
+                format!(
+                    "id = \"eyes\"\nkind = \"vision\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\nmmproj = \"{}\"\ncontext = 1024\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
+                    daarion_swapper::testing::fixture("tiny-random-mmproj-smollm2.gguf").display()
+                ),
+            )
+            .unwrap();
             std::fs::write(
                 dir.join("manifests/espeak.toml"),
                 "id = \"espeak-en\"\nkind = \"tts\"\nfile = \"/usr/bin/espeak-ng\"\nvoice = \"en-us\"\nestimate_mb = 20\n",
