@@ -273,11 +273,7 @@ async fn photo(
 
 /// One message in reply; failures are logged (the user cannot be told either).
 pub(crate) async fn say(app: &App, handle: &BotHandle, chat: Chat, text: &str) {
-    let out = Outgoing {
-        handle,
-        limiter: &app.limiter,
-        chat,
-    };
+    let out = Outgoing::new(handle, &app.limiter, chat);
     for piece in split::for_telegram(text) {
         if let Err(e) = out.send(&piece).await {
             tracing::error!(error = %e, chat = chat.id, "cannot send a reply");
@@ -533,11 +529,7 @@ async fn converse(app: &App, handle: &BotHandle, said: Said<'_>, started: Instan
         })
     };
     let mut shown = Shown {
-        out: Outgoing {
-            handle,
-            limiter: &app.limiter,
-            chat,
-        },
+        out: Outgoing::new(handle, &app.limiter, chat),
         sent: Vec::new(),
     };
     let interval = app.edit_interval(chat);

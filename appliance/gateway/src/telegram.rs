@@ -2,6 +2,7 @@
 //! `429 retry_after` is honoured (edits included) and network failures are retried briefly.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use teloxide_core::payloads::{EditMessageTextSetters, SendMessageSetters};
@@ -20,6 +21,20 @@ pub struct Outgoing<'a> {
     pub handle: &'a BotHandle,
     pub limiter: &'a Limiter,
     pub chat: Chat,
+    /// Set once Telegram refused this answer's markup: its later sends and edits carry the
+    /// same markup, so they go as plain text at once.
+    plain: AtomicBool,
+}
+
+impl<'a> Outgoing<'a> {
+    pub fn new(handle: &'a BotHandle, limiter: &'a Limiter, chat: Chat) -> Outgoing<'a> {
+        Outgoing {
+            handle,
+            limiter,
+            chat,
+            plain: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Outgoing<'_> {
@@ -65,6 +80,18 @@ impl Outgoing<'_> {
     /// same text again without formatting, so an answer is never lost to its markup.
     pub async fn send(&self, text: &str) -> Result<MessageId, RequestError> {
         let bot = &self.handle.bot;
+        let plain = || async {
+            self.call("sendMessage", || async {
+                bot.send_message(ChatId(self.chat.id), text)
+                    .send()
+                    .await
+                    .map(|m| m.id)
+            })
+            .await
+        };
+        if self.plain.load(Ordering::Relaxed) {
+            return plain().await;
+        }
         let html = crate::markdown::to_html(text);
         let formatted = self
             .call("sendMessage", || async {
@@ -78,13 +105,8 @@ impl Outgoing<'_> {
         match formatted {
             Err(RequestError::Api(ApiError::CantParseEntities(why))) => {
                 tracing::warn!(%why, "Telegram refused the formatting; sending plain text");
-                self.call("sendMessage", || async {
-                    bot.send_message(ChatId(self.chat.id), text)
-                        .send()
-                        .await
-                        .map(|m| m.id)
-                })
-                .await
+                self.plain.store(true, Ordering::Relaxed);
+                plain().await
             }
             other => other,
         }
@@ -105,26 +127,32 @@ impl Outgoing<'_> {
 
     pub async fn edit(&self, id: MessageId, text: &str) -> Result<(), RequestError> {
         let bot = &self.handle.bot;
-        let html = crate::markdown::to_html(text);
-        let mut result = self
-            .call("editMessageText", || async {
+        let plain = || async {
+            self.call("editMessageText", || async {
+                bot.edit_message_text(ChatId(self.chat.id), id, text)
+                    .send()
+                    .await
+                    .map(|_| ())
+            })
+            .await
+        };
+        let mut result = if self.plain.load(Ordering::Relaxed) {
+            plain().await
+        } else {
+            let html = crate::markdown::to_html(text);
+            self.call("editMessageText", || async {
                 bot.edit_message_text(ChatId(self.chat.id), id, &html)
                     .parse_mode(ParseMode::Html)
                     .send()
                     .await
                     .map(|_| ())
             })
-            .await;
+            .await
+        };
         if let Err(RequestError::Api(ApiError::CantParseEntities(why))) = &result {
             tracing::warn!(%why, "Telegram refused the formatting; editing as plain text");
-            result = self
-                .call("editMessageText", || async {
-                    bot.edit_message_text(ChatId(self.chat.id), id, text)
-                        .send()
-                        .await
-                        .map(|_| ())
-                })
-                .await;
+            self.plain.store(true, Ordering::Relaxed);
+            result = plain().await;
         }
         match result {
             Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),

@@ -85,3 +85,28 @@ pub fn config(
     config.models.threads = 2;
     config
 }
+
+/// A 24-bit BMP of a colour gradient: an image llama.cpp's decoder reads, made without an
+/// encoder (tests of the vision path).
+pub fn bmp(width: u32, height: u32) -> Vec<u8> {
+    let row = (width * 3).div_ceil(4) * 4;
+    let size = 54 + row * height;
+    let mut out = Vec::with_capacity(size as usize);
+    out.extend(b"BM");
+    out.extend(size.to_le_bytes());
+    out.extend([0u8; 4]);
+    out.extend(54u32.to_le_bytes());
+    out.extend(40u32.to_le_bytes());
+    out.extend(width.to_le_bytes());
+    out.extend(height.to_le_bytes());
+    out.extend(1u16.to_le_bytes());
+    out.extend(24u16.to_le_bytes());
+    out.extend([0u8; 24]);
+    for y in 0..height {
+        for x in 0..width {
+            out.extend([(y * 255 / height) as u8, 40, (x * 255 / width) as u8]);
+        }
+        out.extend(std::iter::repeat_n(0u8, (row - width * 3) as usize));
+    }
+    out
+}

@@ -5,7 +5,7 @@ mod helpers;
 
 use std::time::Duration;
 
-use daarion_swapper::testing::fixture;
+use daarion_swapper::testing::{bmp, fixture};
 use futures::StreamExt;
 use helpers::{Swapper, drain, workspace};
 use serde_json::{Value, json};
@@ -781,30 +781,6 @@ async fn a_pull_started_from_the_api_reports_progress_and_verifies_the_checksum(
     assert_eq!(code, 404);
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A 24-bit BMP (stb_image reads it; no encoder needed): a red-to-blue gradient.
-fn bmp(width: u32, height: u32) -> Vec<u8> {
-    let row = (width * 3).div_ceil(4) * 4;
-    let size = 54 + row * height;
-    let mut out = Vec::with_capacity(size as usize);
-    out.extend(b"BM");
-    out.extend(size.to_le_bytes());
-    out.extend([0u8; 4]);
-    out.extend(54u32.to_le_bytes());
-    out.extend(40u32.to_le_bytes());
-    out.extend(width.to_le_bytes());
-    out.extend(height.to_le_bytes());
-    out.extend(1u16.to_le_bytes());
-    out.extend(24u16.to_le_bytes());
-    out.extend([0u8; 24]);
-    for y in 0..height {
-        for x in 0..width {
-            out.extend([(y * 255 / height) as u8, 40, (x * 255 / width) as u8]);
-        }
-        out.extend(std::iter::repeat_n(0u8, (row - width * 3) as usize));
-    }
-    out
 }
 
 fn image_part(url: &str) -> Value {
