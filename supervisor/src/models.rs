@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use daarion_config::Config;
-use daarion_swapper::manifest::{FileState, Manifest, check_file, load_all};
+use daarion_swapper::manifest::{FileState, Manifest, check_file, check_mmproj, load_all};
 
 use crate::cli::ModelsCommand;
 
@@ -42,24 +42,32 @@ pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<Exit
     let mut bad = 0;
     println!("{:<16} {:<10} {:>10}  FILE", "MODEL", "KIND", "STATE");
     for manifest in &manifests {
-        let path = manifest.path(&config.general.models_dir);
-        let state = check_file(manifest, &config.general.models_dir, hash)?;
-        let shown = match &state {
-            FileState::Missing => "missing".to_owned(),
-            FileState::Unverified { bytes } => format!("{} MiB", bytes >> 20),
-            FileState::Verified { bytes } => format!("ok {} MiB", bytes >> 20),
-            FileState::Mismatch { .. } => "MISMATCH".to_owned(),
-        };
-        println!(
-            "{:<16} {:<10} {:>10}  {}",
-            manifest.id,
+        let models_dir = &config.general.models_dir;
+        let mut rows = vec![(
+            manifest.id.clone(),
             format!("{:?}", manifest.kind).to_lowercase(),
-            shown,
-            path.display()
-        );
-        if let FileState::Mismatch { expected, actual } = state {
-            println!("  sha256 expected {expected}\n  sha256 actual   {actual}");
-            bad += 1;
+            manifest.path(models_dir),
+            check_file(manifest, models_dir, hash)?,
+        )];
+        // A vision model's projector is a file of its own, listed under the model.
+        if let (Some(path), Some(state)) = (
+            manifest.mmproj_path(models_dir),
+            check_mmproj(manifest, models_dir, hash),
+        ) {
+            rows.push(("  + mmproj".into(), String::new(), path, state?));
+        }
+        for (name, kind, path, state) in rows {
+            let shown = match &state {
+                FileState::Missing => "missing".to_owned(),
+                FileState::Unverified { bytes } => format!("{} MiB", bytes >> 20),
+                FileState::Verified { bytes } => format!("ok {} MiB", bytes >> 20),
+                FileState::Mismatch { .. } => "MISMATCH".to_owned(),
+            };
+            println!("{name:<16} {kind:<10} {shown:>10}  {}", path.display());
+            if let FileState::Mismatch { expected, actual } = state {
+                println!("  sha256 expected {expected}\n  sha256 actual   {actual}");
+                bad += 1;
+            }
         }
     }
     Ok(if bad > 0 {
@@ -91,21 +99,23 @@ async fn pull(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> 
     .await;
     match result {
         Ok(pulled) => {
-            if pulled.resumed_from > 0 {
-                println!("resumed at {} MiB", pulled.resumed_from >> 20);
-            }
-            println!(
-                "{}: {} bytes in {}, sha256 {}{}",
-                manifest.id,
-                pulled.bytes,
-                pulled.path.display(),
-                pulled.sha256,
-                if pulled.verified {
-                    " (matches the manifest)"
-                } else {
-                    " (the manifest has no sha256 to check)"
+            for file in std::iter::once(&pulled).chain(pulled.projector.as_deref()) {
+                if file.resumed_from > 0 {
+                    println!("resumed at {} MiB", file.resumed_from >> 20);
                 }
-            );
+                println!(
+                    "{}: {} bytes in {}, sha256 {}{}",
+                    manifest.id,
+                    file.bytes,
+                    file.path.display(),
+                    file.sha256,
+                    if file.verified {
+                        " (matches the manifest)"
+                    } else {
+                        " (the manifest has no sha256 to check)"
+                    }
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -117,27 +127,29 @@ async fn pull(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> 
 
 /// Only files inside the models directory: an engine the system installed is not ours to delete.
 fn rm(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> {
-    let path = manifest.path(&config.general.models_dir);
-    if !path.starts_with(&config.general.models_dir) {
-        eprintln!(
-            "daarion: {} is outside {}; not removing it",
-            path.display(),
-            config.general.models_dir.display()
-        );
-        return Ok(ExitCode::FAILURE);
+    let models_dir = &config.general.models_dir;
+    let mut code = ExitCode::SUCCESS;
+    // The model's file and a vision model's projector, each only inside the models directory.
+    for path in std::iter::once(manifest.path(models_dir)).chain(manifest.mmproj_path(models_dir)) {
+        if !path.starts_with(models_dir) {
+            eprintln!(
+                "daarion: {} is outside {}; not removing it",
+                path.display(),
+                models_dir.display()
+            );
+            code = ExitCode::FAILURE;
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => println!("removed {}", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!("{} is not there", path.display())
+            }
+            Err(e) => {
+                eprintln!("daarion: cannot remove {}: {e}", path.display());
+                code = ExitCode::FAILURE;
+            }
+        }
     }
-    match std::fs::remove_file(&path) {
-        Ok(()) => {
-            println!("removed {}", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("{} is not there", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("daarion: cannot remove {}: {e}", path.display());
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    Ok(code)
 }

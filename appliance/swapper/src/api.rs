@@ -526,7 +526,12 @@ pub async fn status(State(app): State<App>) -> Json<Value> {
         .scheduler
         .manifests()
         .iter()
-        .map(|m| (m.id.clone(), Value::Bool(m.path(models_dir).is_file())))
+        // Present means ready to load: a vision model's projector too.
+        .map(|m| {
+            let present = m.path(models_dir).is_file()
+                && m.mmproj_path(models_dir).is_none_or(|p| p.is_file());
+            (m.id.clone(), Value::Bool(present))
+        })
         .collect();
     Json(json!({
         "budget_bytes": app.scheduler.budget,

@@ -83,6 +83,11 @@ pub struct Manifest {
     /// A vision model's image projector (mmproj GGUF), like `file`.
     #[serde(default)]
     pub mmproj: Option<PathBuf>,
+    /// Where `daarion models pull` downloads the projector from, and its checksum.
+    #[serde(default)]
+    pub mmproj_url: Option<String>,
+    #[serde(default)]
+    pub mmproj_sha256: Option<String>,
 }
 
 fn context() -> u32 {
@@ -165,6 +170,14 @@ pub fn load_all(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
                 ),
             ));
         }
+        if manifest.mmproj.is_none()
+            && (manifest.mmproj_url.is_some() || manifest.mmproj_sha256.is_some())
+        {
+            return Err(ManifestError::Invalid(
+                path,
+                "mmproj_url and mmproj_sha256 describe an `mmproj` file; name it".into(),
+            ));
+        }
         if (manifest.kind == Kind::Vision) != manifest.mmproj.is_some() {
             return Err(ManifestError::Invalid(
                 path,
@@ -230,6 +243,22 @@ mod tests {
             both[1].mmproj_path(Path::new("/models")),
             Some(PathBuf::from("/models/p"))
         );
+        std::fs::write(
+            dir.join("b.toml"),
+            "id = \"x\"\nkind = \"vision\"\nfile = \"v\"\nmmproj = \"p\"\nmmproj_url = \"http://h/p\"\nestimate_mb = 1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            load_all(&dir).unwrap()[1].mmproj_url.as_deref(),
+            Some("http://h/p")
+        );
+        std::fs::write(
+            dir.join("b.toml"),
+            "id = \"x\"\nkind = \"chat\"\nfile = \"v\"\nmmproj_url = \"http://h/p\"\nestimate_mb = 1\n",
+        )
+        .unwrap();
+        let err = load_all(&dir).unwrap_err().to_string();
+        assert!(err.contains("name it"), "{err}");
         std::fs::write(
             dir.join("b.toml"),
             "id = \"x\"\nkind = \"image\"\nfile = \"v\"\nestimate_mb = 1\n",
@@ -308,16 +337,29 @@ pub fn check_file(
     models_dir: &Path,
     hash: bool,
 ) -> std::io::Result<FileState> {
-    let path = manifest.path(models_dir);
-    let meta = match std::fs::metadata(&path) {
+    check_path(&manifest.path(models_dir), manifest.sha256.as_ref(), hash)
+}
+
+/// A vision model's projector, checked like its model file; `None` for other models.
+pub fn check_mmproj(
+    manifest: &Manifest,
+    models_dir: &Path,
+    hash: bool,
+) -> Option<std::io::Result<FileState>> {
+    let path = manifest.mmproj_path(models_dir)?;
+    Some(check_path(&path, manifest.mmproj_sha256.as_ref(), hash))
+}
+
+fn check_path(path: &Path, expected: Option<&String>, hash: bool) -> std::io::Result<FileState> {
+    let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Missing),
         Err(e) => return Err(e),
     };
-    let (Some(expected), true) = (&manifest.sha256, hash) else {
+    let (Some(expected), true) = (expected, hash) else {
         return Ok(FileState::Unverified { bytes: meta.len() });
     };
-    let actual = sha256_file(&path)?;
+    let actual = sha256_file(path)?;
     Ok(if actual.eq_ignore_ascii_case(expected) {
         FileState::Verified { bytes: meta.len() }
     } else {

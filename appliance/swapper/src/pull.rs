@@ -38,6 +38,8 @@ pub struct Pulled {
     pub sha256: String,
     /// The manifest had a checksum and it matched.
     pub verified: bool,
+    /// A vision model's projector, pulled after the model when the manifest says where from.
+    pub projector: Option<Box<Pulled>>,
 }
 
 fn part_path(target: &std::path::Path) -> PathBuf {
@@ -46,6 +48,7 @@ fn part_path(target: &std::path::Path) -> PathBuf {
     target.with_file_name(name)
 }
 
+/// The model's file, then (for a vision model whose manifest has `mmproj_url`) its projector.
 pub async fn pull(
     manifest: &Manifest,
     models_dir: &std::path::Path,
@@ -55,7 +58,37 @@ pub async fn pull(
         .url
         .as_deref()
         .ok_or_else(|| PullError::NoUrl(manifest.id.clone()))?;
-    let target = manifest.path(models_dir);
+    let mut pulled = fetch(
+        url,
+        &manifest.path(models_dir),
+        manifest.sha256.as_deref(),
+        manifest.size,
+        &mut on_progress,
+    )
+    .await?;
+    if let (Some(url), Some(target)) = (&manifest.mmproj_url, manifest.mmproj_path(models_dir)) {
+        let projector = fetch(
+            url,
+            &target,
+            manifest.mmproj_sha256.as_deref(),
+            None,
+            &mut on_progress,
+        )
+        .await?;
+        pulled.projector = Some(Box::new(projector));
+    }
+    Ok(pulled)
+}
+
+/// One file: resumed from its `.part`, checked against `sha256` before it takes its place.
+async fn fetch(
+    url: &str,
+    target: &std::path::Path,
+    sha256_expected: Option<&str>,
+    size: Option<u64>,
+    on_progress: &mut impl FnMut(Progress),
+) -> Result<Pulled, PullError> {
+    let target = target.to_owned();
     let io = |path: &std::path::Path| {
         let path = path.to_owned();
         move |e| PullError::Io(path, e)
@@ -85,7 +118,7 @@ pub async fn pull(
         200 => (0, response.content_length()),
         s => return Err(PullError::Http(format!("HTTP {s} from {url}"))),
     };
-    let total = total.or(manifest.size);
+    let total = total.or(size);
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -114,12 +147,12 @@ pub async fn pull(
             .map_err(|e| PullError::Http(e.to_string()))?
             .map_err(io(&part))?
     };
-    if let Some(expected) = &manifest.sha256
+    if let Some(expected) = sha256_expected
         && !expected.eq_ignore_ascii_case(&sha256)
     {
         let _ = tokio::fs::remove_file(&part).await;
         return Err(PullError::Checksum {
-            expected: expected.clone(),
+            expected: expected.to_owned(),
             actual: sha256,
         });
     }
@@ -131,6 +164,7 @@ pub async fn pull(
         bytes: done,
         resumed_from,
         sha256,
-        verified: manifest.sha256.is_some(),
+        verified: sha256_expected.is_some(),
+        projector: None,
     })
 }

@@ -365,6 +365,35 @@ fn models_pull_resumes_verifies_and_refuses_a_wrong_checksum() {
     let out = run(&["models", "verify"]);
     assert!(out.status.success(), "{}", text(&out));
 
+    // A vision model: its projector is pulled after it, listed under it, and removed with it.
+    std::fs::write(
+        manifests.join("v.toml"),
+        format!(
+            "id = \"v\"\nkind = \"vision\"\nfile = \"v.gguf\"\nsha256 = \"{sha}\"\nurl = \"{url}\"\n\
+             mmproj = \"v-mmproj.gguf\"\nmmproj_url = \"{url}\"\nmmproj_sha256 = \"{sha}\"\nestimate_mb = 1\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&["models", "pull", "v"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("v-mmproj.gguf"), "{shown}");
+    assert_eq!(shown.matches("matches the manifest").count(), 2, "{shown}");
+    assert_eq!(std::fs::read(store.join("v-mmproj.gguf")).unwrap(), body);
+    let out = run(&["models", "verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("+ mmproj"), "{}", text(&out));
+    std::fs::write(store.join("v-mmproj.gguf"), b"tampered").unwrap();
+    let out = run(&["models", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a damaged projector fails verify"
+    );
+    let out = run(&["models", "rm", "v"]);
+    assert!(out.status.success());
+    assert!(!store.join("v.gguf").exists() && !store.join("v-mmproj.gguf").exists());
+
     // rm deletes the file but never one outside the models directory.
     let out = run(&["models", "rm", "m"]);
     assert!(out.status.success());
