@@ -6,11 +6,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
+use daarion_control_client::Principal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::auth::{bearer, credential};
+use crate::auth::caller;
 use crate::bots::BotHandle;
 use crate::update::{Chat, Sender};
 use crate::{App, GatewayError};
@@ -123,36 +124,24 @@ pub async fn gate(
     )))
 }
 
-/// The caller's bearer token, which must be the root token or carry the `admin` scope.
 /// An administrator: the root token, an `admin` API token, or an admin's browser session (the
 /// admin UI). Returns the headers that carry the credential, for calls made on their behalf.
 async fn admin_credential(app: &App, headers: &HeaderMap) -> Result<HeaderMap, GatewayError> {
+    let principal = caller(app, headers).await?;
+    if !principal.is_admin() {
+        return Err(GatewayError::Forbidden);
+    }
+    let carried = match principal {
+        Principal::Session { .. } => vec![
+            axum::http::header::COOKIE,
+            HeaderName::from_static(daarion_control_client::CSRF_HEADER),
+        ],
+        Principal::Root | Principal::Token { .. } => vec![axum::http::header::AUTHORIZATION],
+    };
     let mut forward = HeaderMap::new();
-    match bearer(headers) {
-        Some(token) => {
-            credential(app, token).await?.require(&["admin"])?;
-            if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
-                forward.insert(axum::http::header::AUTHORIZATION, value.clone());
-            }
-        }
-        None => {
-            let (_, scopes) = app
-                .introspector
-                .session(headers)
-                .await
-                .map_err(|e| GatewayError::unavailable("the control plane", e))?
-                .ok_or(GatewayError::Unauthenticated)?;
-            if !scopes.iter().any(|s| s == "admin") {
-                return Err(GatewayError::Forbidden);
-            }
-            for name in [
-                axum::http::header::COOKIE.as_str(),
-                daarion_control_client::CSRF_HEADER,
-            ] {
-                if let Some(value) = headers.get(name) {
-                    forward.insert(axum::http::HeaderName::from_static(name), value.clone());
-                }
-            }
+    for name in carried {
+        if let Some(value) = headers.get(&name) {
+            forward.insert(name, value.clone());
         }
     }
     Ok(forward)

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Credential, bearer, credential};
+use daarion_control_client::Principal;
+
+use crate::auth::caller;
 use crate::{App, GatewayError};
 
 #[derive(Debug, Deserialize)]
@@ -24,31 +26,24 @@ pub struct ChatRequest {
     chat_id: String,
 }
 
-/// An admin's browser session (the admin UI): the control plane checks the cookie and the CSRF
-/// token, and says who it is.
-async fn session_user(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
-    if !headers.contains_key(daarion_control_client::CSRF_HEADER) {
+async fn who(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
+    // A browser session must echo its CSRF token: without one it is refused here (403), before
+    // the control plane is asked.
+    if daarion_http::bearer(headers).is_none()
+        && headers.contains_key(header::COOKIE)
+        && !headers.contains_key(daarion_control_client::CSRF_HEADER)
+    {
         return Err(GatewayError::Forbidden);
     }
-    app.introspector
-        .session(headers)
-        .await
-        .map_err(|e| GatewayError::unavailable("the control plane", e))?
-        .map(|(name, _)| name)
-        .ok_or(GatewayError::Unauthenticated)
-}
-
-async fn who(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
-    let token = match bearer(headers) {
-        Some(token) => token,
-        None if headers.contains_key(header::COOKIE) => return session_user(app, headers).await,
-        None => return Err(GatewayError::Unauthenticated),
-    };
-    let caller = credential(app, token).await?;
-    caller.require(&["agents:use"])?;
-    Ok(match caller {
-        Credential::Root => "operator".into(),
-        Credential::Token { name, .. } => format!("token:{name}"),
+    Ok(match caller(app, headers).await? {
+        Principal::Root => "operator".into(),
+        token @ Principal::Token { .. } => {
+            if !token.has("agents:use") {
+                return Err(GatewayError::Forbidden);
+            }
+            token.name()
+        }
+        Principal::Session { name, .. } => name,
     })
 }
 
