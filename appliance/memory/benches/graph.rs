@@ -8,9 +8,13 @@
 #[path = "../tests/helpers/falkor.rs"]
 mod falkor;
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Rng, ms};
 use daarion_memory::graph::bolt::BoltGraph;
 use daarion_memory::graph::postgres::PgGraph;
 use daarion_memory::graph::{GraphStore, NewRelation, NodeRef};
@@ -20,21 +24,6 @@ const ENTITIES: u64 = 200;
 const RELATIONS: usize = 500;
 const WALKS: usize = 40;
 const RELATIONS_NAMES: [&str; 4] = ["knows", "works_with", "lives_near", "likes"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
-fn ms(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-}
 
 struct Row {
     backend: &'static str,

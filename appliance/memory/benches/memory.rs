@@ -9,8 +9,12 @@
 //!
 //! `cargo build --release -p daarion-llama-worker && cargo bench -p daarion-memory --bench memory`
 
+#[path = "support/common.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{Rng, ms};
 use daarion_control_plane::testing::Plane;
 use daarion_vectors::{Collection, EdgeStore, Point, Scope, VectorStore};
 use serde_json::{Value, json};
@@ -27,16 +31,7 @@ const WORDS: &[&str] = &[
     "cheese", "village", "bridge", "castle", "festival",
 ];
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
     fn word(&mut self) -> &'static str {
         WORDS[(self.next() % WORDS.len() as u64) as usize]
     }
@@ -54,10 +49,6 @@ impl Rng {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / norm).collect()
     }
-}
-
-fn ms(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
 }
 
 struct Memory {
