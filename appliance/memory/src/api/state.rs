@@ -152,15 +152,18 @@ pub async fn put(
     }
     let session = load(&app.pool, id).await?;
     caller.write(session.user_id)?;
-    if session.ended_at.is_some() {
+    let mut tx = app.pool.begin().await?;
+    // One writer per session at a time, so the entry limit holds under concurrent writes; and
+    // whether it has ended is read under the same lock, so an end racing this write either
+    // comes first (409) or waits and then deletes what was written.
+    let ended: bool =
+        sqlx::query_scalar("SELECT ended_at IS NOT NULL FROM sessions WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if ended {
         return Err(ApiError::Conflict(format!("session {id} has ended")));
     }
-    let mut tx = app.pool.begin().await?;
-    // One writer per session at a time, so the entry limit holds under concurrent writes.
-    sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
     let others: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM session_state WHERE session_id = $1 AND key <> $2 \
          AND expires_at > clock_timestamp()",
