@@ -199,23 +199,6 @@ impl BoltGraph {
             })
             .collect()
     }
-
-    async fn edge(&self, id: Uuid) -> Result<Edge, GraphError> {
-        let mut params = Params::new();
-        params.insert("id".into(), id.to_string().into());
-        let rows = self
-            .run(
-                "relation",
-                &format!(
-                    "MATCH ()-[r:RELATED {{id: $id}}]->() RETURN {}",
-                    edge_columns("r")
-                ),
-                params,
-                RoutingControl::Read,
-            )
-            .await?;
-        edge_from(&mut first(rows, || format!("relation {id}"))?, "r")
-    }
 }
 
 /// The first row, or `NotFound` naming `what`.
@@ -578,8 +561,17 @@ impl GraphStore for BoltGraph {
 
     fn edge_owner(&self, edge: Uuid) -> BoxFuture<'_, Result<Option<Uuid>, GraphError>> {
         Box::pin(async move {
-            let found = self.edge(edge).await?;
-            Ok(self.node(found.from_node).await?.user_id)
+            let mut params = Params::new();
+            params.insert("id".into(), edge.to_string().into());
+            let rows = self
+                .run(
+                    "relation owner",
+                    "MATCH (a:Entity)-[r:RELATED {id: $id}]->() RETURN a.user AS owner",
+                    params,
+                    RoutingControl::Read,
+                )
+                .await?;
+            optional_uuid(&mut first(rows, || format!("relation {edge}"))?, "owner")
         })
     }
 }
