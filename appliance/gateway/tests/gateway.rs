@@ -525,6 +525,28 @@ fn picture() -> Vec<u8> {
     daarion_swapper::testing::bmp(40, 30)
 }
 
+/// Posts the photo to fresh chats until one is handled under the bot's new settings, which reach
+/// the gateway through the bus: with a vision model (`described`) or politely refused without
+/// one. Returns that chat.
+async fn photo_under_new_settings(
+    gw: &Gateway,
+    chats: std::ops::Range<i64>,
+    photo: &str,
+    caption: Option<&str>,
+    described: bool,
+) -> i64 {
+    for chat in chats {
+        gw.post(&photo_update(chat, photo, caption)).await;
+        gw.until("a reply to the photo", |t| !t.shown(chat).is_empty())
+            .await;
+        let refused = gw.telegram.shown(chat)[0].contains("cannot look at photos");
+        if refused != described {
+            return chat;
+        }
+    }
+    panic!("the bot's new settings never reached the gateway (vision model: {described})");
+}
+
 #[tokio::test]
 async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption() {
     let gw = Gateway::start(true, Some("a")).await;
@@ -535,25 +557,12 @@ async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption(
     bot["vision_model"] = json!("eyes");
     gw.stack.config("telegram.mainbot", bot).await;
     let photo = gw.telegram.add_file(picture());
-    // The settings reach the gateway through the bus: a photo that came first is still
-    // refused politely, so photos go to fresh chats until one is seen.
-    let mut answered = false;
-    for chat in 40..60 {
-        gw.post(&photo_update(chat, &photo, Some("What is this?")))
-            .await;
-        gw.until("a reply to the photo", |t| !t.shown(chat).is_empty())
-            .await;
-        if !gw.telegram.shown(chat)[0].contains("cannot look at photos") {
-            // The agent's answer, perhaps still streaming: wait for all of it.
-            gw.until("the answer to the photo", |t| {
-                t.shown(chat) == ["What a picture."]
-            })
-            .await;
-            answered = true;
-            break;
-        }
-    }
-    assert!(answered, "the photo never reached the vision model");
+    let chat = photo_under_new_settings(&gw, 40..60, &photo, Some("What is this?"), true).await;
+    // The agent's answer, perhaps still streaming: wait for all of it.
+    gw.until("the answer to the photo", |t| {
+        t.shown(chat) == ["What a picture."]
+    })
+    .await;
     let asked = fake.bodies()[0]["messages"]
         .as_array()
         .unwrap()
@@ -597,20 +606,9 @@ async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption(
     gw.until("an answer after the bad photo", |t| t.shown(72).len() == 2)
         .await;
 
-    // Without a vision model: a polite "not here". The settings reach the gateway through the
-    // bus, so photos go to fresh chats until one is answered under the new settings.
+    // Without a vision model: a polite "not here".
     gw.stack.config("telegram.mainbot", gw.bot.clone()).await;
-    let mut refused = false;
-    for chat in 80..120 {
-        gw.post(&photo_update(chat, &photo, None)).await;
-        gw.until("a reply to the photo", |t| !t.shown(chat).is_empty())
-            .await;
-        if gw.telegram.shown(chat)[0].contains("cannot look at photos") {
-            refused = true;
-            break;
-        }
-    }
-    assert!(refused, "a bot without a vision model never said so");
+    photo_under_new_settings(&gw, 80..120, &photo, None, false).await;
     gw.stop().await;
 }
 
