@@ -21,6 +21,7 @@ BIN=/usr/local/bin/daarion
 WORKER=/usr/local/bin/daarion-llama-worker
 WHISPER_WORKER=/usr/local/bin/daarion-whisper-worker
 TTS_WORKER=/usr/local/bin/daarion-tts-worker
+SD_WORKER=/usr/local/bin/daarion-sd-worker
 LIBDIR=/usr/local/lib/daarion
 NATS_BIN=$LIBDIR/nats-server
 DOCDIR=/usr/local/share/doc/daarion
@@ -113,7 +114,7 @@ PY
 cuda_features() {
   command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || return 0
   if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
-    echo "--features daarion-llama-worker/cuda,daarion-whisper-worker/cuda"
+    echo "--features daarion-llama-worker/cuda,daarion-whisper-worker/cuda,daarion-sd-worker/cuda"
   else
     say "an NVIDIA GPU is present but nvcc is not: building for the CPU (install the CUDA toolkit and rerun for GPU builds)" >&2
   fi
@@ -154,19 +155,20 @@ step_binary() {
     run env PATH="$node_dir:$PATH" npm --prefix "$REPO/web-ui" run --silent build
     say "building the release binary (cargo build --release; the first build takes a while)${features:+ with CUDA}"
     # shellcheck disable=SC2086 # $features is one flag and its value, or nothing
-    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker -p daarion-whisper-worker -p daarion-tts-worker $features --manifest-path "$REPO/Cargo.toml"
+    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker -p daarion-whisper-worker -p daarion-tts-worker -p daarion-sd-worker $features --manifest-path "$REPO/Cargo.toml"
     src=$target/release/daarion
   fi
   if [ "$DRY_RUN" = 0 ] && [ ! -x "$src" ]; then die "$src is not an executable"; fi
-  # The model workers (llama.cpp, whisper.cpp, text to speech) are built beside the daarion
+  # The model workers (llama.cpp, whisper.cpp, text to speech, images) are built beside the daarion
   # binary; the swapper runs one per loaded model.
   local worker_src; worker_src=$(dirname "$src")/daarion-llama-worker
   local whisper_src; whisper_src=$(dirname "$src")/daarion-whisper-worker
   local tts_src; tts_src=$(dirname "$src")/daarion-tts-worker
-  for w in "$worker_src" "$whisper_src" "$tts_src"; do
+  local sd_src; sd_src=$(dirname "$src")/daarion-sd-worker
+  for w in "$worker_src" "$whisper_src" "$tts_src" "$sd_src"; do
     if [ "$DRY_RUN" = 0 ] && [ ! -x "$w" ]; then die "$w is missing: build it with cargo build -p $(basename "$w")"; fi
   done
-  for pair in "$src:$BIN" "$worker_src:$WORKER" "$whisper_src:$WHISPER_WORKER" "$tts_src:$TTS_WORKER"; do
+  for pair in "$src:$BIN" "$worker_src:$WORKER" "$whisper_src:$WHISPER_WORKER" "$tts_src:$TTS_WORKER" "$sd_src:$SD_WORKER"; do
     local from=${pair%%:*} to=${pair#*:}
     if [ -x "$to" ] && [ -f "$from" ] && cmp -s "$from" "$to"; then unchanged "$to"; continue; fi
     changed "installing $to"
@@ -355,7 +357,7 @@ uninstall_all() {
     changed "stopping and disabling daarion.service"
     run systemctl disable --now daarion.service || true
   fi
-  for f in "$UNIT" "$BIN" "$WORKER" "$WHISPER_WORKER" "$TTS_WORKER" "$NATS_BIN"; do
+  for f in "$UNIT" "$BIN" "$WORKER" "$WHISPER_WORKER" "$TTS_WORKER" "$SD_WORKER" "$NATS_BIN"; do
     if [ -e "$f" ]; then changed "removing $f"; run rm -f "$f"; fi
   done
   if [ -d "$DOCDIR" ]; then changed "removing $DOCDIR"; run rm -rf "$DOCDIR"; fi

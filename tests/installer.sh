@@ -15,6 +15,7 @@ BIN_SRC=$CARGO_TARGET_DIR/debug/daarion
 [ -x "$CARGO_TARGET_DIR/debug/daarion-llama-worker" ] || cargo build -q -p daarion-llama-worker
 [ -x "$CARGO_TARGET_DIR/debug/daarion-whisper-worker" ] || cargo build -q -p daarion-whisper-worker
 [ -x "$CARGO_TARGET_DIR/debug/daarion-tts-worker" ] || cargo build -q -p daarion-tts-worker
+[ -x "$CARGO_TARGET_DIR/debug/daarion-sd-worker" ] || cargo build -q -p daarion-sd-worker
 INSTALL=(bash installer/install.sh --no-systemd --binary "$BIN_SRC")
 
 passed=0 failed=0
@@ -59,6 +60,7 @@ check "binary installed" cmp -s "$BIN_SRC" /usr/local/bin/daarion
 check "llama.cpp worker installed" test -x /usr/local/bin/daarion-llama-worker
 check "whisper.cpp worker installed" test -x /usr/local/bin/daarion-whisper-worker
 check "text-to-speech worker installed" test -x /usr/local/bin/daarion-tts-worker
+check "image worker installed" test -x /usr/local/bin/daarion-sd-worker
 check "nats-server 2.15.1 installed" bash -c '/usr/local/lib/daarion/nats-server --version | grep -q v2.15.1'
 check "user created" id daarion
 check "config is 0640" mode_is /etc/daarion/daarion.toml 640
@@ -103,6 +105,7 @@ check "binary removed" test ! -e /usr/local/bin/daarion
 check "worker removed" test ! -e /usr/local/bin/daarion-llama-worker
 check "whisper worker removed" test ! -e /usr/local/bin/daarion-whisper-worker
 check "tts worker removed" test ! -e /usr/local/bin/daarion-tts-worker
+check "image worker removed" test ! -e /usr/local/bin/daarion-sd-worker
 check "unit removed" test ! -e /etc/systemd/system/daarion.service
 check "config kept" test -f /etc/daarion/daarion.toml
 check "database kept" bash -c "runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"

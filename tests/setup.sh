@@ -37,6 +37,8 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v python3 >/dev/null || need+=(python3 python3-pip python3-venv)
 # The swapper's offline text-to-speech engine.
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
+# The tests' local edge-tts service encodes the speech it sends as MP3, as the real one does.
+command -v lame >/dev/null || need+=(lame)
 # The admin UI's end-to-end tests drive Debian's Chromium (never a downloaded browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
@@ -85,13 +87,17 @@ fi
 # A tiny random-weight vision projector for tiny-random-llama: no vision model is on any
 # registry, and this runs llama.cpp's real multimodal path (tests/fixtures/tiny_mmproj.py).
 FIXTURES_DIR="${DAARION_TEST_FIXTURES:-/var/cache/daarion/fixtures}"
-if [ ! -f "$FIXTURES_DIR/tiny-random-mmproj.gguf" ] || [ ! -f "$FIXTURES_DIR/tiny-random-mmproj-smollm2.gguf" ]; then
+# Likewise a tiny random Stable Diffusion 1.x checkpoint runs stable-diffusion.cpp's real
+# image generation (tests/fixtures/tiny_sd.py).
+if [ ! -f "$FIXTURES_DIR/tiny-random-mmproj.gguf" ] || [ ! -f "$FIXTURES_DIR/tiny-random-mmproj-smollm2.gguf" ] \
+  || [ ! -f "$FIXTURES_DIR/tiny-random-sd1.safetensors" ]; then
   log "making the test fixtures in $FIXTURES_DIR"
   $SUDO mkdir -p "$FIXTURES_DIR"
   [ -x "$FIXTURES_DIR/.venv/bin/python3" ] || $SUDO python3 -m venv "$FIXTURES_DIR/.venv"
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" -m pip install --quiet --disable-pip-version-check numpy==2.4.6 gguf==0.19.0
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_mmproj.py "$FIXTURES_DIR/tiny-random-mmproj.gguf" >/dev/null
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_mmproj.py "$FIXTURES_DIR/tiny-random-mmproj-smollm2.gguf" 576 >/dev/null
+  $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_sd.py "$FIXTURES_DIR/tiny-random-sd1.safetensors" >/dev/null
 fi
 
 # --- FalkorDB, the Bolt server the graph backend's tests run against ---------------------------

@@ -261,6 +261,7 @@ fn models(config: &Config) -> (Verdict, String) {
             "models.whisper_worker",
         ),
         (Kind::Tts, &config.models.tts_worker, "models.tts_worker"),
+        (Kind::Image, &config.models.sd_worker, "models.sd_worker"),
     ];
     for (kind, worker, key) in backends {
         if config.swapper.enabled
@@ -289,10 +290,9 @@ fn models(config: &Config) -> (Verdict, String) {
     let missing: Vec<&str> = manifests
         .iter()
         .filter(|m| {
-            matches!(
-                check_file(m, &config.general.models_dir, false),
-                Ok(FileState::Missing) | Err(_)
-            )
+            m.files(&config.general.models_dir)
+                .iter()
+                .any(|f| matches!(check_file(f, false), Ok(FileState::Missing) | Err(_)))
         })
         .map(|m| m.id.as_str())
         .collect();

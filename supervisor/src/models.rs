@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use daarion_config::Config;
-use daarion_swapper::manifest::{FileState, Manifest, check_file, check_mmproj, load_all};
+use daarion_swapper::manifest::{EDGE_TTS_ENDPOINT, FileState, Manifest, check_file, load_all};
 
 use crate::cli::ModelsCommand;
 
@@ -43,18 +43,25 @@ pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<Exit
     println!("{:<16} {:<10} {:>10}  FILE", "MODEL", "KIND", "STATE");
     for manifest in &manifests {
         let models_dir = &config.general.models_dir;
-        let mut rows = vec![(
-            manifest.id.clone(),
-            format!("{:?}", manifest.kind).to_lowercase(),
-            manifest.path(models_dir),
-            check_file(manifest, models_dir, hash)?,
-        )];
-        // A vision model's projector is a file of its own, listed under the model.
-        if let (Some(path), Some(state)) = (
-            manifest.mmproj_path(models_dir),
-            check_mmproj(manifest, models_dir, hash),
-        ) {
-            rows.push(("  + mmproj".into(), String::new(), path, state?));
+        let kind = format!("{:?}", manifest.kind).to_lowercase();
+        if manifest.online() {
+            let endpoint = manifest.endpoint.as_deref().unwrap_or(EDGE_TTS_ENDPOINT);
+            println!(
+                "{:<16} {kind:<10} {:>10}  {endpoint}",
+                manifest.id, "online"
+            );
+            continue;
+        }
+        // A vision model's projector and an image model's parts are files of their own,
+        // listed under the model.
+        let mut rows = Vec::new();
+        for file in manifest.files(models_dir) {
+            let (name, kind) = if file.role == "model" {
+                (manifest.id.clone(), kind.clone())
+            } else {
+                (format!("  + {}", file.role), String::new())
+            };
+            rows.push((name, kind, file.path.clone(), check_file(&file, hash)?));
         }
         for (name, kind, path, state) in rows {
             let shown = match &state {
@@ -99,7 +106,7 @@ async fn pull(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> 
     .await;
     match result {
         Ok(pulled) => {
-            for file in std::iter::once(&pulled).chain(pulled.projector.as_deref()) {
+            for file in &pulled {
                 if file.resumed_from > 0 {
                     println!("resumed at {} MiB", file.resumed_from >> 20);
                 }
@@ -129,8 +136,8 @@ async fn pull(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> 
 fn rm(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> {
     let models_dir = &config.general.models_dir;
     let mut code = ExitCode::SUCCESS;
-    // The model's file and a vision model's projector, each only inside the models directory.
-    for path in std::iter::once(manifest.path(models_dir)).chain(manifest.mmproj_path(models_dir)) {
+    // Every file of the model, each only inside the models directory.
+    for path in manifest.files(models_dir).into_iter().map(|f| f.path) {
         if !path.starts_with(models_dir) {
             eprintln!(
                 "daarion: {} is outside {}; not removing it",

@@ -152,6 +152,7 @@ pub struct ModelsConfig {
     pub llama_worker: PathBuf,
     pub whisper_worker: PathBuf,
     pub tts_worker: PathBuf,
+    pub sd_worker: PathBuf,
     pub threads: u32,
     /// The embedding model (a manifest id) the memory service indexes and searches with.
     pub embedding_model: String,

@@ -35,6 +35,8 @@ struct Said<'a> {
     addressed: bool,
     /// The text is a voice message's transcript.
     voice: bool,
+    /// A photo that came with it (JPEG), for the agent's `describe_image` tool.
+    photo: Option<Vec<u8>>,
 }
 
 const SORRY: &str = "Sorry, something went wrong on my side. Please try again in a moment.";
@@ -122,6 +124,7 @@ pub async fn handle(app: App, event: Envelope<ReceivedUpdate>) -> Result<(), Han
                     text,
                     addressed,
                     voice: false,
+                    photo: None,
                 },
                 started,
             )
@@ -167,6 +170,7 @@ pub async fn handle(app: App, event: Envelope<ReceivedUpdate>) -> Result<(), Han
                             text,
                             addressed: true,
                             voice: true,
+                            photo: None,
                         },
                         started,
                     )
@@ -221,7 +225,7 @@ async fn photo(
         .send_chat_action(ChatId(chat.id), ChatAction::Typing);
     let _ = typing.send().await;
     match crate::vision::describe(app, handle, file_id, &model).await {
-        Ok(description) if description.is_empty() => {
+        Ok(described) if described.description.is_empty() => {
             say(
                 app,
                 handle,
@@ -231,8 +235,8 @@ async fn photo(
             .await;
             "unsupported"
         }
-        Ok(description) => {
-            let text = crate::vision::as_text(&description, caption.as_deref());
+        Ok(described) => {
+            let text = crate::vision::as_text(&described.description, caption.as_deref());
             converse(
                 app,
                 handle,
@@ -242,6 +246,7 @@ async fn photo(
                     text,
                     addressed: true,
                     voice: false,
+                    photo: Some(described.jpeg),
                 },
                 started,
             )
@@ -331,6 +336,10 @@ fn routed(handle: &BotHandle, said: &Said<'_>, agent: Option<String>) -> Value {
         "addressed": said.addressed,
         "agent": agent,
         "voice": said.voice,
+        "images": said.photo.iter().map(|jpeg| {
+            use base64::Engine;
+            json!({"mime": "image/jpeg", "data": base64::engine::general_purpose::STANDARD.encode(jpeg)})
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -355,6 +364,7 @@ async fn command(
                 text: format!("/{name}"),
                 addressed: true,
                 voice: false,
+                photo: None,
             };
             let message = routed(handle, &said, agent);
             match app.router.reset(&message).await {
@@ -542,8 +552,10 @@ async fn converse(app: &App, handle: &BotHandle, said: Said<'_>, started: Instan
     let mut trace_id = Value::Null;
     let mut agent_id = Value::Null;
     let mut stored_id = Value::Null;
-    // Voice messages a tool made (the agent chose to speak), sent after the text.
+    // Voice messages and pictures a tool made (the agent chose to speak or draw), sent after
+    // the text.
     let mut voices: Vec<Vec<u8>> = Vec::new();
+    let mut pictures: Vec<(String, Vec<u8>)> = Vec::new();
     while let Some(event) = events.next().await {
         match event["type"].as_str().unwrap_or_default() {
             "start" => {
@@ -568,12 +580,17 @@ async fn converse(app: &App, handle: &BotHandle, said: Said<'_>, started: Instan
                 answer = event["content"].as_str().unwrap_or_default().to_owned();
                 stored_id = event["id"].clone();
             }
-            "media" if event["mime"] == "audio/ogg" => {
+            "media" => {
                 use base64::Engine;
+                let mime = event["mime"].as_str().unwrap_or_default();
                 match base64::engine::general_purpose::STANDARD
                     .decode(event["data"].as_str().unwrap_or_default())
                 {
-                    Ok(ogg) => voices.push(ogg),
+                    Ok(ogg) if mime == "audio/ogg" => voices.push(ogg),
+                    Ok(picture) if mime.starts_with("image/") => {
+                        pictures.push((mime.to_owned(), picture))
+                    }
+                    Ok(_) => tracing::warn!(mime, "media of a kind Telegram is not sent"),
                     Err(e) => tracing::warn!(error = %e, "unreadable media from the router"),
                 }
             }
@@ -614,6 +631,11 @@ async fn converse(app: &App, handle: &BotHandle, said: Said<'_>, started: Instan
     for ogg in &voices {
         if let Err(e) = shown.out.voice(ogg).await {
             tracing::warn!(error = %e, "cannot send the agent's voice message");
+        }
+    }
+    for (mime, picture) in &pictures {
+        if let Err(e) = shown.out.photo(picture, mime).await {
+            tracing::warn!(error = %e, "cannot send the agent's picture");
         }
     }
     if outcome == "answered"

@@ -125,6 +125,24 @@ impl Outgoing<'_> {
         .await
     }
 
+    /// A picture (PNG, JPEG or WebP) as a photo.
+    pub async fn photo(&self, picture: &[u8], mime: &str) -> Result<MessageId, RequestError> {
+        let bot = &self.handle.bot;
+        let name = match mime {
+            "image/jpeg" => "picture.jpg",
+            "image/webp" => "picture.webp",
+            _ => "picture.png",
+        };
+        self.call("sendPhoto", || async {
+            let file = InputFile::memory(picture.to_vec()).file_name(name);
+            bot.send_photo(ChatId(self.chat.id), file)
+                .send()
+                .await
+                .map(|m| m.id)
+        })
+        .await
+    }
+
     pub async fn edit(&self, id: MessageId, text: &str) -> Result<(), RequestError> {
         let bot = &self.handle.bot;
         let plain = || async {

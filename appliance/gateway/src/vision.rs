@@ -32,13 +32,22 @@ impl From<FileError> for VisionError {
     }
 }
 
+/// A photo and what the vision model saw in it.
+#[derive(Debug)]
+pub struct Described {
+    pub description: String,
+    /// The photo itself (JPEG, as Telegram sends photos), passed on to the agent so its
+    /// `describe_image` tool can ask its own questions.
+    pub jpeg: Vec<u8>,
+}
+
 /// The vision model's description of a photo (Telegram sends photos as JPEG).
 pub async fn describe(
     app: &App,
     handle: &BotHandle,
     file_id: &str,
     model: &str,
-) -> Result<String, VisionError> {
+) -> Result<Described, VisionError> {
     let bytes = files::fetch(handle, file_id).await?;
     let url = format!(
         "data:image/jpeg;base64,{}",
@@ -67,11 +76,14 @@ pub async fn describe(
         .map_err(|e| VisionError::Unavailable(format!("swapper: {e}")))?;
     let message = || body["error"]["message"].as_str().unwrap_or("").to_owned();
     match status.as_u16() {
-        200 => Ok(body["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .trim()
-            .to_owned()),
+        200 => Ok(Described {
+            description: body["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            jpeg: bytes,
+        }),
         400 => Err(VisionError::NotImage(message())),
         s => Err(VisionError::Unavailable(format!(
             "swapper HTTP {s}: {}",

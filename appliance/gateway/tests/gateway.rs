@@ -552,6 +552,14 @@ async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption(
     let gw = Gateway::start(true, Some("a")).await;
     let fake = gw.stack.fake().await;
     fake.always(openai_answer("What a picture."));
+    // The agent may look again (describe_image, with the photo passed along) and draw
+    // (generate_image, through a cloud images API the fake speaks).
+    gw.stack
+        .config(
+            "agents.a",
+            json!({"vision_model": "eyes", "image_model": "fake/painter"}),
+        )
+        .await;
 
     let mut bot = gw.bot.clone();
     bot["vision_model"] = json!("eyes");
@@ -590,7 +598,52 @@ async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption(
         "the largest size is fetched: {fetched:?}"
     );
 
+    // The photo travels with the message: the agent's own question about it is answered by
+    // the vision model.
+    fake.then(tool_call_reply(
+        "call_look",
+        "describe_image",
+        r#"{"question": "What colour is it?"}"#,
+    ))
+    .then(openai_answer("It is a picture."));
+    let before = fake.count();
+    gw.post(&photo_update(chat, &photo, Some("And the colour?")))
+        .await;
+    gw.until("the answer after looking", |t| {
+        t.shown(chat).iter().any(|m| m == "It is a picture.")
+    })
+    .await;
+    let looked = fake.bodies()[before + 1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .cloned()
+        .expect("the tool's result goes back to the model");
+    assert!(
+        looked["content"].as_str().unwrap().contains("\"answer\""),
+        "the vision model answered: {looked}"
+    );
+
+    // A picture the agent draws arrives as a photo after the text.
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n-drawn";
+    fake.then(tool_call_reply(
+        "call_draw",
+        "generate_image",
+        r#"{"prompt": "a red lighthouse"}"#,
+    ))
+    .then(daarion_llm::testing::openai_images(&[png]))
+    .then(openai_answer("Here it is."));
+    gw.post(&text_update(73, 7, "draw me a lighthouse", false))
+        .await;
+    gw.until("the drawn picture", |t| !t.calls("sendPhoto").is_empty())
+        .await;
+    let sent = gw.telegram.calls("sendPhoto").pop().unwrap();
+    assert!(sent.raw.contains("-drawn"), "the picture was uploaded");
+    assert!(gw.telegram.shown(73).iter().any(|m| m == "Here it is."));
+
     // Not a picture at all: a friendly reply, nothing asked of the agent, and it goes on.
+    let asked_before = fake.count();
     let junk = gw
         .telegram
         .add_file(b"OggS this is a voice message, not a photo".to_vec());
@@ -601,7 +654,7 @@ async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption(
             .any(|m| m.contains("could not make out that picture"))
     })
     .await;
-    assert_eq!(fake.count(), 1);
+    assert_eq!(fake.count(), asked_before);
     gw.post(&text_update(72, 7, "still there?", false)).await;
     gw.until("an answer after the bad photo", |t| t.shown(72).len() == 2)
         .await;
@@ -759,7 +812,7 @@ async fn the_bot_token_and_webhook_secret_never_reach_the_logs() {
     bot["api_url"] = json!("http://127.0.0.1:9");
     gw.stack.config("telegram.mainbot", bot).await;
     // Generous: on a loaded machine the polling loop takes a while to restart and fail.
-    for _ in 0..400 {
+    for _ in 0..1200 {
         if String::from_utf8_lossy(&logs.lock().unwrap()).contains("getUpdates failed") {
             break;
         }

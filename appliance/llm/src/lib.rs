@@ -25,6 +25,6 @@ pub use openai::OpenAiCompatible;
 pub use price::{Price, Prices};
 pub use retry::{Resilient, RetryPolicy, Timeouts};
 pub use types::{
-    ChatEvent, ChatRequest, ChatResponse, EventStream, Message, Provider, Role, ToolCall, Usage,
-    collect,
+    ChatEvent, ChatRequest, ChatResponse, EventStream, ImageRequest, Message, Provider, Role,
+    ToolCall, Usage, collect,
 };

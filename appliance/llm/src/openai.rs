@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::retry::{Timeouts, send};
-use crate::types::{ChatEvent, ChatRequest, EventStream, Message, Provider, ToolCall, Usage};
+use crate::types::{
+    ChatEvent, ChatRequest, EventStream, ImageRequest, Message, Provider, ToolCall, Usage,
+};
 use crate::{LlmError, sse};
 
 /// DeepSeek, Mistral, Grok/xAI, vLLM, the swapper: `base_url` ends before `/chat/completions`
@@ -96,6 +98,63 @@ impl Provider for OpenAiCompatible {
                 self.timeouts.stall,
             );
             Ok(parse(self.name.clone(), lines))
+        })
+    }
+
+    /// `POST /images/generations`. No `response_format` is sent (gpt-image models refuse it):
+    /// each picture comes back as `b64_json` or as a `url`, which is fetched.
+    fn generate_images(
+        &self,
+        request: ImageRequest,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>, LlmError>> {
+        Box::pin(async move {
+            let mut body =
+                json!({"model": request.model, "prompt": request.prompt, "n": request.n});
+            if let Some(size) = &request.size {
+                body["size"] = json!(size);
+            }
+            let mut call = self
+                .http
+                .post(format!("{}/images/generations", self.base_url))
+                .json(&body);
+            if let Some(key) = &self.api_key {
+                call = call.bearer_auth(key);
+            }
+            // Pictures take longer than a first token; the stall limit bounds the body too.
+            let response = send(&self.name, call, self.timeouts.first_byte).await?;
+            let protocol = |message: String| LlmError::Protocol {
+                provider: self.name.clone(),
+                message,
+            };
+            let answer: Value = tokio::time::timeout(self.timeouts.stall, response.json())
+                .await
+                .map_err(|_| LlmError::Stalled {
+                    provider: self.name.clone(),
+                    after: self.timeouts.stall,
+                })?
+                .map_err(|e| protocol(format!("not an images answer: {e}")))?;
+            let mut images = Vec::new();
+            for item in answer["data"].as_array().into_iter().flatten() {
+                use base64::Engine;
+                if let Some(b64) = item["b64_json"].as_str() {
+                    images.push(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .map_err(|e| protocol(format!("b64_json: {e}")))?,
+                    );
+                } else if let Some(url) = item["url"].as_str() {
+                    let fetched = send(&self.name, self.http.get(url), self.timeouts.first_byte)
+                        .await?
+                        .bytes()
+                        .await
+                        .map_err(|e| protocol(format!("cannot fetch the image: {e}")))?;
+                    images.push(fetched.to_vec());
+                }
+            }
+            if images.is_empty() {
+                return Err(protocol("the answer holds no image".into()));
+            }
+            Ok(images)
         })
     }
 }

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use rand::Rng;
 
 use crate::LlmError;
-use crate::types::{ChatRequest, EventStream, Provider};
+use crate::types::{ChatRequest, EventStream, ImageRequest, Provider};
 
 /// Per provider: how long to wait for a connection, for the response head, and between two
 /// chunks of a streaming answer.
@@ -130,6 +130,28 @@ impl Resilient {
     }
 }
 
+impl Resilient {
+    /// `call` until it succeeds, fails for good, or runs out of retries.
+    async fn retrying<'a, T>(
+        &'a self,
+        mut call: impl FnMut() -> BoxFuture<'a, Result<T, LlmError>>,
+    ) -> Result<T, LlmError> {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Ok(done) => return Ok(done),
+                Err(e) if e.retryable() && attempt < self.policy.max_retries => {
+                    let delay = self.policy.delay(attempt, &e);
+                    tracing::warn!(provider = self.inner.name(), error = %e, retry_in_ms = delay.as_millis() as u64, "LLM call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 impl Provider for Resilient {
     fn name(&self) -> &str {
         self.inner.name()
@@ -137,19 +159,18 @@ impl Provider for Resilient {
 
     fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<EventStream, LlmError>> {
         Box::pin(async move {
-            let mut attempt = 0;
-            loop {
-                match self.inner.chat_stream(request.clone()).await {
-                    Ok(stream) => return Ok(stream),
-                    Err(e) if e.retryable() && attempt < self.policy.max_retries => {
-                        let delay = self.policy.delay(attempt, &e);
-                        tracing::warn!(provider = self.inner.name(), error = %e, retry_in_ms = delay.as_millis() as u64, "LLM call failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            self.retrying(|| self.inner.chat_stream(request.clone()))
+                .await
+        })
+    }
+
+    fn generate_images(
+        &self,
+        request: ImageRequest,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>, LlmError>> {
+        Box::pin(async move {
+            self.retrying(|| self.inner.generate_images(request.clone()))
+                .await
         })
     }
 }

@@ -74,6 +74,7 @@ impl Fake {
         let app = Router::new()
             .route("/v1/chat/completions", post(handle))
             .route("/api/chat", post(handle))
+            .route("/v1/images/generations", post(handle))
             .with_state(self.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -151,6 +152,20 @@ pub fn stream(chunks: Vec<String>) -> Reply {
         chunks,
         gap: Duration::from_millis(1),
         stall: false,
+    }
+}
+
+/// An OpenAI images answer holding `pictures`, base64-encoded.
+pub fn openai_images(pictures: &[&[u8]]) -> Reply {
+    use base64::Engine;
+    let data: Vec<Value> = pictures
+        .iter()
+        .map(|p| serde_json::json!({"b64_json": base64::engine::general_purpose::STANDARD.encode(p)}))
+        .collect();
+    Reply::Status {
+        status: 200,
+        body: serde_json::json!({"created": 0, "data": data}).to_string(),
+        retry_after: None,
     }
 }
 

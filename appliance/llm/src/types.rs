@@ -106,6 +106,31 @@ pub trait Provider: Send + Sync {
     /// For logs, metrics labels and the price table.
     fn name(&self) -> &str;
     fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<EventStream, LlmError>>;
+    /// Pictures for a prompt (OpenAI's images API), as the encoded files the provider made
+    /// (PNG, JPEG or WebP). A provider without an images API refuses.
+    fn generate_images(
+        &self,
+        request: ImageRequest,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>, LlmError>> {
+        let _ = request;
+        let provider = self.name().to_owned();
+        Box::pin(async move {
+            Err(LlmError::Protocol {
+                provider,
+                message: "this provider does not generate images".into(),
+            })
+        })
+    }
+}
+
+/// What a picture should show, and how many and how big.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRequest {
+    pub model: String,
+    pub prompt: String,
+    /// `WIDTHxHEIGHT`; `None`: the model's default.
+    pub size: Option<String>,
+    pub n: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

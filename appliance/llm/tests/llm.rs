@@ -282,3 +282,64 @@ async fn a_stream_cut_short_is_an_error_not_a_short_answer() {
         .unwrap_err();
     assert!(matches!(err, LlmError::Protocol { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn images_come_back_inline_or_by_url_and_rate_limits_are_retried() {
+    use daarion_llm::ImageRequest;
+    use daarion_llm::testing::openai_images;
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n-first";
+    let second: &[u8] = b"\x89PNG\r\n\x1a\n-second";
+    // A picture served by URL, as DALL-E and xAI answer by default.
+    let app = axum::Router::new().route(
+        "/picture.png",
+        axum::routing::get(move || async move { second.to_vec() }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let picture = format!("http://{}/picture.png", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let fake = Fake::default();
+    fake.then(Reply::Status {
+        status: 429,
+        body: json!({"error": {"message": "slow down"}}).to_string(),
+        retry_after: Some(0),
+    })
+    .then(openai_images(&[png]))
+    .then(Reply::Status {
+        status: 200,
+        body: json!({"data": [{"url": picture}]}).to_string(),
+        retry_after: None,
+    })
+    .then(Reply::Status {
+        status: 200,
+        body: json!({"data": []}).to_string(),
+        retry_after: None,
+    });
+    let provider = Resilient::new(Arc::new(openai(&fake, Some("sk-img")).await), retries(2));
+    let ask = |size: Option<&str>| ImageRequest {
+        model: "painter".into(),
+        prompt: "a lighthouse".into(),
+        size: size.map(str::to_owned),
+        n: 1,
+    };
+    let images = provider
+        .generate_images(ask(Some("512x512")))
+        .await
+        .unwrap();
+    assert_eq!(images, vec![png.to_vec()]);
+    let (headers, body) = fake.requests.lock().unwrap()[1].clone();
+    assert_eq!(headers["authorization"], "Bearer sk-img");
+    assert_eq!(
+        body,
+        json!({"model": "painter", "prompt": "a lighthouse", "n": 1, "size": "512x512"})
+    );
+    assert_eq!(
+        provider.generate_images(ask(None)).await.unwrap(),
+        vec![second.to_vec()]
+    );
+    let e = provider.generate_images(ask(None)).await.unwrap_err();
+    assert!(e.to_string().contains("no image"), "{e}");
+    // Ollama has no images API: it says so without a call.
+    let ollama = Ollama::new("ollama", "http://127.0.0.1:1", fast());
+    let e = ollama.generate_images(ask(None)).await.unwrap_err();
+    assert!(e.to_string().contains("does not generate images"), "{e}");
+}

@@ -171,6 +171,15 @@ pub struct AgentSettings {
     /// The swapper's text-to-speech model for the `speak` tool.
     #[serde(default = "default_tts_model")]
     pub tts_model: String,
+    /// The swapper's vision model the `describe_image` tool asks about the turn's pictures;
+    /// `None`: the tool says there is none.
+    #[serde(default)]
+    pub vision_model: Option<String>,
+    /// `provider/model` for the `generate_image` tool: `local/<id>` is an image model in the
+    /// swapper, any other provider's OpenAI images API works too; `None`: the tool says there
+    /// is none.
+    #[serde(default)]
+    pub image_model: Option<String>,
 }
 
 fn default_steps() -> u32 {
@@ -231,6 +240,18 @@ impl AgentSettings {
         }
         if self.memory_hits > 50 {
             return Err("memory_hits must be at most 50".into());
+        }
+        if let Some(link) = &self.image_model
+            && split_model(link).is_none()
+        {
+            return Err(format!("image_model: `{link}` is not provider/model"));
+        }
+        if self
+            .vision_model
+            .as_deref()
+            .is_some_and(|m| m.trim().is_empty())
+        {
+            return Err("vision_model must name a swapper model".into());
         }
         Ok(())
     }
@@ -362,6 +383,17 @@ mod tests {
             ..AgentSettings::default()
         };
         assert!(bad.validate().is_err());
+        let bad = AgentSettings {
+            image_model: Some("flux".into()),
+            ..AgentSettings::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("image_model"));
+        let good = AgentSettings {
+            image_model: Some("local/flux".into()),
+            vision_model: Some("qwen3-vl".into()),
+            ..AgentSettings::default()
+        };
+        good.validate().unwrap();
         assert_eq!(split_model("local/smollm2"), Some(("local", "smollm2")));
         assert_eq!(split_model("or/meta/llama"), Some(("or", "meta/llama")));
     }

@@ -21,7 +21,7 @@ use tracing::Instrument;
 use crate::auth::Caller;
 use crate::error::OpenAiError;
 use crate::event::Event;
-use crate::inbound::{ChatKind, Inbound, UserRef};
+use crate::inbound::{ChatKind, Inbound, Picture, UserRef};
 use crate::turn::{self, Admission, Admitted};
 use crate::{App, RouterError, metrics};
 
@@ -110,23 +110,59 @@ pub struct Completion {
 
 /// A string, or text parts (`[{"type": "text", "text": …}]`).
 fn text_of(content: &Value) -> Result<String, RouterError> {
+    let (text, pictures) = parts_of(content)?;
+    if !pictures.is_empty() {
+        return Err(RouterError::invalid(
+            "messages",
+            "pictures are read from the last user message only",
+        ));
+    }
+    Ok(text)
+}
+
+/// A message's text, and its pictures: `image_url` parts with inline
+/// `data:image/…;base64,` URLs (the router fetches nothing from the network).
+fn parts_of(content: &Value) -> Result<(String, Vec<Picture>), RouterError> {
     match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Null => Ok(String::new()),
-        Value::Array(parts) => parts
-            .iter()
-            .map(|p| match (p["type"].as_str(), p["text"].as_str()) {
-                (Some("text"), Some(t)) => Ok(t.to_owned()),
-                _ => Err(RouterError::invalid(
-                    "messages",
-                    "only text content parts are supported here; send images through a channel",
-                )),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(|t| t.join("\n")),
+        Value::String(s) => Ok((s.clone(), Vec::new())),
+        Value::Null => Ok((String::new(), Vec::new())),
+        Value::Array(parts) => {
+            let (mut texts, mut pictures) = (Vec::new(), Vec::new());
+            for p in parts {
+                match p["type"].as_str() {
+                    Some("text") if p["text"].is_string() => {
+                        texts.push(p["text"].as_str().unwrap_or_default())
+                    }
+                    Some("image_url") => {
+                        let url = p["image_url"]["url"].as_str().unwrap_or_default();
+                        let picture = url
+                            .strip_prefix("data:")
+                            .and_then(|rest| rest.split_once(";base64,"))
+                            .map(|(mime, data)| Picture {
+                                mime: mime.to_owned(),
+                                data: data.to_owned(),
+                            })
+                            .ok_or_else(|| {
+                                RouterError::invalid(
+                                    "messages",
+                                    "an image_url must be an inline data:image/…;base64, URL",
+                                )
+                            })?;
+                        pictures.push(picture);
+                    }
+                    _ => {
+                        return Err(RouterError::invalid(
+                            "messages",
+                            "content parts must be text or image_url",
+                        ));
+                    }
+                }
+            }
+            Ok((texts.join("\n"), pictures))
+        }
         _ => Err(RouterError::invalid(
             "messages",
-            "content must be a string or text parts",
+            "content must be a string or content parts",
         )),
     }
 }
@@ -140,7 +176,11 @@ fn inbound_of(
         .iter()
         .rposition(|m| m.role == "user")
         .ok_or_else(|| RouterError::invalid("messages", "there is no user message"))?;
-    let text = text_of(&request.messages[last].content)?;
+    let (mut text, images) = parts_of(&request.messages[last].content)?;
+    // A picture without words still asks something; the model sees that one came.
+    if text.trim().is_empty() && !images.is_empty() {
+        text = "(a picture)".into();
+    }
     let mut history = Vec::new();
     for m in &request.messages[..last] {
         // The agent's system prompt is the operator's; a client cannot replace it.
@@ -177,6 +217,7 @@ fn inbound_of(
         agent: Some(request.model.clone()),
         addressed: true,
         voice: false,
+        images,
     };
     Ok((inbound, history))
 }

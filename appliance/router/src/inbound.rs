@@ -5,6 +5,34 @@ use uuid::Uuid;
 
 /// A message's text may be at most this long; longer texts are documents, for ingest.
 pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+/// Pictures per message, and the size of each once decoded.
+pub const MAX_PICTURES: usize = 4;
+pub const MAX_PICTURE_BYTES: usize = 5 * 1024 * 1024;
+const PICTURE_TYPES: [&str; 5] = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+];
+
+/// A picture sent with the message (a Telegram photo): the `describe_image` tool asks the
+/// agent's vision model about it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Picture {
+    /// `image/png`, `image/jpeg`, `image/gif`, `image/webp` or `image/bmp`.
+    pub mime: String,
+    /// The file, base64-encoded.
+    pub data: String,
+}
+
+impl Picture {
+    /// As an OpenAI `image_url` data URL.
+    pub fn data_url(&self) -> String {
+        format!("data:{};base64,{}", self.mime, self.data)
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,6 +90,9 @@ pub struct Inbound {
     /// The text is the transcript of a voice message (kept so with the stored message).
     #[serde(default)]
     pub voice: bool,
+    /// Pictures that came with the text, for the `describe_image` tool.
+    #[serde(default)]
+    pub images: Vec<Picture>,
 }
 
 impl Inbound {
@@ -105,6 +136,40 @@ impl Inbound {
                 "channel",
                 "1 to 32 lowercase letters, digits, '_' or '-'",
             ));
+        }
+        if self.images.len() > MAX_PICTURES {
+            return Err(RouterError::invalid(
+                "images",
+                format!("at most {MAX_PICTURES} pictures per message"),
+            ));
+        }
+        for (i, picture) in self.images.iter().enumerate() {
+            use base64::Engine;
+            if !PICTURE_TYPES.contains(&picture.mime.as_str()) {
+                return Err(RouterError::invalid(
+                    "images",
+                    format!(
+                        "picture {}: mime must be one of {}",
+                        i + 1,
+                        PICTURE_TYPES.join(", ")
+                    ),
+                ));
+            }
+            if picture.data.len() > MAX_PICTURE_BYTES.div_ceil(3) * 4 {
+                return Err(RouterError::TooLarge {
+                    size: picture.data.len() / 4 * 3,
+                    limit: MAX_PICTURE_BYTES,
+                });
+            }
+            if base64::engine::general_purpose::STANDARD
+                .decode(&picture.data)
+                .is_err()
+            {
+                return Err(RouterError::invalid(
+                    "images",
+                    format!("picture {}: data is not base64", i + 1),
+                ));
+            }
         }
         if self.chat_id.len() > 100 {
             return Err(RouterError::invalid("chat_id", "at most 100 characters"));
@@ -157,5 +222,44 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(by_id.user, UserRef::Id { .. }));
+    }
+
+    #[test]
+    fn pictures_are_checked() {
+        let with = |images: serde_json::Value| -> Inbound {
+            serde_json::from_value(serde_json::json!({
+                "channel": "telegram", "user": {"external_id": "7"}, "text": "look", "images": images
+            }))
+            .unwrap()
+        };
+        with(serde_json::json!([{"mime": "image/png", "data": "iVBORw0KGgo="}]))
+            .validate()
+            .unwrap();
+        let bad = [
+            (
+                serde_json::json!([{"mime": "text/plain", "data": "aGk="}]),
+                "mime",
+            ),
+            (
+                serde_json::json!([{"mime": "image/png", "data": "not base64!"}]),
+                "base64",
+            ),
+            (
+                serde_json::Value::Array(vec![
+                    serde_json::json!({"mime": "image/png", "data": "aGk="});
+                    5
+                ]),
+                "at most",
+            ),
+        ];
+        for (images, says) in bad {
+            let e = with(images).validate().unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        let huge = "A".repeat(MAX_PICTURE_BYTES / 3 * 4 + 8);
+        assert!(matches!(
+            with(serde_json::json!([{"mime": "image/png", "data": huge}])).validate(),
+            Err(crate::RouterError::TooLarge { .. })
+        ));
     }
 }

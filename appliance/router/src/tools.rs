@@ -24,6 +24,14 @@ pub struct ToolContext {
     pub swapper: Swapper,
     /// Audio and other media a tool made, sent to the user with the answer.
     pub media: Arc<std::sync::Mutex<Vec<Media>>>,
+    /// Pictures the user sent with this message.
+    pub images: Arc<Vec<crate::inbound::Picture>>,
+    /// The agent's swapper vision model, for `describe_image`.
+    pub vision_model: Option<String>,
+    /// The agent's `provider/model` for `generate_image`.
+    pub image_model: Option<String>,
+    pub providers: Arc<crate::providers::Providers>,
+    pub control: daarion_control_client::ControlClient,
 }
 
 /// Media a tool produced for the user.
@@ -41,6 +49,45 @@ pub struct Swapper {
     pub http: reqwest::Client,
     /// The text-to-speech model the `speak` tool uses.
     pub tts_model: String,
+}
+
+impl Swapper {
+    /// A POST to the swapper. A failure is logged with its details and told to the model only
+    /// as "<what> is unavailable right now".
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        what: &str,
+    ) -> Result<reqwest::Response, String> {
+        let unavailable = || format!("{what} is unavailable right now");
+        let response = self
+            .http
+            .post(format!("{}/{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, what, "cannot reach the swapper");
+                unavailable()
+            })?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            tracing::warn!(%status, %body, what, "the swapper refused");
+            return Err(unavailable());
+        }
+        Ok(response)
+    }
+
+    async fn post_json(&self, path: &str, body: &Value, what: &str) -> Result<Value, String> {
+        self.post(path, body, what)
+            .await?
+            .json()
+            .await
+            .map_err(|_| format!("{what} is unavailable right now"))
+    }
 }
 
 pub trait Tool: Send + Sync {
@@ -89,6 +136,8 @@ impl Toolbox {
             Arc::new(RememberRelation),
             Arc::new(ExploreMemory),
             Arc::new(Speak),
+            Arc::new(DescribeImage),
+            Arc::new(GenerateImage),
             Arc::new(StartCrewRun),
         ])
     }
@@ -403,24 +452,9 @@ impl Tool for Speak {
     ) -> BoxFuture<'a, Result<Value, String>> {
         Box::pin(async move {
             let text = args["text"].as_str().unwrap_or_default();
-            let response = ctx
-                .swapper
-                .http
-                .post(format!("{}/audio/speech", ctx.swapper.base))
-                .bearer_auth(&ctx.swapper.token)
-                .json(&json!({"model": ctx.swapper.tts_model, "input": text, "response_format": "opus"}))
-                .send()
-                .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "cannot reach the swapper for speech");
-                    "speech is unavailable right now".to_owned()
-                })?;
-            if !response.status().is_success() {
-                let status = response.status();
-                let body = response.text().await.unwrap_or_default();
-                tracing::warn!(%status, %body, "the swapper could not speak");
-                return Err("speech is unavailable right now".into());
-            }
+            let body =
+                json!({"model": ctx.swapper.tts_model, "input": text, "response_format": "opus"});
+            let response = ctx.swapper.post("audio/speech", &body, "speech").await?;
             let bytes = response
                 .bytes()
                 .await
@@ -436,6 +470,154 @@ impl Tool for Speak {
                 });
             Ok(json!({"spoken": true, "bytes": size}))
         })
+    }
+}
+
+/// Asks the agent's vision model (in the swapper) about a picture the user sent.
+struct DescribeImage;
+
+impl Tool for DescribeImage {
+    fn name(&self) -> &'static str {
+        "describe_image"
+    }
+    fn description(&self) -> &'static str {
+        "Look at a picture the user sent with this message and answer a question about it (what it shows, text in it, details)."
+    }
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "question": {"type": "string", "minLength": 1, "maxLength": 1000},
+                "image": {"type": "integer", "minimum": 1, "maximum": crate::inbound::MAX_PICTURES, "description": "which picture, from 1; the last by default"}
+            },
+            "required": ["question"],
+            "additionalProperties": false
+        })
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let Some(model) = &ctx.vision_model else {
+                return Err("this agent has no vision model to look at pictures with".into());
+            };
+            if ctx.images.is_empty() {
+                return Err("the user sent no picture with this message".into());
+            }
+            let index = args["image"]
+                .as_u64()
+                .map_or(ctx.images.len(), |i| i as usize);
+            let picture = ctx
+                .images
+                .get(index - 1)
+                .ok_or_else(|| format!("there are only {} pictures", ctx.images.len()))?;
+            let question = args["question"].as_str().unwrap_or_default();
+            let body = json!({
+                "model": model,
+                "messages": [{"role": "user", "content": [
+                    {"type": "text", "text": question},
+                    {"type": "image_url", "image_url": {"url": picture.data_url()}}
+                ]}],
+                "max_tokens": 256,
+                "temperature": 0,
+            });
+            let answer = ctx
+                .swapper
+                .post_json("chat/completions", &body, "vision")
+                .await?;
+            let text = answer["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            Ok(json!({"answer": text}))
+        })
+    }
+}
+
+/// Makes a picture with the agent's image model (the swapper's, or a cloud provider's images
+/// API); it goes to the user with the answer.
+struct GenerateImage;
+
+impl Tool for GenerateImage {
+    fn name(&self) -> &'static str {
+        "generate_image"
+    }
+    fn description(&self) -> &'static str {
+        "Draw a picture from a detailed description and send it to the user (when they ask for an image)."
+    }
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "prompt": {"type": "string", "minLength": 3, "maxLength": 2000},
+                "size": {"type": "string", "enum": ["512x512", "768x768", "1024x1024", "1024x768", "768x1024"]}
+            },
+            "required": ["prompt"],
+            "additionalProperties": false
+        })
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let Some(image_model) = &ctx.image_model else {
+                return Err("this agent has no image model to draw with".into());
+            };
+            let unavailable = |e: &dyn std::fmt::Display| {
+                tracing::warn!(model = %image_model, error = %e, "image generation failed");
+                "image generation is unavailable right now".to_owned()
+            };
+            let link = ctx
+                .providers
+                .links(&ctx.control, std::slice::from_ref(image_model))
+                .await
+                .map_err(|e| unavailable(&e))?
+                .remove(0);
+            let pictures = link
+                .provider
+                .generate_images(daarion_llm::ImageRequest {
+                    model: link.model.clone(),
+                    prompt: args["prompt"].as_str().unwrap_or_default().to_owned(),
+                    size: args["size"].as_str().map(str::to_owned),
+                    n: 1,
+                })
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let mut sent = 0;
+            for bytes in pictures {
+                let Some(mime) = picture_type(&bytes) else {
+                    tracing::warn!(model = %image_model, "the image model returned no picture");
+                    continue;
+                };
+                ctx.media
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(Media { mime, bytes });
+                sent += 1;
+            }
+            if sent == 0 {
+                return Err("the image model returned no picture".into());
+            }
+            Ok(json!({"sent_to_user": sent}))
+        })
+    }
+}
+
+/// A picture's type by its first bytes; `None` for anything that is not one.
+fn picture_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
     }
 }
 
@@ -504,6 +686,8 @@ mod tests {
                 "remember_relation",
                 "explore_memory",
                 "speak",
+                "describe_image",
+                "generate_image",
                 "start_crew_run"
             ]
         );
@@ -536,9 +720,31 @@ mod tests {
                 .is_err()
         );
         assert!(toolbox.check("nope", "{}").unwrap_err().contains("no tool"));
+        assert!(
+            toolbox
+                .check(
+                    "generate_image",
+                    r#"{"prompt": "a fox", "size": "100x100"}"#
+                )
+                .unwrap_err()
+                .contains("/size")
+        );
+        assert!(
+            toolbox
+                .check("describe_image", r#"{"question": "what?", "image": 0}"#)
+                .is_err()
+        );
         assert_eq!(
             toolbox.spec("recall_facts").unwrap()["function"]["name"],
             "recall_facts"
         );
+    }
+
+    #[test]
+    fn pictures_are_known_by_their_first_bytes() {
+        assert_eq!(picture_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(picture_type(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
+        assert_eq!(picture_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(picture_type(b"{\"error\": 1}"), None);
     }
 }

@@ -47,6 +47,8 @@ pub struct Admitted {
     pub text: String,
     /// The text is a voice message's transcript.
     pub voice: bool,
+    /// Pictures sent with the message, for the `describe_image` tool.
+    pub images: Vec<crate::inbound::Picture>,
     /// The conversation as an OpenAI client sent it, used instead of the stored session.
     pub history: Option<Vec<Message>>,
     reserved: Reservation,
@@ -331,6 +333,7 @@ pub async fn admit(
         system_prompt,
         versions,
         voice: inbound.voice,
+        images: inbound.images,
         text: inbound.text,
         history,
         reserved: first,
@@ -574,12 +577,16 @@ async fn converse(
             NewMessage {
                 role: "user",
                 content: turn.text.clone(),
-                versions: if turn.voice {
+                versions: {
                     let mut v = turn.versions.clone();
-                    v["input"] = json!("voice");
+                    if turn.voice {
+                        v["input"] = json!("voice");
+                    }
+                    // The pictures themselves are not kept; that there were some is.
+                    if !turn.images.is_empty() {
+                        v["images"] = json!(turn.images.len());
+                    }
                     v
-                } else {
-                    turn.versions.clone()
                 },
                 ..base.clone()
             },
@@ -603,6 +610,11 @@ async fn converse(
             ..app.swapper.clone()
         },
         media: Default::default(),
+        images: std::sync::Arc::new(turn.images.clone()),
+        vision_model: turn.settings.vision_model.clone(),
+        image_model: turn.settings.image_model.clone(),
+        providers: app.providers.clone(),
+        control: app.control.clone(),
     };
     let mut steps = 0;
     let mut calls_made = 0;

@@ -935,3 +935,225 @@ async fn the_speak_tool_returns_a_voice_message_made_by_the_swapper() {
     );
     stack.stop().await;
 }
+
+/// Every `tool_result` event of a turn, by tool name.
+fn tool_results<'a>(events: &'a [(String, Value)], tool: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|(name, data)| name == "tool_result" && data["name"] == tool)
+        .map(|(_, data)| data)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_image_tools_draw_with_the_image_model_and_look_with_the_vision_model() {
+    use base64::Engine;
+    use daarion_llm::testing::openai_images;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let stack = Stack::start(true).await;
+    let fake = stack.fake().await;
+    // Drawing through a cloud images API (the fake speaks OpenAI's); looking through the
+    // swapper's vision model (SmolLM2 with a random projector: it answers in words).
+    stack
+        .agent(
+            "a",
+            "You are a.",
+            Some(json!({"image_model": "fake/painter", "vision_model": "eyes"})),
+            None,
+        )
+        .await;
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n-a-lighthouse";
+    fake.then(tool_call(
+        "c1",
+        "generate_image",
+        r#"{"prompt": "a red lighthouse at dusk", "size": "512x512"}"#,
+    ))
+    .then(openai_images(&[png]))
+    .then(tool_call(
+        "c2",
+        "describe_image",
+        r#"{"question": "What is in this picture?"}"#,
+    ))
+    .then(openai_answer("Here is your lighthouse."));
+    let mut message = Stack::message("30", "Draw me a lighthouse like this one");
+    message["images"] =
+        json!([{"mime": "image/bmp", "data": b64(&daarion_swapper::testing::bmp(16, 16))}]);
+    let events = stack.route(&message).await;
+    let drawn = tool_results(&events, "generate_image");
+    assert_eq!(drawn[0]["ok"], true, "{}", drawn[0]);
+    let media = event(&events, "media");
+    assert_eq!(media["mime"], "image/png");
+    assert_eq!(media["data"], b64(png));
+    let asked = fake
+        .bodies()
+        .into_iter()
+        .find(|b| b["prompt"].is_string())
+        .expect("an images request");
+    assert_eq!(
+        asked,
+        json!({"model": "painter", "prompt": "a red lighthouse at dusk", "n": 1, "size": "512x512"})
+    );
+    let looked = tool_results(&events, "describe_image");
+    assert_eq!(looked[0]["ok"], true, "{}", looked[0]);
+    let seen: Value = serde_json::from_str(looked[0]["content"].as_str().unwrap()).unwrap();
+    assert!(
+        !seen["answer"].as_str().unwrap().trim().is_empty(),
+        "{seen}"
+    );
+    assert_eq!(
+        event(&events, "message")["content"],
+        "Here is your lighthouse."
+    );
+    // The stored question records that a picture came with it.
+    let stored = stack
+        .session_messages(event(&events, "start")["session_id"].as_str().unwrap())
+        .await;
+    let question = stored.iter().find(|m| m["role"] == "user").unwrap();
+    assert_eq!(question["versions"]["images"], 1, "{question}");
+
+    // The same through the OpenAI-compatible API: a picture as an inline `image_url` part.
+    fake.then(tool_call(
+        "c3",
+        "describe_image",
+        r#"{"question": "Colours?"}"#,
+    ))
+    .then(openai_answer("Mostly grey."));
+    let before = fake.count();
+    let url = format!(
+        "data:image/bmp;base64,{}",
+        b64(&daarion_swapper::testing::bmp(16, 16))
+    );
+    let response = stack
+        .http
+        .post(format!("{}/v1/chat/completions", stack.router_url))
+        .bearer_auth(&stack.plane.root)
+        .json(
+            &json!({"model": "a", "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "What colours are in it?"},
+                {"type": "image_url", "image_url": {"url": url}}
+            ]}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], "Mostly grey.");
+    let tool_message = fake.bodies()[before + 1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .cloned()
+        .unwrap();
+    assert!(
+        tool_message["content"]
+            .as_str()
+            .unwrap()
+            .contains("\"answer\""),
+        "{tool_message}"
+    );
+    let response = stack
+        .http
+        .post(format!("{}/v1/chat/completions", stack.router_url))
+        .bearer_auth(&stack.plane.root)
+        .json(
+            &json!({"model": "a", "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+            ]}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "remote pictures are not fetched");
+
+    // What goes wrong is told to the model, and the turn still ends in an answer: no picture
+    // to look at, an image model whose file is missing, an agent with neither model. (New
+    // agents, so no test waits for changed settings to reach the router.)
+    stack
+        .agent(
+            "c",
+            "You are c.",
+            Some(json!({"image_model": "local/paint"})),
+            None,
+        )
+        .await;
+    stack.agent("b", "You are b.", None, None).await;
+    for (agent, tool, arguments, says) in [
+        (
+            "a",
+            "describe_image",
+            r#"{"question": "What?"}"#,
+            "no picture",
+        ),
+        (
+            "c",
+            "generate_image",
+            r#"{"prompt": "a fox"}"#,
+            "unavailable right now",
+        ),
+        (
+            "b",
+            "generate_image",
+            r#"{"prompt": "a fox"}"#,
+            "no image model",
+        ),
+        (
+            "b",
+            "describe_image",
+            r#"{"question": "What?"}"#,
+            "no vision model",
+        ),
+    ] {
+        fake.then(tool_call("c", tool, arguments))
+            .then(openai_answer("Sorry."));
+        let mut message = Stack::message("31", "Please");
+        message["agent"] = json!(agent);
+        let events = stack.route(&message).await;
+        let result = tool_results(&events, tool)[0];
+        assert_eq!(result["ok"], false, "{result}");
+        assert!(
+            result["content"].as_str().unwrap().contains(says),
+            "{agent} {tool}: {result}"
+        );
+        assert_eq!(event(&events, "message")["content"], "Sorry.");
+    }
+
+    // Drawing with the appliance's own image model, in the swapper.
+    stack
+        .agent(
+            "d",
+            "You are d.",
+            Some(json!({"image_model": "local/sketch"})),
+            None,
+        )
+        .await;
+    fake.then(tool_call(
+        "c",
+        "generate_image",
+        r#"{"prompt": "a fox in the snow"}"#,
+    ))
+    .then(openai_answer("Drawn."));
+    let mut message = Stack::message("33", "Draw a fox");
+    message["agent"] = json!("d");
+    let events = stack.route(&message).await;
+    let drawn = tool_results(&events, "generate_image");
+    assert_eq!(drawn[0]["ok"], true, "{}", drawn[0]);
+    let media = event(&events, "media");
+    assert_eq!(media["mime"], "image/png");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(media["data"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "a PNG made by stable-diffusion.cpp"
+    );
+
+    // Pictures that are not pictures are refused before anything runs.
+    let mut bad = Stack::message("32", "look");
+    bad["images"] = json!([{"mime": "text/html", "data": "aGk="}]);
+    let root = stack.plane.root.clone();
+    let (status, events) = stack.route_as(&root, &bad).await;
+    assert_eq!(status, 400, "{events:?}");
+    stack.stop().await;
+}

@@ -200,6 +200,7 @@ pub(crate) fn check_kind(app: &App, model: &str, want: Kind) -> Result<(), SwapE
             Kind::Embedding => ("embedding", "/v1/embeddings"),
             Kind::Stt => ("speech-to-text", "/v1/audio/transcriptions"),
             Kind::Tts => ("text-to-speech", "/v1/audio/speech"),
+            Kind::Image => ("image", "/v1/images/generations"),
         };
         return Err(SwapError::WrongKind {
             model: model.to_owned(),
@@ -526,10 +527,10 @@ pub async fn status(State(app): State<App>) -> Json<Value> {
         .scheduler
         .manifests()
         .iter()
-        // Present means ready to load: a vision model's projector too.
+        // Present means ready to load: a vision model's projector and an image model's
+        // parts too; an online voice needs nothing on disk.
         .map(|m| {
-            let present = m.path(models_dir).is_file()
-                && m.mmproj_path(models_dir).is_none_or(|p| p.is_file());
+            let present = m.files(models_dir).iter().all(|f| f.path.is_file());
             (m.id.clone(), Value::Bool(present))
         })
         .collect();

@@ -13,7 +13,7 @@ use crate::manifest::Kind;
 use crate::{App, SwapError};
 
 /// Removes the file however the request ends.
-struct TempFile(std::path::PathBuf);
+pub(crate) struct TempFile(pub(crate) std::path::PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -71,7 +71,7 @@ async fn read_form(mut form: Multipart) -> Result<Upload, SwapError> {
 }
 
 /// A fresh path under the swapper's scratch directory.
-fn scratch(app: &App) -> Result<TempFile, SwapError> {
+pub(crate) fn scratch(app: &App) -> Result<TempFile, SwapError> {
     let dir = app.config.general.data_dir.join("swapper").join("uploads");
     std::fs::create_dir_all(&dir)
         .map_err(|e| SwapError::WorkerFailed(format!("cannot use {}: {e}", dir.display())))?;

@@ -3,12 +3,15 @@
 //!
 //! This build serves chat and embedding models through llama.cpp workers
 //! (`daarion-llama-worker`) and speech-to-text models through whisper.cpp workers
-//! (`daarion-whisper-worker`), one process per loaded model. See [`scheduler`] for the rules.
+//! (`daarion-whisper-worker`), text to speech through `daarion-tts-worker` and images through
+//! stable-diffusion.cpp (`daarion-sd-worker`), one process per loaded model. See [`scheduler`]
+//! for the rules.
 
 mod api;
 mod audio_api;
 pub mod budget;
 mod error;
+mod image_api;
 mod ledger;
 pub mod manifest;
 mod metrics;
@@ -79,6 +82,7 @@ pub fn routes(app: App) -> Router {
         .route("/v1/audio/transcriptions", post(audio_api::transcriptions))
         .route("/v1/audio/translations", post(audio_api::translations))
         .route("/v1/audio/speech", post(audio_api::speech))
+        .route("/v1/images/generations", post(image_api::generations))
         .route("/v1/swapper/status", get(api::status))
         .route("/v1/swapper/models/{id}/{action}", post(api::admin))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -98,6 +102,7 @@ pub async fn run(
         .ok_or_else(|| StartError::NoWorker(config.models.llama_worker.clone()))?;
     let whisper = find_worker(&config.models.whisper_worker);
     let tts = find_worker(&config.models.tts_worker);
+    let sd = find_worker(&config.models.sd_worker);
     if whisper.is_none() && manifests.iter().any(|m| m.kind == manifest::Kind::Stt) {
         tracing::warn!(worker = %config.models.whisper_worker.display(), "the whisper.cpp worker is not installed: speech-to-text models will not load");
     }
@@ -113,6 +118,7 @@ pub async fn run(
             llama: worker,
             whisper,
             tts,
+            sd,
             models_dir: config.general.models_dir.clone(),
             threads: config.models.threads,
         },

@@ -2,9 +2,12 @@
 //!
 //! ```toml
 //! id = "smollm2"
-//! kind = "chat"            # chat | vision | embedding | stt | tts
+//! kind = "chat"            # chat | vision | embedding | stt | tts | image
 //! backend = "llama.cpp"     # the default for chat and embedding; stt runs on "whisper.cpp",
 //!                           # tts on "espeak-ng" (`file` is then the engine, `voice` its voice)
+//!                           # or "edge-tts" (online voices: no file, `voice` such as
+//!                           # "en-US-AriaNeural", optional `endpoint`), image on
+//!                           # "stable-diffusion.cpp"
 //! file = "smollm2-135m-instruct-q4_1.gguf"   # relative to general.models_dir, or absolute
 //! sha256 = "…"             # optional; `daarion models verify` checks it
 //! context = 2048
@@ -15,6 +18,19 @@
 //! idle_ttl_secs = 600
 //! url = "https://…"         # optional: where `daarion models pull` fetches the file
 //! mmproj = "qwen3-vl-mmproj.gguf"  # vision only, and required there: the image projector
+//!
+//! # image only: a model shipped in parts (FLUX, SD3) names them; `file` is then the
+//! # diffusion model alone. Each part is a file like `file`, with its own url and sha256.
+//! [components]
+//! vae = { file = "ae.safetensors", url = "https://…", sha256 = "…" }
+//! clip_l = { file = "clip_l.safetensors" }
+//! t5xxl = { file = "t5xxl_q8_0.gguf" }
+//! # image only: what a request that does not say gets
+//! [image]
+//! steps = 4
+//! cfg_scale = 1.0
+//! width = 1024
+//! height = 1024
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -32,6 +48,8 @@ pub enum Kind {
     Stt,
     /// Text to speech.
     Tts,
+    /// Image generation.
+    Image,
 }
 
 impl Kind {
@@ -41,6 +59,20 @@ impl Kind {
             Kind::Chat | Kind::Vision | Kind::Embedding => LLAMA_CPP,
             Kind::Stt => WHISPER_CPP,
             Kind::Tts => ESPEAK_NG,
+            Kind::Image => STABLE_DIFFUSION_CPP,
+        }
+    }
+
+    /// Every backend that runs this kind of model; the first is the default.
+    pub fn backends(self) -> &'static [&'static str] {
+        match self {
+            Kind::Tts => &[ESPEAK_NG, EDGE_TTS],
+            _ => std::slice::from_ref(match self {
+                Kind::Chat | Kind::Vision | Kind::Embedding => &LLAMA_CPP,
+                Kind::Stt => &WHISPER_CPP,
+                Kind::Tts => &ESPEAK_NG,
+                Kind::Image => &STABLE_DIFFUSION_CPP,
+            }),
         }
     }
 }
@@ -48,6 +80,79 @@ impl Kind {
 pub const LLAMA_CPP: &str = "llama.cpp";
 pub const WHISPER_CPP: &str = "whisper.cpp";
 pub const ESPEAK_NG: &str = "espeak-ng";
+/// Microsoft Edge's online neural voices ("Read aloud"), spoken over a WebSocket.
+pub const EDGE_TTS: &str = "edge-tts";
+pub const STABLE_DIFFUSION_CPP: &str = "stable-diffusion.cpp";
+/// Where edge-tts voices are spoken unless the manifest names another `endpoint`.
+pub const EDGE_TTS_ENDPOINT: &str =
+    "wss://speech.platform.bing.com/consumer/speech/synthesize/readaloud/edge/v1";
+/// The parts an image model may name in `[components]`, as stable-diffusion.cpp takes them.
+pub const COMPONENTS: [&str; 4] = ["vae", "clip_l", "clip_g", "t5xxl"];
+
+/// A file an image model needs besides `file`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub file: PathBuf,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// What an image request gets when it does not say: the model's own best settings (FLUX
+/// schnell wants 4 steps without guidance, SD 1.5 some 20 steps at 7).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDefaults {
+    #[serde(default = "steps")]
+    pub steps: u32,
+    #[serde(default = "cfg_scale")]
+    pub cfg_scale: f32,
+    /// For models trained with a guidance input (FLUX dev).
+    #[serde(default = "guidance")]
+    pub guidance: f32,
+    #[serde(default = "side")]
+    pub width: u32,
+    #[serde(default = "side")]
+    pub height: u32,
+}
+
+impl Default for ImageDefaults {
+    fn default() -> Self {
+        ImageDefaults {
+            steps: steps(),
+            cfg_scale: cfg_scale(),
+            guidance: guidance(),
+            width: side(),
+            height: side(),
+        }
+    }
+}
+
+fn steps() -> u32 {
+    20
+}
+fn cfg_scale() -> f32 {
+    7.0
+}
+fn guidance() -> f32 {
+    3.5
+}
+fn side() -> u32 {
+    512
+}
+
+/// One file a model needs, wherever the manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFile {
+    /// `model`, `mmproj`, or a component's name.
+    pub role: String,
+    pub path: PathBuf,
+    pub url: Option<String>,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +162,8 @@ pub struct Manifest {
     /// Defaults to the kind's backend; naming another is an error.
     #[serde(default)]
     pub backend: Option<String>,
+    /// The model's file; an online voice (edge-tts) has none.
+    #[serde(default)]
     pub file: PathBuf,
     #[serde(default)]
     pub sha256: Option<String>,
@@ -88,6 +195,15 @@ pub struct Manifest {
     pub mmproj_url: Option<String>,
     #[serde(default)]
     pub mmproj_sha256: Option<String>,
+    /// An image model's separate parts, by name (see [`COMPONENTS`]).
+    #[serde(default)]
+    pub components: std::collections::BTreeMap<String, Component>,
+    /// An image model's request defaults.
+    #[serde(default)]
+    pub image: Option<ImageDefaults>,
+    /// edge-tts only: the service's WebSocket URL (defaults to [`EDGE_TTS_ENDPOINT`]).
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 fn context() -> u32 {
@@ -119,6 +235,105 @@ impl Manifest {
     /// Whether this model reads images in chat.
     pub fn sees(&self) -> bool {
         self.kind == Kind::Vision
+    }
+
+    /// The backend that runs it: the one named, or the kind's default.
+    pub fn backend(&self) -> &str {
+        self.backend.as_deref().unwrap_or(self.kind.backend())
+    }
+
+    /// An online voice: nothing on disk, spoken by a remote service.
+    pub fn online(&self) -> bool {
+        self.backend() == EDGE_TTS
+    }
+
+    /// An image model's request defaults.
+    pub fn image_defaults(&self) -> ImageDefaults {
+        self.image.unwrap_or_default()
+    }
+
+    /// Every file the model needs on disk: its own, a vision model's projector, an image
+    /// model's parts. Empty for an online voice.
+    pub fn files(&self, models_dir: &Path) -> Vec<ModelFile> {
+        if self.online() {
+            return Vec::new();
+        }
+        let mut files = vec![ModelFile {
+            role: "model".into(),
+            path: self.path(models_dir),
+            url: self.url.clone(),
+            sha256: self.sha256.clone(),
+            size: self.size,
+        }];
+        if let Some(path) = self.mmproj_path(models_dir) {
+            files.push(ModelFile {
+                role: "mmproj".into(),
+                path,
+                url: self.mmproj_url.clone(),
+                sha256: self.mmproj_sha256.clone(),
+                size: None,
+            });
+        }
+        files.extend(self.components.iter().map(|(name, c)| ModelFile {
+            role: name.clone(),
+            path: resolve(&c.file, models_dir),
+            url: c.url.clone(),
+            sha256: c.sha256.clone(),
+            size: None,
+        }));
+        files
+    }
+
+    /// What makes sense only for some kinds or backends, checked once at load.
+    fn check(&self) -> Result<(), String> {
+        if !self.kind.backends().contains(&self.backend()) {
+            return Err(format!(
+                "backend `{}` cannot run this kind of model (use {})",
+                self.backend(),
+                self.kind.backends().join(" or ")
+            ));
+        }
+        if self.online() {
+            if !self.file.as_os_str().is_empty() || self.url.is_some() {
+                return Err("an edge-tts voice is online: it has no `file` or `url`".into());
+            }
+            if self.voice.is_none() {
+                return Err("an edge-tts model names its `voice` (e.g. en-US-AriaNeural)".into());
+            }
+            if let Some(endpoint) = &self.endpoint
+                && !(endpoint.starts_with("wss://") || endpoint.starts_with("ws://"))
+            {
+                return Err(format!("endpoint `{endpoint}`: a ws:// or wss:// URL"));
+            }
+        } else {
+            if self.file.as_os_str().is_empty() {
+                return Err("`file` is required".into());
+            }
+            if self.endpoint.is_some() {
+                return Err("`endpoint` is for edge-tts voices only".into());
+            }
+        }
+        if self.kind != Kind::Image && (!self.components.is_empty() || self.image.is_some()) {
+            return Err("`components` and `[image]` are for image models only".into());
+        }
+        if let Some(name) = self
+            .components
+            .keys()
+            .find(|k| !COMPONENTS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "component `{name}`: one of {}",
+                COMPONENTS.join(", ")
+            ));
+        }
+        if let Some(image) = &self.image
+            && [image.width, image.height]
+                .iter()
+                .any(|s| !(64..=2048).contains(s) || s % 64 != 0)
+        {
+            return Err("[image] width and height: multiples of 64 from 64 to 2048".into());
+        }
+        Ok(())
     }
 }
 
@@ -159,16 +374,8 @@ pub fn load_all(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
                 "id: letters, digits, '.', '_' and '-'".into(),
             ));
         }
-        if let Some(backend) = &manifest.backend
-            && backend != manifest.kind.backend()
-        {
-            return Err(ManifestError::Invalid(
-                path,
-                format!(
-                    "backend `{backend}` cannot run this kind of model (use {})",
-                    manifest.kind.backend()
-                ),
-            ));
+        if let Err(e) = manifest.check() {
+            return Err(ManifestError::Invalid(path, e));
         }
         if manifest.mmproj.is_none()
             && (manifest.mmproj_url.is_some() || manifest.mmproj_sha256.is_some())
@@ -261,7 +468,7 @@ mod tests {
         assert!(err.contains("name it"), "{err}");
         std::fs::write(
             dir.join("b.toml"),
-            "id = \"x\"\nkind = \"image\"\nfile = \"v\"\nestimate_mb = 1\n",
+            "id = \"x\"\nkind = \"painting\"\nfile = \"v\"\nestimate_mb = 1\n",
         )
         .unwrap();
         let err = load_all(&dir).unwrap_err().to_string();
@@ -272,6 +479,96 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    fn load_one(text: &str) -> Result<Manifest, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "daarion-manifest-one-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("m.toml"), text).unwrap();
+        let result = load_all(&dir)
+            .map(|mut all| all.remove(0))
+            .map_err(|e| e.to_string());
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    #[test]
+    fn image_models_name_their_parts_and_defaults() {
+        let flux = load_one(
+            "id = \"flux\"\nkind = \"image\"\nfile = \"flux1-schnell-q4_0.gguf\"\nestimate_mb = 9000\n\
+             [components]\nvae = { file = \"ae.safetensors\", url = \"https://h/ae\", sha256 = \"ab\" }\n\
+             t5xxl = { file = \"/abs/t5.gguf\" }\n[image]\nsteps = 4\ncfg_scale = 1.0\nwidth = 1024\n",
+        )
+        .unwrap();
+        assert_eq!(flux.backend(), STABLE_DIFFUSION_CPP);
+        let defaults = flux.image_defaults();
+        assert_eq!(
+            (defaults.steps, defaults.width, defaults.height),
+            (4, 1024, 512)
+        );
+        let files = flux.files(Path::new("/models"));
+        let roles: Vec<&str> = files.iter().map(|f| f.role.as_str()).collect();
+        assert_eq!(roles, ["model", "t5xxl", "vae"]);
+        assert_eq!(files[1].path, PathBuf::from("/abs/t5.gguf"));
+        assert_eq!(files[2].path, PathBuf::from("/models/ae.safetensors"));
+        assert_eq!(files[2].url.as_deref(), Some("https://h/ae"));
+
+        let bad = [
+            (
+                "[components]\nunet = { file = \"u\" }\n",
+                "component `unet`",
+            ),
+            ("[image]\nwidth = 1000\n", "multiples of 64"),
+            (
+                "[components]\nvae = { file = \"v\", colour = 1 }\n",
+                "colour",
+            ),
+        ];
+        for (extra, reason) in bad {
+            let e = load_one(&format!(
+                "id = \"i\"\nkind = \"image\"\nfile = \"m\"\nestimate_mb = 1\n{extra}"
+            ))
+            .unwrap_err();
+            assert!(e.contains(reason), "{e}");
+        }
+        let e = load_one(
+            "id = \"c\"\nkind = \"chat\"\nfile = \"m\"\nestimate_mb = 1\n[image]\nsteps = 2\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("image models only"), "{e}");
+    }
+
+    #[test]
+    fn online_voices_have_no_file() {
+        let aria = load_one(
+            "id = \"aria\"\nkind = \"tts\"\nbackend = \"edge-tts\"\nvoice = \"en-US-AriaNeural\"\nestimate_mb = 5\n",
+        )
+        .unwrap();
+        assert!(aria.online());
+        assert!(aria.files(Path::new("/models")).is_empty());
+        let bad = [
+            ("voice = \"en-US-AriaNeural\"\nfile = \"x\"\n", "no `file`"),
+            ("", "names its `voice`"),
+            ("voice = \"v\"\nendpoint = \"https://h\"\n", "ws://"),
+        ];
+        for (extra, reason) in bad {
+            let e = load_one(&format!(
+                "id = \"a\"\nkind = \"tts\"\nbackend = \"edge-tts\"\nestimate_mb = 1\n{extra}"
+            ))
+            .unwrap_err();
+            assert!(e.contains(reason), "{e}");
+        }
+        let e = load_one(
+            "id = \"c\"\nkind = \"chat\"\nbackend = \"edge-tts\"\nfile = \"m\"\nestimate_mb = 1\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("cannot run"), "{e}");
+        let e = load_one("id = \"c\"\nkind = \"chat\"\nestimate_mb = 1\n").unwrap_err();
+        assert!(e.contains("`file` is required"), "{e}");
     }
 
     #[test]
@@ -310,7 +607,6 @@ pub enum FileState {
     },
 }
 
-/// Checks a model's file against its manifest, reading it once to hash it when asked.
 /// The hex SHA-256 of a file, read in 1 MiB blocks.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};
@@ -332,22 +628,9 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         .collect())
 }
 
-pub fn check_file(
-    manifest: &Manifest,
-    models_dir: &Path,
-    hash: bool,
-) -> std::io::Result<FileState> {
-    check_path(&manifest.path(models_dir), manifest.sha256.as_ref(), hash)
-}
-
-/// A vision model's projector, checked like its model file; `None` for other models.
-pub fn check_mmproj(
-    manifest: &Manifest,
-    models_dir: &Path,
-    hash: bool,
-) -> Option<std::io::Result<FileState>> {
-    let path = manifest.mmproj_path(models_dir)?;
-    Some(check_path(&path, manifest.mmproj_sha256.as_ref(), hash))
+/// Checks one of a model's files, reading it once to hash it when asked.
+pub fn check_file(file: &ModelFile, hash: bool) -> std::io::Result<FileState> {
+    check_path(&file.path, file.sha256.as_ref(), hash)
 }
 
 fn check_path(path: &Path, expected: Option<&String>, hash: bool) -> std::io::Result<FileState> {

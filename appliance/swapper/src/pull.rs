@@ -14,6 +14,8 @@ use crate::manifest::{Manifest, sha256_file};
 pub enum PullError {
     #[error("model `{0}` has no url in its manifest")]
     NoUrl(String),
+    #[error("model `{0}` is an online voice: there is nothing to download")]
+    Online(String),
     #[error("download failed: {0}")]
     Http(String),
     #[error("{0}: {1}")]
@@ -31,6 +33,8 @@ pub struct Progress {
 
 #[derive(Debug)]
 pub struct Pulled {
+    /// `model`, `mmproj` or an image model's part (`vae`, `t5xxl`…).
+    pub role: String,
     pub path: PathBuf,
     pub bytes: u64,
     /// Bytes that were already there from an interrupted pull.
@@ -38,8 +42,6 @@ pub struct Pulled {
     pub sha256: String,
     /// The manifest had a checksum and it matched.
     pub verified: bool,
-    /// A vision model's projector, pulled after the model when the manifest says where from.
-    pub projector: Option<Box<Pulled>>,
 }
 
 fn part_path(target: &std::path::Path) -> PathBuf {
@@ -48,34 +50,32 @@ fn part_path(target: &std::path::Path) -> PathBuf {
     target.with_file_name(name)
 }
 
-/// The model's file, then (for a vision model whose manifest has `mmproj_url`) its projector.
+/// The model's file, then each other file it needs (a vision model's projector, an image
+/// model's parts) that the manifest says where to fetch from.
 pub async fn pull(
     manifest: &Manifest,
     models_dir: &std::path::Path,
     mut on_progress: impl FnMut(Progress),
-) -> Result<Pulled, PullError> {
-    let url = manifest
-        .url
-        .as_deref()
-        .ok_or_else(|| PullError::NoUrl(manifest.id.clone()))?;
-    let mut pulled = fetch(
-        url,
-        &manifest.path(models_dir),
-        manifest.sha256.as_deref(),
-        manifest.size,
-        &mut on_progress,
-    )
-    .await?;
-    if let (Some(url), Some(target)) = (&manifest.mmproj_url, manifest.mmproj_path(models_dir)) {
-        let projector = fetch(
+) -> Result<Vec<Pulled>, PullError> {
+    if manifest.online() {
+        return Err(PullError::Online(manifest.id.clone()));
+    }
+    if manifest.url.is_none() {
+        return Err(PullError::NoUrl(manifest.id.clone()));
+    }
+    let mut pulled = Vec::new();
+    for file in manifest.files(models_dir) {
+        let Some(url) = &file.url else { continue };
+        let mut done = fetch(
             url,
-            &target,
-            manifest.mmproj_sha256.as_deref(),
-            None,
+            &file.path,
+            file.sha256.as_deref(),
+            file.size,
             &mut on_progress,
         )
         .await?;
-        pulled.projector = Some(Box::new(projector));
+        done.role = file.role;
+        pulled.push(done);
     }
     Ok(pulled)
 }
@@ -160,11 +160,11 @@ async fn fetch(
         .await
         .map_err(io(&target))?;
     Ok(Pulled {
+        role: String::new(),
         path: target,
         bytes: done,
         resumed_from,
         sha256,
         verified: sha256_expected.is_some(),
-        projector: None,
     })
 }

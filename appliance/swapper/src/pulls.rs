@@ -75,15 +75,18 @@ impl Pulls {
             let (done, total) = last.map_or((0, None), |l| (l.done_bytes, l.total_bytes));
             match result {
                 Ok(pulled) => {
-                    tracing::info!(model = %id, bytes = pulled.bytes, verified = pulled.verified, "model pulled");
+                    // Every file the model needs; the model's own comes first.
+                    let bytes = pulled.iter().map(|p| p.bytes).sum();
+                    let verified = pulled.iter().all(|p| p.verified);
+                    tracing::info!(model = %id, files = pulled.len(), bytes, verified, "model pulled");
                     pulls.set(
                         &id,
                         PullStatus {
                             state: "done",
-                            done_bytes: pulled.bytes,
-                            total_bytes: Some(pulled.bytes),
+                            done_bytes: bytes,
+                            total_bytes: Some(bytes),
                             error: None,
-                            sha256: Some(pulled.sha256),
+                            sha256: pulled.into_iter().next().map(|p| p.sha256),
                         },
                     );
                 }

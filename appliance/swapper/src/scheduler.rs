@@ -177,6 +177,8 @@ pub struct Workers {
     pub llama: PathBuf,
     pub whisper: Option<PathBuf>,
     pub tts: Option<PathBuf>,
+    /// stable-diffusion.cpp, for image models.
+    pub sd: Option<PathBuf>,
     pub models_dir: PathBuf,
     pub threads: u32,
 }
@@ -190,6 +192,10 @@ impl Workers {
             crate::manifest::ESPEAK_NG => self.tts.as_deref().ok_or_else(|| {
                 "the text-to-speech worker is not installed (models.tts_worker)".to_owned()
             }),
+            crate::manifest::STABLE_DIFFUSION_CPP => self
+                .sd
+                .as_deref()
+                .ok_or_else(|| "the image worker is not installed (models.sd_worker)".to_owned()),
             _ => Ok(&self.llama),
         }
     }
@@ -438,24 +444,22 @@ impl Scheduler {
             MEMORY_USED.set(Self::used(&slots) as i64);
             slots[model].manifest.clone()
         };
-        let path = manifest.path(&self.workers.models_dir);
-        let mmproj = manifest.mmproj_path(&self.workers.models_dir);
         let started = Instant::now();
-        let missing = std::iter::once(&path)
-            .chain(mmproj.as_ref())
-            .find(|file| !file.is_file());
+        let missing = manifest
+            .files(&self.workers.models_dir)
+            .into_iter()
+            .find(|file| !file.path.is_file());
         let result = match missing {
             Some(file) => Err(format!(
                 "model file {} is missing (daarion models pull)",
-                file.display()
+                file.path.display()
             )),
             None => match self.workers.for_kind(manifest.kind) {
                 Ok(exe) => {
                     Worker::spawn(
                         exe,
                         &manifest,
-                        &path,
-                        mmproj.as_deref(),
+                        &self.workers.models_dir,
                         self.workers.threads,
                     )
                     .await

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-use crate::manifest::{Kind, Manifest};
+use crate::manifest::{EDGE_TTS, EDGE_TTS_ENDPOINT, Kind, Manifest};
 
 const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -53,8 +53,7 @@ impl Worker {
     pub async fn spawn(
         exe: &Path,
         manifest: &Manifest,
-        model_path: &Path,
-        mmproj: Option<&Path>,
+        models_dir: &Path,
         threads: u32,
     ) -> Result<Worker, String> {
         let mode = match manifest.kind {
@@ -62,11 +61,25 @@ impl Worker {
             Kind::Embedding => "embed",
             Kind::Stt => "stt",
             Kind::Tts => "tts",
+            Kind::Image => "image",
         };
         let mut command = Command::new(exe);
+        // The model's own file first as `--model`; every other file by its role
+        // (`--mmproj`, `--vae`, `--clip-l`…). An online voice's model is its endpoint.
+        for file in manifest.files(models_dir) {
+            let flag = match file.role.as_str() {
+                "model" => "--model".to_owned(),
+                role => format!("--{}", role.replace('_', "-")),
+            };
+            command.arg(flag).arg(file.path);
+        }
+        if manifest.online() {
+            command.args(["--engine", EDGE_TTS]).args([
+                "--model",
+                manifest.endpoint.as_deref().unwrap_or(EDGE_TTS_ENDPOINT),
+            ]);
+        }
         command
-            .arg("--model")
-            .arg(model_path)
             .args(["--mode", mode])
             .args(["--ctx", &manifest.context.to_string()])
             .args(["--gpu-layers", &manifest.gpu_layers.to_string()])
@@ -76,9 +89,6 @@ impl Worker {
             .kill_on_drop(true);
         if threads > 0 {
             command.args(["--threads", &threads.to_string()]);
-        }
-        if let Some(mmproj) = mmproj {
-            command.arg("--mmproj").arg(mmproj);
         }
         if let Some(voice) = &manifest.voice {
             command.args(["--voice", voice]);

@@ -294,7 +294,7 @@ fn the_shipped_catalogue_matches_the_real_model_files() {
     let catalogue = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let models = helpers::test_models();
     for manifest in load_all(&catalogue).unwrap() {
-        let state = check_file(&manifest, &models, true).unwrap();
+        let state = check_file(&manifest.files(&models)[0], true).unwrap();
         // An engine installed by the system (espeak-ng) has no checksum of ours to match.
         let engine = manifest.file.is_absolute() && manifest.sha256.is_none();
         assert!(
@@ -928,4 +928,296 @@ async fn a_vision_model_reads_inline_images_and_bad_ones_get_clear_errors() {
     assert_eq!(status, 200);
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn edge_tts_voice_reads_back_through_whisper() {
+    let edge = helpers::edge::start();
+    let dir = workspace();
+    let voice = |id: &str, voice: &str, endpoint: &str| {
+        std::fs::write(
+            dir.join("manifests").join(format!("{id}.toml")),
+            format!(
+                "id = \"{id}\"\nkind = \"tts\"\nbackend = \"edge-tts\"\nvoice = \"{voice}\"\nendpoint = \"{endpoint}\"\nestimate_mb = 10\n"
+            ),
+        )
+        .unwrap();
+    };
+    voice("aria", "en-US-AriaNeural", &edge.endpoint);
+    voice("nobody", "en-US-NobodyNeural", &edge.endpoint);
+    voice("offline", "en-US-AriaNeural", "ws://127.0.0.1:1/v1");
+    let swapper = Swapper::start(&dir, 4096).await;
+    // An online voice needs nothing on disk.
+    assert_eq!(swapper.status().await["files_present"]["aria"], true);
+
+    let said = "Please call me back tomorrow morning.";
+    let r = swapper
+        .post("/v1/audio/speech")
+        .json(&json!({"model": "aria", "input": said, "response_format": "opus"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ogg = r.bytes().await.unwrap().to_vec();
+    assert!(ogg.starts_with(b"OggS"), "a Telegram voice file");
+    let (status, body) = transcribe(
+        &swapper,
+        "/v1/audio/transcriptions",
+        ogg,
+        &[("model", "whisper")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let heard: Value = serde_json::from_str(&body).unwrap();
+    let rate = wer(said, heard["text"].as_str().unwrap());
+    println!(
+        "figure: edge-tts (local service) → whisper tiny.en read-back WER: {:.1} %",
+        rate * 100.0
+    );
+    assert!(rate <= 0.2, "whisper heard {heard} for {said:?}");
+
+    // What the service was sent: the voice's long name, the browser's origin, MP3 at 24 kHz,
+    // the speed as a rate, and the text unescaped on its side.
+    let r = swapper
+        .post("/v1/audio/speech")
+        .json(&json!({"model": "aria", "input": "Tom & <Jerry>", "response_format": "wav", "speed": 1.5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        daarion_audio::decode(&r.bytes().await.unwrap())
+            .unwrap()
+            .seconds()
+            > 0.2
+    );
+    let seen = edge.seen.lock().unwrap().clone();
+    let last = seen.last().unwrap();
+    assert_eq!(
+        last.voice,
+        "Microsoft Server Speech Text to Speech Voice (en-US, AriaNeural)"
+    );
+    assert_eq!(
+        last.origin,
+        "chrome-extension://jdiccldimpdaibmpdkjnbmckianbfold"
+    );
+    assert_eq!(last.output_format, "audio-24khz-48kbitrate-mono-mp3");
+    assert_eq!(last.rate, "+50%");
+    assert_eq!(last.text, "Tom & <Jerry>");
+
+    // A voice the service hangs up on, and a service that cannot be reached: each a clear
+    // error at load, in OpenAI's format; the swapper keeps serving.
+    for (model, says) in [("nobody", "voice"), ("offline", "cannot reach")] {
+        let (status, body) = swapper
+            .json(
+                "/v1/audio/speech",
+                json!({"model": model, "input": "hello", "response_format": "opus"}),
+            )
+            .await;
+        assert_eq!(status, 503, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{model}: {message}");
+    }
+    let r = swapper
+        .post("/v1/audio/speech")
+        .json(&json!({"model": "aria", "input": "Still here.", "response_format": "pcm"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn image_generation_checks_requests_and_names_missing_files() {
+    let dir = workspace();
+    let manifests = dir.join("manifests");
+    // A FLUX-style model in parts whose VAE was never downloaded; a whole checkpoint that is
+    // absent; and a file that is no model at all.
+    let junk = dir.join("junk.safetensors");
+    std::fs::write(&junk, b"this is not a diffusion model").unwrap();
+    let parts = dir.join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    for name in ["flux.gguf", "clip_l.safetensors", "t5xxl.gguf"] {
+        std::fs::write(parts.join(name), b"x").unwrap();
+    }
+    std::fs::write(
+        manifests.join("flux.toml"),
+        format!(
+            "id = \"flux\"\nkind = \"image\"\nfile = \"{p}/flux.gguf\"\nestimate_mb = 100\n\
+             [components]\nclip_l = {{ file = \"{p}/clip_l.safetensors\" }}\n\
+             t5xxl = {{ file = \"{p}/t5xxl.gguf\" }}\nvae = {{ file = \"{p}/no-such-ae.safetensors\" }}\n\
+             [image]\nsteps = 4\ncfg_scale = 1.0\nwidth = 1024\nheight = 1024\n",
+            p = parts.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        manifests.join("sd15.toml"),
+        "id = \"sd15\"\nkind = \"image\"\nfile = \"no-such-sd15.safetensors\"\nestimate_mb = 100\n",
+    )
+    .unwrap();
+    std::fs::write(
+        manifests.join("junk.toml"),
+        format!(
+            "id = \"junk\"\nkind = \"image\"\nfile = \"{}\"\nestimate_mb = 100\n",
+            junk.display()
+        ),
+    )
+    .unwrap();
+    let swapper = Swapper::start(&dir, 4096).await;
+    let status = swapper.status().await;
+    assert_eq!(status["files_present"]["flux"], false, "the VAE is missing");
+    assert_eq!(status["files_present"]["junk"], true);
+
+    // Bad requests: 400 in OpenAI's format before any model loads.
+    for (body, says) in [
+        (
+            json!({"model": "flux", "prompt": ""}),
+            "prompt must not be empty",
+        ),
+        (
+            json!({"model": "flux", "prompt": "a fox", "size": "1000x1000"}),
+            "multiple of 64",
+        ),
+        (
+            json!({"model": "flux", "prompt": "a fox", "n": 9}),
+            "n must be",
+        ),
+        (
+            json!({"model": "flux", "prompt": "a fox", "response_format": "url"}),
+            "b64_json",
+        ),
+        (
+            json!({"model": "flux", "prompt": "a fox", "steps": 500}),
+            "steps",
+        ),
+        (
+            json!({"model": "smollm2", "prompt": "a fox"}),
+            "/v1/chat/completions",
+        ),
+        (json!({"prompt": "a fox"}), "model"),
+    ] {
+        let (status, answer) = swapper.json("/v1/images/generations", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"]["type"], "invalid_request_error", "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{says}: {message}");
+    }
+    let (status, answer) = swapper
+        .json(
+            "/v1/images/generations",
+            json!({"model": "nope", "prompt": "a fox"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
+
+    // Missing files: the operator's error, naming the file.
+    for (model, file) in [
+        ("flux", "no-such-ae.safetensors"),
+        ("sd15", "no-such-sd15.safetensors"),
+    ] {
+        let (status, answer) = swapper
+            .json(
+                "/v1/images/generations",
+                json!({"model": model, "prompt": "a fox"}),
+            )
+            .await;
+        assert_eq!(status, 503, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(file) && message.contains("missing"),
+            "{message}"
+        );
+    }
+    // A file stable-diffusion.cpp cannot read: the worker says so and exits; nothing else
+    // is disturbed.
+    let (status, answer) = swapper
+        .json(
+            "/v1/images/generations",
+            json!({"model": "junk", "prompt": "a fox"}),
+        )
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("junk"), "{message}");
+    assert!(swapper.loaded().await.is_empty());
+    let (status, _) = swapper.ask("tiny", "Hello", 4).await;
+    assert_eq!(status, 200, "the swapper keeps serving");
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Width and height from a PNG's IHDR chunk, after checking the signature.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let word = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+#[tokio::test]
+async fn image_generation_runs_stable_diffusion_for_real() {
+    use base64::Engine;
+    let dir = workspace();
+    // A tiny random SD 1.x checkpoint (tests/fixtures/tiny_sd.py): the real UNet, CLIP and VAE
+    // code paths; the pictures are noise.
+    std::fs::write(
+        dir.join("manifests").join("sketch.toml"),
+        format!(
+            "id = \"sketch\"\nkind = \"image\"\nfile = \"{}\"\nestimate_mb = 400\n[image]\nsteps = 2\ncfg_scale = 1.0\nwidth = 64\nheight = 64\n",
+            daarion_swapper::testing::fixture("tiny-random-sd1.safetensors").display()
+        ),
+    )
+    .unwrap();
+    let swapper = Swapper::start(&dir, 4096).await;
+    let generate = |body: Value| {
+        let swapper = &swapper;
+        async move {
+            let started = std::time::Instant::now();
+            let (status, answer) = swapper.json("/v1/images/generations", body).await;
+            assert_eq!(status, 200, "{answer}");
+            let pictures: Vec<Vec<u8>> = answer["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(d["b64_json"].as_str().unwrap())
+                        .unwrap()
+                })
+                .collect();
+            (pictures, answer["seed"].clone(), started.elapsed())
+        }
+    };
+    let (first, seed, cold) =
+        generate(json!({"model": "sketch", "prompt": "a red fox in the snow", "seed": 42})).await;
+    assert_eq!(seed, 42);
+    assert_eq!(first.len(), 1);
+    assert_eq!(png_size(&first[0]), (64, 64), "the manifest's default size");
+    let (again, _, warm) =
+        generate(json!({"model": "sketch", "prompt": "a red fox in the snow", "seed": 42})).await;
+    assert_eq!(again, first, "the same seed makes the same picture");
+    println!(
+        "figure: tiny SD 1.x 64x64, 2 steps: first request (load + generate) {cold:?}, warm {warm:?}"
+    );
+    let (other, _, _) =
+        generate(json!({"model": "sketch", "prompt": "a red fox in the snow", "seed": 7})).await;
+    assert_ne!(other, first, "another seed, another picture");
+    let (two, fresh_seed, _) = generate(
+        json!({"model": "sketch", "prompt": "two boats", "n": 2, "size": "128x64", "steps": 1}),
+    )
+    .await;
+    assert_eq!(two.len(), 2);
+    assert!(two.iter().all(|p| png_size(p) == (128, 64)));
+    assert!(
+        fresh_seed.as_i64().is_some_and(|s| s >= 0),
+        "a seed is chosen and told: {fresh_seed}"
+    );
+    // Loaded once and kept: the ledger has its measured footprint.
+    let model = swapper.model("sketch").await;
+    assert_eq!(model["state"], "loaded", "{model}");
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
 }

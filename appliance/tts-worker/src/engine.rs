@@ -1,4 +1,5 @@
-//! espeak-ng as the engine: text on its stdin, a WAV on its stdout.
+//! The engines: espeak-ng (text on its stdin, a WAV on its stdout) or an edge-tts online voice
+//! (MP3 over a WebSocket); either way the speech is decoded and re-encoded as asked.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -6,7 +7,8 @@ use std::process::{Command, Stdio};
 use daarion_audio::{Pcm, decode, encode_ogg_opus, encode_wav, resample};
 use serde_json::{Value, json};
 
-use crate::protocol::{Args, Format, Speak};
+use crate::edge::Edge;
+use crate::protocol::{Args, EngineKind, Format, Speak};
 
 /// Longer input is refused: it would hold the engine for minutes.
 pub const MAX_CHARS: usize = 4096;
@@ -17,6 +19,8 @@ const PCM_RATE: u32 = 24_000;
 pub struct Engine {
     exe: String,
     voice: String,
+    /// Set for an online voice: `exe` is then the service's endpoint.
+    edge: Option<Edge>,
 }
 
 /// espeak-ng streams its WAV, so the header's sizes are placeholders; set them from the data.
@@ -35,6 +39,7 @@ impl Engine {
         let engine = Engine {
             exe: args.model.clone(),
             voice: args.voice.clone(),
+            edge: (args.engine == EngineKind::Edge).then(|| Edge::new(&args.model, &args.voice)),
         };
         let probe = engine.synthesise("ok", 1.0)?;
         if probe.samples.is_empty() {
@@ -47,10 +52,19 @@ impl Engine {
     }
 
     pub fn ready_event(&self) -> Value {
-        json!({"event": "ready", "engine": self.exe, "voice": self.voice})
+        let engine = if self.edge.is_some() {
+            "edge-tts"
+        } else {
+            "espeak-ng"
+        };
+        json!({"event": "ready", "engine": engine, "model": self.exe, "voice": self.voice})
     }
 
     fn synthesise(&self, text: &str, speed: f32) -> Result<Pcm, String> {
+        if let Some(edge) = &self.edge {
+            let mp3 = edge.synthesise(text, speed)?;
+            return decode(&mp3).map_err(|e| format!("edge-tts sent unreadable audio: {e}"));
+        }
         let wpm = (NORMAL_WPM * speed).round() as u32;
         let mut child = Command::new(&self.exe)
             .args(["-v", &self.voice, "-s", &wpm.to_string(), "--stdout"])

@@ -4,9 +4,19 @@ use std::io::Write;
 
 use serde::Deserialize;
 
+/// Which engine speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// espeak-ng, offline; `model` is its executable.
+    Espeak,
+    /// Microsoft Edge's online voices; `model` is the service's WebSocket URL.
+    Edge,
+}
+
 #[derive(Debug)]
 pub struct Args {
-    /// The engine: the espeak-ng executable.
+    pub engine: EngineKind,
+    /// The espeak-ng executable, or the edge-tts endpoint.
     pub model: String,
     /// The engine's voice (`en-us`, `de`, `uk`…).
     pub voice: String,
@@ -15,6 +25,7 @@ pub struct Args {
 impl Args {
     pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         let mut parsed = Args {
+            engine: EngineKind::Espeak,
             model: String::new(),
             voice: "en-us".into(),
         };
@@ -23,6 +34,13 @@ impl Args {
             match flag.as_str() {
                 "--model" => parsed.model = value()?,
                 "--voice" => parsed.voice = value()?,
+                "--engine" => {
+                    parsed.engine = match value()?.as_str() {
+                        "espeak-ng" => EngineKind::Espeak,
+                        "edge-tts" => EngineKind::Edge,
+                        other => return Err(format!("--engine {other}: espeak-ng or edge-tts")),
+                    }
+                }
                 "--mode" => {
                     let mode = value()?;
                     if mode != "tts" {

@@ -394,6 +394,46 @@ fn models_pull_resumes_verifies_and_refuses_a_wrong_checksum() {
     assert!(out.status.success());
     assert!(!store.join("v.gguf").exists() && !store.join("v-mmproj.gguf").exists());
 
+    // An image model in parts: each part is pulled, listed, verified and removed with it; an
+    // online voice has nothing to pull and is listed as online.
+    std::fs::write(
+        manifests.join("img.toml"),
+        format!(
+            "id = \"img\"\nkind = \"image\"\nfile = \"img.gguf\"\nsha256 = \"{sha}\"\nurl = \"{url}\"\nestimate_mb = 1\n\
+             [components]\nvae = {{ file = \"img-vae.safetensors\", url = \"{url}\", sha256 = \"{sha}\" }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        manifests.join("aria.toml"),
+        "id = \"aria\"\nkind = \"tts\"\nbackend = \"edge-tts\"\nvoice = \"en-US-AriaNeural\"\nestimate_mb = 1\n",
+    )
+    .unwrap();
+    let out = run(&["models", "pull", "img"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert_eq!(shown.matches("matches the manifest").count(), 2, "{shown}");
+    assert_eq!(
+        std::fs::read(store.join("img-vae.safetensors")).unwrap(),
+        body
+    );
+    let out = run(&["models", "verify"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("+ vae"), "{shown}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("aria") && l.contains("online")),
+        "{shown}"
+    );
+    let out = run(&["models", "pull", "aria"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("online voice"), "{}", text(&out));
+    let out = run(&["models", "rm", "img"]);
+    assert!(out.status.success());
+    assert!(!store.join("img.gguf").exists() && !store.join("img-vae.safetensors").exists());
+
     // rm deletes the file but never one outside the models directory.
     let out = run(&["models", "rm", "m"]);
     assert!(out.status.success());

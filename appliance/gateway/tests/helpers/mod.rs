@@ -183,7 +183,7 @@ async fn answer(
         "getMe" => json!({"id": 42, "is_bot": true, "first_name": "Test", "username": "test_bot",
                           "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
                           "can_connect_to_business": false, "has_main_web_app": false}),
-        "sendVoice" => {
+        "sendVoice" | "sendPhoto" => {
             let mut next = fake.next_id.lock().unwrap();
             *next += 1;
             message(*next, &Value::Null)
@@ -379,9 +379,10 @@ impl Gateway {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Waits until `cond` holds for the fake's calls (at most 30 s).
+    /// Waits until `cond` holds for the fake's calls (at most 90 s: the tests of this binary run
+    /// side by side, several with real models on two cores).
     pub async fn until(&self, what: &str, cond: impl Fn(&FakeTelegram) -> bool) {
-        for _ in 0..600 {
+        for _ in 0..1800 {
             if cond(&self.telegram) {
                 return;
             }

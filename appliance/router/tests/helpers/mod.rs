@@ -86,6 +86,21 @@ impl Stack {
                 ),
             )
             .unwrap();
+            // A tiny random SD 1.x model (pictures of noise, made for real), and an image model
+            // whose file was never downloaded: drawing with it fails cleanly.
+            std::fs::write(
+                dir.join("manifests/sketch.toml"),
+                format!(
+                    "id = \"sketch\"\nkind = \"image\"\nfile = \"{}\"\nestimate_mb = 400\n[image]\nsteps = 1\ncfg_scale = 1.0\nwidth = 64\nheight = 64\n",
+                    daarion_swapper::testing::fixture("tiny-random-sd1.safetensors").display()
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("manifests/paint.toml"),
+                "id = \"paint\"\nkind = \"image\"\nfile = \"no-such-flux.gguf\"\nestimate_mb = 100\n",
+            )
+            .unwrap();
             std::fs::write(
                 dir.join("manifests/espeak.toml"),
                 "id = \"espeak-en\"\nkind = \"tts\"\nfile = \"/usr/bin/espeak-ng\"\nvoice = \"en-us\"\nestimate_mb = 20\n",
@@ -99,6 +114,7 @@ impl Stack {
             sc.models.llama_worker = binary("daarion-llama-worker");
             sc.models.whisper_worker = binary("daarion-whisper-worker");
             sc.models.tts_worker = binary("daarion-tts-worker");
+            sc.models.sd_worker = binary("daarion-sd-worker");
             sc.models.threads = 2;
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             config.swapper.listen = listener.local_addr().unwrap();

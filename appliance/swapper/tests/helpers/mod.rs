@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+pub mod edge;
+
 pub use daarion_swapper::testing::{built_binary as binary, test_models};
 use std::time::Duration;
 
@@ -63,6 +65,7 @@ impl Swapper {
         config.models.llama_worker = worker();
         config.models.whisper_worker = binary("daarion-whisper-worker");
         config.models.tts_worker = binary("daarion-tts-worker");
+        config.models.sd_worker = binary("daarion-sd-worker");
         config.models.threads = 2;
         config.supervisor.admin_token_file = dir.join("admin.token");
         let root = config.supervisor.root_token().unwrap();

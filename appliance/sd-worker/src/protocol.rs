@@ -1,0 +1,185 @@
+//! The worker's command line and its JSON-lines messages (the swapper's common framing).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default)]
+pub struct Args {
+    /// The model file: a whole checkpoint, or (when a text encoder is given) the diffusion
+    /// model alone, as FLUX and SD3 ship.
+    pub model: PathBuf,
+    pub vae: Option<PathBuf>,
+    pub clip_l: Option<PathBuf>,
+    pub clip_g: Option<PathBuf>,
+    pub t5xxl: Option<PathBuf>,
+    /// 0: stable-diffusion.cpp's choice (the physical cores).
+    pub threads: i32,
+}
+
+impl Args {
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut parsed = Args::default();
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--model" => parsed.model = value()?.into(),
+                "--vae" => parsed.vae = Some(value()?.into()),
+                "--clip-l" => parsed.clip_l = Some(value()?.into()),
+                "--clip-g" => parsed.clip_g = Some(value()?.into()),
+                "--t5xxl" => parsed.t5xxl = Some(value()?.into()),
+                "--threads" => {
+                    let v = value()?;
+                    parsed.threads = v
+                        .parse()
+                        .map_err(|_| format!("--threads {v}: not a number"))?;
+                }
+                "--mode" => {
+                    let mode = value()?;
+                    if mode != "image" {
+                        return Err(format!("--mode {mode}: this worker only does image"));
+                    }
+                }
+                // Common to every worker; stable-diffusion.cpp places layers itself.
+                "--ctx" | "--gpu-layers" => {
+                    value()?;
+                }
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        if parsed.model.as_os_str().is_empty() {
+            return Err("--model is required".into());
+        }
+        Ok(parsed)
+    }
+
+    /// Whether the text encoders come as files of their own, making `model` the diffusion
+    /// model alone.
+    pub fn split(&self) -> bool {
+        self.clip_l.is_some() || self.clip_g.is_some() || self.t5xxl.is_some()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    pub id: u64,
+    pub prompt: String,
+    #[serde(default)]
+    pub negative_prompt: String,
+    pub width: u32,
+    pub height: u32,
+    pub steps: u32,
+    pub cfg_scale: f32,
+    #[serde(default = "guidance")]
+    pub guidance: f32,
+    /// None: a fresh seed, reported back so the picture can be made again.
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default = "one")]
+    pub n: u32,
+    /// The images are written to `<path>-0.png`, `<path>-1.png`…; the swapper reads and
+    /// removes them.
+    pub path: String,
+}
+
+fn guidance() -> f32 {
+    3.5
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    Generate(Generate),
+    /// stable-diffusion.cpp cannot stop a generation; a cancelled one runs to its end and its
+    /// images are dropped by the swapper.
+    Cancel {
+        #[allow(dead_code)]
+        id: u64,
+    },
+}
+
+pub fn reply(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn a_checkpoint_or_a_split_model() {
+        let whole = parse(&[
+            "--model",
+            "/m/sd15.safetensors",
+            "--mode",
+            "image",
+            "--ctx",
+            "2048",
+        ])
+        .unwrap();
+        assert!(!whole.split());
+        let flux = parse(&[
+            "--model",
+            "/m/flux.gguf",
+            "--vae",
+            "/m/ae.safetensors",
+            "--clip-l",
+            "/m/clip_l.safetensors",
+            "--t5xxl",
+            "/m/t5.gguf",
+            "--threads",
+            "4",
+        ])
+        .unwrap();
+        assert!(flux.split());
+        assert_eq!(flux.threads, 4);
+        assert_eq!(
+            flux.vae.as_deref(),
+            Some(std::path::Path::new("/m/ae.safetensors"))
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        assert!(parse(&[]).unwrap_err().contains("--model"));
+        assert!(
+            parse(&["--model", "m", "--mode", "chat"])
+                .unwrap_err()
+                .contains("only does image")
+        );
+        assert!(
+            parse(&["--model", "m", "--threads", "x"])
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(
+            parse(&["--model", "m", "--bogus"])
+                .unwrap_err()
+                .contains("--bogus")
+        );
+        assert!(parse(&["--model"]).unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn requests_read_with_defaults() {
+        let r: Request = serde_json::from_str(
+            r#"{"op":"generate","id":3,"prompt":"a cat","width":512,"height":512,"steps":4,"cfg_scale":1.0,"path":"/tmp/x"}"#,
+        )
+        .unwrap();
+        let Request::Generate(g) = r else { panic!() };
+        assert_eq!((g.n, g.seed, g.guidance), (1, None, 3.5));
+        assert!(serde_json::from_str::<Request>(r#"{"op":"generate","id":1,"prompt":"p","width":8,"height":8,"steps":1,"cfg_scale":1,"path":"p","colour":"red"}"#).is_err());
+    }
+}
