@@ -17,24 +17,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use daarion_llama_worker::engine;
-use daarion_llama_worker::protocol::{Args, Request, reply};
+use daarion_llama_worker::protocol::{Args, Request};
+use daarion_worker_io::{reply, start};
 
 fn main() {
-    let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("daarion-llama-worker: {e}");
-            std::process::exit(2);
-        }
-    };
-    let mut engine = match engine::Engine::load(&args) {
-        Ok(engine) => engine,
-        Err(e) => {
-            reply(&serde_json::json!({"event": "failed", "message": e}));
-            std::process::exit(1);
-        }
-    };
-    reply(&engine.ready_event());
+    let (_, mut engine) = start(
+        "daarion-llama-worker",
+        Args::parse,
+        engine::Engine::load,
+        engine::Engine::ready_event,
+    );
 
     // stdin is read on its own thread so a cancel can arrive while a generation runs.
     let cancelled = Arc::new(AtomicU64::new(0));
@@ -47,16 +39,14 @@ fn main() {
                 if line.trim().is_empty() {
                     continue;
                 }
-                match serde_json::from_str::<Request>(&line) {
+                match daarion_worker_io::parse::<Request>(&line) {
                     Ok(Request::Cancel { id }) => cancelled.store(id, Ordering::SeqCst),
                     Ok(request) => {
                         if tx.send(request).is_err() {
                             break;
                         }
                     }
-                    Err(e) => reply(&serde_json::json!({
-                        "event": "error", "code": "bad_request", "message": format!("unreadable request: {e}")
-                    })),
+                    Err(error) => reply(&error),
                 }
             }
         });

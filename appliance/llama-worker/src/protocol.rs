@@ -1,7 +1,5 @@
 //! The worker's command line and its JSON-lines messages.
 
-use std::io::Write;
-
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -96,11 +94,4 @@ pub enum Request {
     Chat(Chat),
     Embed(Embed),
     Cancel { id: u64 },
-}
-
-/// One line on stdout, flushed at once: the swapper streams it to its client.
-pub fn reply(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
 }

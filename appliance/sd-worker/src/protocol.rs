@@ -1,6 +1,5 @@
 //! The worker's command line and its JSON-lines messages (the swapper's common framing).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -102,12 +101,6 @@ pub enum Request {
         #[allow(dead_code)]
         id: u64,
     },
-}
-
-pub fn reply(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
 }
 
 #[cfg(test)]

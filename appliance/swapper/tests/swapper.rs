@@ -621,6 +621,22 @@ async fn whisper_transcribes_wav_and_telegram_ogg_opus_with_timestamps() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Speech (an OGG/Opus voice file) transcribed by whisper: the word error rate against what
+/// was said, and what whisper answered.
+async fn read_back(swapper: &Swapper, ogg: Vec<u8>, said: &str) -> (f64, Value) {
+    assert!(ogg.starts_with(b"OggS"), "a Telegram voice file");
+    let (status, body) = transcribe(
+        swapper,
+        "/v1/audio/transcriptions",
+        ogg,
+        &[("model", "whisper")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let heard: Value = serde_json::from_str(&body).unwrap();
+    (wer(said, heard["text"].as_str().unwrap()), heard)
+}
+
 #[tokio::test]
 async fn speech_from_espeak_reads_back_through_whisper() {
     let dir = workspace();
@@ -636,18 +652,7 @@ async fn speech_from_espeak_reads_back_through_whisper() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "audio/ogg");
-    let ogg = r.bytes().await.unwrap().to_vec();
-    assert!(ogg.starts_with(b"OggS"), "a Telegram voice file");
-    let (status, body) = transcribe(
-        &swapper,
-        "/v1/audio/transcriptions",
-        ogg,
-        &[("model", "whisper")],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let heard: Value = serde_json::from_str(&body).unwrap();
-    let rate = wer(said, heard["text"].as_str().unwrap());
+    let (rate, heard) = read_back(&swapper, r.bytes().await.unwrap().to_vec(), said).await;
     println!(
         "figure: espeak-ng → whisper tiny.en read-back WER: {:.1} % ({})",
         rate * 100.0,
@@ -958,18 +963,7 @@ async fn edge_tts_voice_reads_back_through_whisper() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let ogg = r.bytes().await.unwrap().to_vec();
-    assert!(ogg.starts_with(b"OggS"), "a Telegram voice file");
-    let (status, body) = transcribe(
-        &swapper,
-        "/v1/audio/transcriptions",
-        ogg,
-        &[("model", "whisper")],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let heard: Value = serde_json::from_str(&body).unwrap();
-    let rate = wer(said, heard["text"].as_str().unwrap());
+    let (rate, heard) = read_back(&swapper, r.bytes().await.unwrap().to_vec(), said).await;
     println!(
         "figure: edge-tts (local service) → whisper tiny.en read-back WER: {:.1} %",
         rate * 100.0

@@ -1,7 +1,5 @@
 //! The worker's command line and its JSON-lines messages (the swapper's common framing).
 
-use std::io::Write;
-
 use serde::Deserialize;
 
 /// Which engine speaks.
@@ -100,10 +98,4 @@ fn one() -> f32 {
 pub enum Request {
     Speak(Speak),
     Cancel { id: u64 },
-}
-
-pub fn reply(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
 }

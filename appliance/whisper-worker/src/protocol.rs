@@ -1,8 +1,6 @@
 //! The worker's command line and its JSON-lines messages (the same framing as the llama.cpp
 //! worker, so the swapper drives both alike).
 
-use std::io::Write;
-
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -73,13 +71,6 @@ pub enum Request {
     Cancel {
         id: u64,
     },
-}
-
-/// One line on stdout, flushed at once.
-pub fn reply(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
 }
 
 #[cfg(test)]
