@@ -14,10 +14,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Rng, ms};
+use common::{ms, seeded};
 use daarion_memory::graph::bolt::BoltGraph;
 use daarion_memory::graph::postgres::PgGraph;
 use daarion_memory::graph::{GraphStore, NewRelation, NodeRef};
+use rand::Rng as _;
 use uuid::Uuid;
 
 const ENTITIES: u64 = 200;
@@ -33,11 +34,11 @@ struct Row {
 }
 
 async fn measure(backend: &'static str, graph: Arc<dyn GraphStore>, user: Uuid) -> Row {
-    let mut rng = Rng(0x5eed);
+    let mut rng = seeded(0x5eed);
     let started = Instant::now();
     let mut nodes = Vec::new();
     for _ in 0..RELATIONS {
-        let (a, mut b) = (rng.next() % ENTITIES, rng.next() % ENTITIES);
+        let (a, mut b) = (rng.random_range(0..ENTITIES), rng.random_range(0..ENTITIES));
         if a == b {
             b = (b + 1) % ENTITIES;
         }
@@ -47,7 +48,7 @@ async fn measure(backend: &'static str, graph: Arc<dyn GraphStore>, user: Uuid) 
                 kind: "person".into(),
                 name: format!("Person {a}"),
             },
-            relation: RELATIONS_NAMES[(rng.next() % 4) as usize].into(),
+            relation: RELATIONS_NAMES[rng.random_range(0..4)].into(),
             to: NodeRef {
                 kind: "person".into(),
                 name: format!("Person {b}"),
@@ -61,11 +62,11 @@ async fn measure(backend: &'static str, graph: Arc<dyn GraphStore>, user: Uuid) 
     let mut around = Vec::new();
     let mut paths = Vec::new();
     for _ in 0..WALKS {
-        let node = nodes[(rng.next() % nodes.len() as u64) as usize];
+        let node = nodes[rng.random_range(0..nodes.len())];
         let t = Instant::now();
         graph.neighbourhood(node, 2, 100).await.unwrap();
         around.push(t.elapsed());
-        let other = nodes[(rng.next() % nodes.len() as u64) as usize];
+        let other = nodes[rng.random_range(0..nodes.len())];
         let t = Instant::now();
         graph.path(node, other, 4).await.unwrap();
         paths.push(t.elapsed());

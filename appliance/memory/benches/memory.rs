@@ -14,9 +14,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Rng, ms};
+use common::{Rng, ms, seeded};
 use daarion_control_plane::testing::Plane;
 use daarion_vectors::{Collection, EdgeStore, Point, Scope, VectorStore};
+use rand::Rng as _;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -31,9 +32,16 @@ const WORDS: &[&str] = &[
     "cheese", "village", "bridge", "castle", "festival",
 ];
 
-impl Rng {
+/// Made-up text and vectors from the seeded generator.
+trait Fake {
+    fn word(&mut self) -> &'static str;
+    fn sentence(&mut self, words: usize) -> String;
+    fn unit_vector(&mut self) -> Vec<f32>;
+}
+
+impl Fake for Rng {
     fn word(&mut self) -> &'static str {
-        WORDS[(self.next() % WORDS.len() as u64) as usize]
+        WORDS[self.random_range(0..WORDS.len())]
     }
 
     fn sentence(&mut self, words: usize) -> String {
@@ -43,9 +51,7 @@ impl Rng {
     }
 
     fn unit_vector(&mut self) -> Vec<f32> {
-        let v: Vec<f32> = (0..384)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
-            .collect();
+        let v: Vec<f32> = (0..384).map(|_| self.random_range(-1.0..1.0)).collect();
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / norm).collect()
     }
@@ -156,7 +162,7 @@ async fn load_corpus(
 #[tokio::main]
 async fn main() {
     let plane = Plane::start().await;
-    let mut rng = Rng(0x005E_ED0F_DAA1);
+    let mut rng = seeded(0x005E_ED0F_DAA1);
     let swapper_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let swapper_addr = swapper_listener.local_addr().unwrap();
     let swapper_config = daarion_swapper::testing::config(

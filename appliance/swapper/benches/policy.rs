@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use daarion_swapper::scheduler::{Candidate, choose_victims};
+use rand::{Rng as _, SeedableRng};
 
 const GB: u64 = 1 << 30;
 const BUDGET: u64 = 16 * GB;
@@ -39,25 +40,14 @@ fn models() -> Vec<Model> {
     ]
 }
 
-/// A small deterministic generator (xorshift64*): the same trace for both policies, every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 /// Requests come in bursts: a user who sends a voice note sends a few.
 fn trace(models: &[Model]) -> Vec<usize> {
     let total: u32 = models.iter().map(|m| m.weight).sum();
-    let mut rng = Rng(0x0da4_1015_2026);
+    // Seeded: the same trace for both policies, every run.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x0da4_1015_2026);
     let mut out = Vec::with_capacity(REQUESTS);
     while out.len() < REQUESTS {
-        let mut pick = (rng.next() % u64::from(total)) as u32;
+        let mut pick = rng.random_range(0..total);
         let model = models
             .iter()
             .position(|m| {
@@ -69,7 +59,7 @@ fn trace(models: &[Model]) -> Vec<usize> {
                 }
             })
             .expect("the weights cover the range");
-        let burst = 1 + (rng.next() % 4) as usize;
+        let burst = rng.random_range(1..=4);
         out.extend(std::iter::repeat_n(model, burst));
     }
     out.truncate(REQUESTS);

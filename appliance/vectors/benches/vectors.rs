@@ -8,27 +8,15 @@
 use std::time::{Duration, Instant};
 
 use daarion_vectors::{Collection, EdgeStore, Point, Query, Scope, VectorStore};
+use rand::{Rng as _, SeedableRng};
 use uuid::Uuid;
 
 const DIM: usize = 384;
 const QUERIES: usize = 200;
 const USERS: usize = 10;
 
-/// xorshift64*: a fixed seed, so every run measures the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-}
+/// Seeded, so every run measures the same data.
+type Rng = rand::rngs::StdRng;
 
 fn normalised(mut v: Vec<f32>) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
@@ -39,13 +27,13 @@ fn normalised(mut v: Vec<f32>) -> Vec<f32> {
 /// Points around 64 topic centres, as sentence embeddings cluster by topic.
 fn data(n: usize, rng: &mut Rng) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let centres: Vec<Vec<f32>> = (0..64)
-        .map(|_| normalised((0..DIM).map(|_| rng.unit()).collect()))
+        .map(|_| normalised((0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect()))
         .collect();
     let around = |rng: &mut Rng| {
-        let c = &centres[(rng.next() % 64) as usize];
+        let c = &centres[rng.random_range(0..64)];
         normalised(
             c.iter()
-                .map(|x| x + 0.6 * rng.unit() / (DIM as f32).sqrt() * 4.0)
+                .map(|x| x + 0.6 * rng.random_range(-1.0f32..1.0) / (DIM as f32).sqrt() * 4.0)
                 .collect(),
         )
     };
@@ -76,7 +64,7 @@ fn brute_force(points: &[Vec<f32>], owners: &[usize], user: usize, q: &[f32]) ->
 }
 
 async fn run(n: usize) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ n as u64);
+    let mut rng = Rng::seed_from_u64(0x9E37_79B9_7F4A_7C15 ^ n as u64);
     let (points, queries) = data(n, &mut rng);
     let users: Vec<Uuid> = (0..USERS).map(|_| Uuid::new_v4()).collect();
     let owners: Vec<usize> = (0..n).map(|i| i % USERS).collect();

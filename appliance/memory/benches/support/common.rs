@@ -1,18 +1,13 @@
-//! What the memory benchmarks share: a seeded xorshift generator, so they build the same data
-//! on every run (and the same graph for each backend they compare) without a dependency, and
-//! percentiles in milliseconds.
+//! What the memory benchmarks share: a seeded generator, so they build the same data on every
+//! run (and the same graph for each backend they compare), and percentiles in milliseconds.
 
 use std::time::Duration;
 
-pub struct Rng(pub u64);
+use rand::SeedableRng;
+pub use rand::rngs::StdRng as Rng;
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
+pub fn seeded(seed: u64) -> Rng {
+    Rng::seed_from_u64(seed)
 }
 
 /// The `p` quantile (0 to 1) of `sorted`, in milliseconds.
