@@ -152,6 +152,11 @@ pub async fn generations(
         .collect();
     job["path"] = json!(base.0);
     let event = ask_once(&app, &request.model, job, "images").await?;
+    if let Some(seconds) = event["seconds"].as_f64() {
+        crate::metrics::IMAGE_SECONDS
+            .with_label_values(&[&request.model])
+            .observe(seconds);
+    }
     let mut data = Vec::new();
     for path in event["paths"].as_array().into_iter().flatten() {
         let path = path.as_str().unwrap_or_default();

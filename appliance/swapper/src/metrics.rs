@@ -82,3 +82,13 @@ pub(crate) static TOKENS_PER_SECOND: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
     .expect("metric registered once")
 });
+
+pub(crate) static IMAGE_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "daarion_swapper_image_seconds",
+        "Time the worker took to make one request's pictures (text encoding, sampling, decoding)",
+        &["model"],
+        vec![0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]
+    )
+    .expect("metric registered once")
+});

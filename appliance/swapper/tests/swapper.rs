@@ -1212,6 +1212,16 @@ async fn image_generation_runs_stable_diffusion_for_real() {
     // Loaded once and kept: the ledger has its measured footprint.
     let model = swapper.model("sketch").await;
     assert_eq!(model["state"], "loaded", "{model}");
+    let metrics = reqwest::get(format!("{}/metrics", swapper.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("daarion_swapper_image_seconds_count{model=\"sketch\"} 4"),
+        "every request's generation time is recorded"
+    );
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
