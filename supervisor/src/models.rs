@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use daarion_config::Config;
-use daarion_swapper::manifest::{EDGE_TTS_ENDPOINT, FileState, Manifest, check_file, load_all};
+use daarion_swapper::manifest::{FileState, Manifest, check_file, load_all};
 
 use crate::cli::ModelsCommand;
 
@@ -45,7 +45,7 @@ pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<Exit
         let models_dir = &config.general.models_dir;
         let kind = format!("{:?}", manifest.kind).to_lowercase();
         if manifest.online() {
-            let endpoint = manifest.endpoint.as_deref().unwrap_or(EDGE_TTS_ENDPOINT);
+            let endpoint = manifest.edge_endpoint();
             println!(
                 "{:<16} {kind:<10} {:>10}  {endpoint}",
                 manifest.id, "online"

@@ -15,11 +15,10 @@ use serde_json::{Value, json};
 
 use crate::api::{ask_once, check_kind};
 use crate::audio_api::{TempFile, scratch};
-use crate::manifest::{ImageDefaults, Kind};
+use crate::manifest::{ImageDefaults, Kind, MAX_IMAGE_SIDE, image_side_ok};
 use crate::{App, SwapError};
 
 pub const MAX_IMAGES: u32 = 4;
-pub const MAX_SIDE: u32 = 2048;
 pub const MAX_STEPS: u32 = 150;
 pub const MAX_PROMPT_CHARS: usize = 4000;
 
@@ -53,15 +52,12 @@ pub struct ImageRequest {
 fn parse_size(size: &str) -> Result<(u32, u32), SwapError> {
     let bad = || {
         SwapError::BadRequest(format!(
-            "size `{size}`: WIDTHxHEIGHT, each a multiple of 64 from 64 to {MAX_SIDE} (e.g. 1024x1024), or auto"
+            "size `{size}`: WIDTHxHEIGHT, each a multiple of 64 from 64 to {MAX_IMAGE_SIDE} (e.g. 1024x1024), or auto"
         ))
     };
     let (w, h) = size.split_once('x').ok_or_else(bad)?;
     let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
-    if [w, h]
-        .iter()
-        .any(|s| !(64..=MAX_SIDE).contains(s) || s % 64 != 0)
-    {
+    if !(image_side_ok(w) && image_side_ok(h)) {
         return Err(bad());
     }
     Ok((w, h))

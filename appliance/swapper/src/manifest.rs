@@ -53,28 +53,28 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The backend that runs this kind of model.
+    /// The backend that runs this kind of model unless the manifest names another.
     pub fn backend(self) -> &'static str {
-        match self {
-            Kind::Chat | Kind::Vision | Kind::Embedding => LLAMA_CPP,
-            Kind::Stt => WHISPER_CPP,
-            Kind::Tts => ESPEAK_NG,
-            Kind::Image => STABLE_DIFFUSION_CPP,
-        }
+        self.backends()[0]
     }
 
     /// Every backend that runs this kind of model; the first is the default.
     pub fn backends(self) -> &'static [&'static str] {
         match self {
+            Kind::Chat | Kind::Vision | Kind::Embedding => &[LLAMA_CPP],
+            Kind::Stt => &[WHISPER_CPP],
             Kind::Tts => &[ESPEAK_NG, EDGE_TTS],
-            _ => std::slice::from_ref(match self {
-                Kind::Chat | Kind::Vision | Kind::Embedding => &LLAMA_CPP,
-                Kind::Stt => &WHISPER_CPP,
-                Kind::Tts => &ESPEAK_NG,
-                Kind::Image => &STABLE_DIFFUSION_CPP,
-            }),
+            Kind::Image => &[STABLE_DIFFUSION_CPP],
         }
     }
+}
+
+/// The largest picture side an image model is asked for.
+pub const MAX_IMAGE_SIDE: u32 = 2048;
+
+/// A picture side stable-diffusion.cpp takes: a multiple of 64 from 64 to [`MAX_IMAGE_SIDE`].
+pub fn image_side_ok(side: u32) -> bool {
+    (64..=MAX_IMAGE_SIDE).contains(&side) && side.is_multiple_of(64)
 }
 
 pub const LLAMA_CPP: &str = "llama.cpp";
@@ -247,6 +247,11 @@ impl Manifest {
         self.backend() == EDGE_TTS
     }
 
+    /// An online voice's service: the manifest's `endpoint`, or Microsoft's.
+    pub fn edge_endpoint(&self) -> &str {
+        self.endpoint.as_deref().unwrap_or(EDGE_TTS_ENDPOINT)
+    }
+
     /// An image model's request defaults.
     pub fn image_defaults(&self) -> ImageDefaults {
         self.image.unwrap_or_default()
@@ -327,11 +332,11 @@ impl Manifest {
             ));
         }
         if let Some(image) = &self.image
-            && [image.width, image.height]
-                .iter()
-                .any(|s| !(64..=2048).contains(s) || s % 64 != 0)
+            && !(image_side_ok(image.width) && image_side_ok(image.height))
         {
-            return Err("[image] width and height: multiples of 64 from 64 to 2048".into());
+            return Err(format!(
+                "[image] width and height: multiples of 64 from 64 to {MAX_IMAGE_SIDE}"
+            ));
         }
         Ok(())
     }

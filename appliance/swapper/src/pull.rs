@@ -33,8 +33,6 @@ pub struct Progress {
 
 #[derive(Debug)]
 pub struct Pulled {
-    /// `model`, `mmproj` or an image model's part (`vae`, `t5xxl`…).
-    pub role: String,
     pub path: PathBuf,
     pub bytes: u64,
     /// Bytes that were already there from an interrupted pull.
@@ -66,16 +64,16 @@ pub async fn pull(
     let mut pulled = Vec::new();
     for file in manifest.files(models_dir) {
         let Some(url) = &file.url else { continue };
-        let mut done = fetch(
-            url,
-            &file.path,
-            file.sha256.as_deref(),
-            file.size,
-            &mut on_progress,
-        )
-        .await?;
-        done.role = file.role;
-        pulled.push(done);
+        pulled.push(
+            fetch(
+                url,
+                &file.path,
+                file.sha256.as_deref(),
+                file.size,
+                &mut on_progress,
+            )
+            .await?,
+        );
     }
     Ok(pulled)
 }
@@ -160,7 +158,6 @@ async fn fetch(
         .await
         .map_err(io(&target))?;
     Ok(Pulled {
-        role: String::new(),
         path: target,
         bytes: done,
         resumed_from,

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-use crate::manifest::{EDGE_TTS, EDGE_TTS_ENDPOINT, Kind, Manifest};
+use crate::manifest::{EDGE_TTS, Kind, Manifest};
 
 const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -74,10 +74,9 @@ impl Worker {
             command.arg(flag).arg(file.path);
         }
         if manifest.online() {
-            command.args(["--engine", EDGE_TTS]).args([
-                "--model",
-                manifest.endpoint.as_deref().unwrap_or(EDGE_TTS_ENDPOINT),
-            ]);
+            command
+                .args(["--engine", EDGE_TTS])
+                .args(["--model", manifest.edge_endpoint()]);
         }
         command
             .args(["--mode", mode])
