@@ -38,6 +38,18 @@ impl OpenAiCompatible {
             timeouts,
         }
     }
+
+    /// A POST to `path` under the base URL, with the API key when there is one.
+    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        let call = self
+            .http
+            .post(format!("{}/{path}", self.base_url))
+            .json(body);
+        match &self.api_key {
+            Some(key) => call.bearer_auth(key),
+            None => call,
+        }
+    }
 }
 
 fn wire_message(m: &Message) -> Value {
@@ -84,13 +96,7 @@ impl Provider for OpenAiCompatible {
 
     fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<EventStream, LlmError>> {
         Box::pin(async move {
-            let mut call = self
-                .http
-                .post(format!("{}/chat/completions", self.base_url))
-                .json(&body(&request));
-            if let Some(key) = &self.api_key {
-                call = call.bearer_auth(key);
-            }
+            let call = self.post("chat/completions", &body(&request));
             let response = send(&self.name, call, self.timeouts.first_byte).await?;
             let lines = sse::lines(
                 self.name.clone(),
@@ -113,13 +119,7 @@ impl Provider for OpenAiCompatible {
             if let Some(size) = &request.size {
                 body["size"] = json!(size);
             }
-            let mut call = self
-                .http
-                .post(format!("{}/images/generations", self.base_url))
-                .json(&body);
-            if let Some(key) = &self.api_key {
-                call = call.bearer_auth(key);
-            }
+            let call = self.post("images/generations", &body);
             // Pictures take longer than a first token; the stall limit bounds the body too.
             let response = send(&self.name, call, self.timeouts.first_byte).await?;
             let protocol = |message: String| LlmError::Protocol {
