@@ -35,8 +35,8 @@ struct Said<'a> {
     addressed: bool,
     /// The text is a voice message's transcript.
     voice: bool,
-    /// A photo that came with it (JPEG), for the agent's `describe_image` tool.
-    photo: Option<Vec<u8>>,
+    /// A photo that came with it (JPEG, base64), for the agent's `describe_image` tool.
+    photo: Option<String>,
 }
 
 const SORRY: &str = "Sorry, something went wrong on my side. Please try again in a moment.";
@@ -246,7 +246,7 @@ async fn photo(
                     text,
                     addressed: true,
                     voice: false,
-                    photo: Some(described.jpeg),
+                    photo: Some(described.jpeg_base64),
                 },
                 started,
             )
@@ -336,10 +336,7 @@ fn routed(handle: &BotHandle, said: &Said<'_>, agent: Option<String>) -> Value {
         "addressed": said.addressed,
         "agent": agent,
         "voice": said.voice,
-        "images": said.photo.iter().map(|jpeg| {
-            use base64::Engine;
-            json!({"mime": "image/jpeg", "data": base64::engine::general_purpose::STANDARD.encode(jpeg)})
-        }).collect::<Vec<_>>(),
+        "images": said.photo.iter().map(|jpeg| json!({"mime": "image/jpeg", "data": jpeg})).collect::<Vec<_>>(),
     })
 }
 

@@ -36,9 +36,10 @@ impl From<FileError> for VisionError {
 #[derive(Debug)]
 pub struct Described {
     pub description: String,
-    /// The photo itself (JPEG, as Telegram sends photos), passed on to the agent so its
-    /// `describe_image` tool can ask its own questions.
-    pub jpeg: Vec<u8>,
+    /// The photo itself (JPEG, as Telegram sends photos), base64-encoded once for the vision
+    /// model and again usable as is for the agent, whose `describe_image` tool asks its own
+    /// questions about it.
+    pub jpeg_base64: String,
 }
 
 /// The vision model's description of a photo (Telegram sends photos as JPEG).
@@ -48,11 +49,9 @@ pub async fn describe(
     file_id: &str,
     model: &str,
 ) -> Result<Described, VisionError> {
-    let bytes = files::fetch(handle, file_id).await?;
-    let url = format!(
-        "data:image/jpeg;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(&bytes)
-    );
+    let jpeg_base64 =
+        base64::engine::general_purpose::STANDARD.encode(files::fetch(handle, file_id).await?);
+    let url = format!("data:image/jpeg;base64,{jpeg_base64}");
     let response = app
         .http
         .post(format!("{}/v1/chat/completions", app.swapper_url))
@@ -82,7 +81,7 @@ pub async fn describe(
                 .unwrap_or_default()
                 .trim()
                 .to_owned(),
-            jpeg: bytes,
+            jpeg_base64,
         }),
         400 => Err(VisionError::NotImage(message())),
         s => Err(VisionError::Unavailable(format!(

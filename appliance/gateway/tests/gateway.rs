@@ -6,7 +6,7 @@ mod helpers;
 
 use std::time::Duration;
 
-use daarion_llm::testing::{Reply, openai_answer, sse};
+use daarion_llm::testing::{Fake, Reply, openai_answer, sse};
 use helpers::{Gateway, text_update};
 use serde_json::{Value, json};
 
@@ -237,11 +237,7 @@ async fn groups_duplicates_commands_and_bad_input() {
         "only the addressed message reached the model"
     );
     assert_eq!(
-        fake.bodies()[0]["messages"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()["content"],
+        last_message(&fake, 0)["content"],
         "what is up?",
         "the mention is not part of the question"
     );
@@ -507,6 +503,15 @@ fn voice_update(chat: i64, file_id: &str) -> Value {
     update
 }
 
+/// The last message of the `call`-th request the agent's model received.
+fn last_message(fake: &Fake, call: usize) -> Value {
+    fake.bodies()[call]["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_else(|| panic!("request {call} has messages"))
+}
+
 fn photo_update(chat: i64, file_id: &str, caption: Option<&str>) -> Value {
     let mut update = text_update(chat, 7, "", false);
     update["message"].as_object_mut().unwrap().remove("text");
@@ -571,11 +576,7 @@ async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption(
         t.shown(chat) == ["What a picture."]
     })
     .await;
-    let asked = fake.bodies()[0]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()["content"]
+    let asked = last_message(&fake, 0)["content"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -613,13 +614,11 @@ async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption(
         t.shown(chat).iter().any(|m| m == "It is a picture.")
     })
     .await;
-    let looked = fake.bodies()[before + 1]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "tool")
-        .cloned()
-        .expect("the tool's result goes back to the model");
+    let looked = last_message(&fake, before + 1);
+    assert_eq!(
+        looked["role"], "tool",
+        "the tool's result goes back to the model"
+    );
     assert!(
         looked["content"].as_str().unwrap().contains("\"answer\""),
         "the vision model answered: {looked}"
@@ -681,11 +680,7 @@ async fn a_voice_message_is_transcribed_by_whisper_and_answered() {
         t.shown(60) == ["Thank you, Mr President."]
     })
     .await;
-    let asked = fake.bodies()[0]["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()["content"]
+    let asked = last_message(&fake, 0)["content"]
         .as_str()
         .unwrap()
         .to_lowercase();
