@@ -69,6 +69,12 @@ impl Gpus {
         self.nvml.is_ok()
     }
 
+    /// Free memory summed over every device, or `None` without NVML.
+    pub fn free_bytes(&self) -> Option<u64> {
+        self.available()
+            .then(|| self.snapshot().devices.iter().map(|d| d.free_bytes).sum())
+    }
+
     /// Every device with its memory, temperature, utilisation and processes. A device that
     /// fails to answer is reported in `reason` and skipped; the others are still listed.
     pub fn snapshot(&self) -> GpuReport {

@@ -5,7 +5,7 @@
 
 use daarion_config::Config;
 use daarion_gpu::Gpus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,13 +60,7 @@ fn ram_available() -> u64 {
 /// The budget on this machine, and the NVML handle when it is VRAM that is budgeted.
 pub fn detect(config: &Config) -> (Budget, Option<Gpus>) {
     let gpus = Gpus::new();
-    let vram_free = gpus.available().then(|| {
-        gpus.snapshot()
-            .devices
-            .iter()
-            .map(|d| d.free_bytes)
-            .sum::<u64>()
-    });
+    let vram_free = gpus.free_bytes();
     let budget = choose(
         config.models.budget_mb,
         config.models.reserve_mb,
@@ -77,20 +71,42 @@ pub fn detect(config: &Config) -> (Budget, Option<Gpus>) {
     (budget, meter)
 }
 
-/// What a worker holds: its VRAM on every GPU when NVML reports it, else its RSS.
-pub fn footprint(gpus: Option<&Gpus>, pid: u32, rss: u64) -> u64 {
-    let vram: u64 = gpus
-        .map(|g| {
-            g.snapshot()
-                .devices
-                .iter()
-                .flat_map(|d| d.processes.iter())
-                .filter(|p| p.pid == pid)
-                .filter_map(|p| p.used_bytes)
-                .sum()
-        })
-        .unwrap_or(0);
-    if vram > 0 { vram } else { rss }
+/// Where a model's measured footprint came from (shown in the swapper's status).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FootprintSource {
+    /// NVML's figure for the worker process.
+    GpuProcess,
+    /// The drop in the GPUs' free memory across the load.
+    GpuFree,
+    /// The worker's resident memory: the model runs on the CPU.
+    #[default]
+    Rss,
+}
+
+/// What a worker holds, by the best figure there is: its VRAM as NVML reports it for the
+/// process; where the driver gives no per-process figure (in a container NVML lists the host's
+/// pids, and some virtual GPUs report none) the drop in free VRAM across its load, which the
+/// caller passes only when no other load overlapped it; else its RSS.
+pub fn footprint(process_vram: u64, free_drop: Option<u64>, rss: u64) -> (u64, FootprintSource) {
+    if process_vram > 0 {
+        (process_vram, FootprintSource::GpuProcess)
+    } else if let Some(drop) = free_drop.filter(|d| *d > 0) {
+        (drop, FootprintSource::GpuFree)
+    } else {
+        (rss, FootprintSource::Rss)
+    }
+}
+
+/// The VRAM NVML reports for one process, summed over the GPUs (0 where it reports none).
+pub fn process_vram(gpus: &Gpus, pid: u32) -> u64 {
+    gpus.snapshot()
+        .devices
+        .iter()
+        .flat_map(|d| d.processes.iter())
+        .filter(|p| p.pid == pid)
+        .filter_map(|p| p.used_bytes)
+        .sum()
 }
 
 #[cfg(test)]
@@ -127,6 +143,25 @@ mod tests {
             "a GPU with nothing free is no budget"
         );
         assert_eq!(choose(0, 4096, None, gb).bytes, 0);
-        assert_eq!(footprint(None, 1, 123), 123);
+    }
+
+    #[test]
+    fn footprint_is_the_process_vram_then_the_free_drop_then_rss() {
+        let gb = 1024 * MIB;
+        assert_eq!(
+            footprint(3 * gb, Some(5 * gb), gb),
+            (3 * gb, FootprintSource::GpuProcess)
+        );
+        assert_eq!(
+            footprint(0, Some(5 * gb), gb),
+            (5 * gb, FootprintSource::GpuFree),
+            "no per-process figure (a container): the free memory the load took"
+        );
+        assert_eq!(
+            footprint(0, Some(0), gb),
+            (gb, FootprintSource::Rss),
+            "nothing left the GPU's free memory: the model is on the CPU"
+        );
+        assert_eq!(footprint(0, None, gb), (gb, FootprintSource::Rss));
     }
 }

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct Measured {
     pub footprint_bytes: u64,
     pub load_ms: u64,
+    /// `None` in ledgers written before the source was recorded.
+    #[serde(default)]
+    pub source: Option<crate::budget::FootprintSource>,
 }
 
 #[derive(Debug)]

@@ -148,6 +148,8 @@ pub struct SlotStatus {
     pub pid: Option<u32>,
     pub footprint_bytes: u64,
     pub measured: bool,
+    /// How the footprint was measured; `None` while it is the manifest's estimate.
+    pub footprint_source: Option<crate::budget::FootprintSource>,
     pub active: usize,
     pub queued: usize,
     pub pinned: bool,
@@ -167,6 +169,32 @@ pub struct Scheduler {
     epoch: Instant,
     /// Set when VRAM is what is budgeted: footprints are then measured on the GPU.
     vram: Option<daarion_gpu::Gpus>,
+    loads: LoadWindows,
+}
+
+/// Tells whether a load had the GPUs to itself: only then is the drop in free VRAM across it
+/// that model's footprint. Loads in flight, and a count of load starts and ends.
+#[derive(Debug, Default)]
+struct LoadWindows(Mutex<(usize, u64)>);
+
+impl LoadWindows {
+    /// Starts a load; `Some` when no other is in flight.
+    fn begin(&self) -> Option<u64> {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let alone = w.0 == 0;
+        w.0 += 1;
+        w.1 += 1;
+        alone.then_some(w.1)
+    }
+
+    /// Ends the load `begin` answered; true when no other load started or ended meanwhile.
+    fn end(&self, began: Option<u64>) -> bool {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let alone = began == Some(w.1);
+        w.0 -= 1;
+        w.1 += 1;
+        alone
+    }
 }
 
 /// How workers start: the binary of each backend (`None` when it is not installed: its models
@@ -279,6 +307,7 @@ impl Scheduler {
             workers,
             epoch: Instant::now(),
             vram,
+            loads: LoadWindows::default(),
         })
     }
 
@@ -445,6 +474,8 @@ impl Scheduler {
             slots[model].manifest.clone()
         };
         let started = Instant::now();
+        let window = self.loads.begin();
+        let free_before = window.and(self.vram.as_ref()).and_then(|g| g.free_bytes());
         let missing = manifest
             .files(&self.workers.models_dir)
             .into_iter()
@@ -468,25 +499,36 @@ impl Scheduler {
             },
         };
         let elapsed = started.elapsed();
+        let free_after = self.vram.as_ref().and_then(|g| g.free_bytes());
+        let free_drop = (self.loads.end(window))
+            .then(|| {
+                free_before
+                    .zip(free_after)
+                    .map(|(b, a)| b.saturating_sub(a))
+            })
+            .flatten();
         let outcome = {
             let mut slots = self.lock();
             let slot = slots.get_mut(model).expect("slots are never removed");
             match result {
                 Ok(worker) => {
+                    let process_vram = self
+                        .vram
+                        .as_ref()
+                        .map_or(0, |g| crate::budget::process_vram(g, worker.pid));
+                    let (footprint, source) =
+                        crate::budget::footprint(process_vram, free_drop, worker.rss_bytes);
                     let measured = Measured {
-                        footprint_bytes: crate::budget::footprint(
-                            self.vram.as_ref(),
-                            worker.pid,
-                            worker.rss_bytes,
-                        )
-                        .max(1),
+                        footprint_bytes: footprint.max(1),
                         load_ms: elapsed.as_millis() as u64,
+                        source: Some(source),
                     };
                     tracing::info!(
                         model,
                         pid = worker.pid,
                         ms = measured.load_ms,
                         footprint_mb = measured.footprint_bytes / (1024 * 1024),
+                        ?source,
                         "model loaded"
                     );
                     slot.footprint = measured.footprint_bytes;
@@ -608,6 +650,7 @@ impl Scheduler {
                 },
                 footprint_bytes: s.footprint,
                 measured: s.measured.is_some(),
+                footprint_source: s.measured.and_then(|m| m.source),
                 active: s.active,
                 queued: s.queued,
                 pinned: s.pinned,
@@ -616,6 +659,29 @@ impl Scheduler {
                 last_error: s.last_error.clone(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod load_window_tests {
+    use super::LoadWindows;
+
+    #[test]
+    fn a_load_is_alone_unless_another_starts_or_ends_during_it() {
+        let w = LoadWindows::default();
+        let a = w.begin();
+        assert!(w.end(a), "a load on its own");
+        let a = w.begin();
+        let b = w.begin();
+        assert!(b.is_none(), "another was in flight when it began");
+        assert!(!w.end(a), "another began during it");
+        assert!(!w.end(b));
+        let a = w.begin();
+        let b = w.begin();
+        assert!(!w.end(b));
+        assert!(!w.end(a), "another ended during it");
+        let c = w.begin();
+        assert!(w.end(c), "alone again once the others are done");
     }
 }
 
