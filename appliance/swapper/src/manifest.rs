@@ -11,7 +11,7 @@
 //! file = "smollm2-135m-instruct-q4_1.gguf"   # relative to general.models_dir, or absolute
 //! sha256 = "…"             # optional; `daarion models verify` checks it
 //! context = 2048
-//! gpu_layers = 0
+//! gpu_layers = 99           # absent: all layers on a GPU box, none elsewhere
 //! estimate_mb = 300        # until a load measures the real footprint
 //! pin = false
 //! priority = 0
@@ -169,8 +169,10 @@ pub struct Manifest {
     pub sha256: Option<String>,
     #[serde(default = "context")]
     pub context: u32,
+    /// Layers offloaded to the GPU. Absent: all of them on a GPU box (the swapper budgets
+    /// VRAM), none elsewhere; `0` keeps a model on the CPU even on a GPU box.
     #[serde(default)]
-    pub gpu_layers: u32,
+    pub gpu_layers: Option<u32>,
     pub estimate_mb: u64,
     #[serde(default)]
     pub pin: bool,
@@ -221,7 +223,15 @@ pub enum ManifestError {
     Invalid(PathBuf, String),
 }
 
+/// llama.cpp's "every layer": more than any model has.
+pub const ALL_LAYERS: u32 = 999;
+
 impl Manifest {
+    /// The layers to offload, `gpu` saying whether the swapper runs models on a GPU.
+    pub fn gpu_layers(&self, gpu: bool) -> u32 {
+        self.gpu_layers.unwrap_or(if gpu { ALL_LAYERS } else { 0 })
+    }
+
     /// The model file, resolved against the models directory.
     pub fn path(&self, models_dir: &Path) -> PathBuf {
         resolve(&self.file, models_dir)
@@ -412,6 +422,25 @@ pub fn load_all(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_goes_wholly_on_the_gpu_unless_its_manifest_says_otherwise() {
+        let manifest = |extra: &str| -> Manifest {
+            toml::from_str(&format!(
+                "id = \"m\"\nkind = \"chat\"\nfile = \"m.gguf\"\nestimate_mb = 1\n{extra}"
+            ))
+            .unwrap()
+        };
+        assert_eq!(manifest("").gpu_layers(true), ALL_LAYERS);
+        assert_eq!(manifest("").gpu_layers(false), 0, "no GPU: the CPU");
+        assert_eq!(
+            manifest("gpu_layers = 0").gpu_layers(true),
+            0,
+            "kept on the CPU"
+        );
+        assert_eq!(manifest("gpu_layers = 12").gpu_layers(true), 12, "split");
+        assert_eq!(manifest("gpu_layers = 12").gpu_layers(false), 12);
+    }
 
     #[test]
     fn loads_validates_and_resolves() {

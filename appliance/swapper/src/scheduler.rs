@@ -492,6 +492,7 @@ impl Scheduler {
                         &manifest,
                         &self.workers.models_dir,
                         self.workers.threads,
+                        manifest.gpu_layers(self.vram.is_some()),
                     )
                     .await
                 }

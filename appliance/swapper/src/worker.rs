@@ -55,6 +55,7 @@ impl Worker {
         manifest: &Manifest,
         models_dir: &Path,
         threads: u32,
+        gpu_layers: u32,
     ) -> Result<Worker, String> {
         let mode = match manifest.kind {
             Kind::Chat | Kind::Vision => "chat",
@@ -81,7 +82,7 @@ impl Worker {
         command
             .args(["--mode", mode])
             .args(["--ctx", &manifest.context.to_string()])
-            .args(["--gpu-layers", &manifest.gpu_layers.to_string()])
+            .args(["--gpu-layers", &gpu_layers.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
