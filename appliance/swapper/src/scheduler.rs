@@ -10,6 +10,8 @@
 //!   least recently used;
 //! - the sum of footprints of loaded, loading and unloading models never exceeds the budget: a
 //!   model waiting for room is `reserved` and starts loading only after its victims stopped.
+//!   A model that grows while loaded (`remeasure`) can take the sum past the budget; the next
+//!   load then evicts for the grown figure, and the ledger keeps it for every later plan.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -171,6 +173,9 @@ pub struct Scheduler {
     vram: Option<daarion_gpu::Gpus>,
     loads: LoadWindows,
 }
+
+/// Growth below this is noise (allocator slack), not worth a ledger write.
+const GROWTH_NOISE: u64 = 4 * 1024 * 1024;
 
 /// Tells whether a load had the GPUs to itself: only then is the drop in free VRAM across it
 /// that model's footprint. Loads in flight, and a count of load starts and ends.
@@ -601,12 +606,65 @@ impl Scheduler {
     }
 
     /// Unloads models idle past their TTL; runs until `shutdown`, then stops every worker.
+    /// Raises each loaded model's footprint to what its worker holds now, when that is more.
+    /// Memory grows after a load: stable-diffusion.cpp reads its weights at the first picture
+    /// and sizes its compute buffers by the picture's size, llama.cpp allocates the projector's
+    /// buffers at the first image. Eviction must plan with the high-water mark, so it is kept
+    /// (and persisted): on the CPU the kernel's own peak (`VmHWM`), on a GPU what NVML reports
+    /// at each look. A footprint read from the free-VRAM drop cannot be looked at again.
+    pub fn remeasure(&self) {
+        use crate::budget::FootprintSource;
+        let loaded: Vec<(String, u32, FootprintSource)> = self
+            .lock()
+            .iter()
+            .filter_map(
+                |(id, s)| match (&s.status, s.measured.and_then(|m| m.source)) {
+                    (Status::Loaded(w), Some(source)) if source != FootprintSource::GpuFree => {
+                        Some((id.clone(), w.pid, source))
+                    }
+                    _ => None,
+                },
+            )
+            .collect();
+        for (model, pid, source) in loaded {
+            let now = match (source, &self.vram) {
+                (FootprintSource::GpuProcess, Some(gpus)) => crate::budget::process_vram(gpus, pid),
+                _ => crate::worker::peak_rss_bytes(pid),
+            };
+            let mut slots = self.lock();
+            let Some(slot) = slots.get_mut(&model) else {
+                continue;
+            };
+            // The same worker still, and grown by more than noise.
+            let same = matches!(&slot.status, Status::Loaded(w) if w.pid == pid);
+            if !same || now <= slot.footprint + GROWTH_NOISE {
+                continue;
+            }
+            tracing::info!(
+                model,
+                from_mb = slot.footprint / (1024 * 1024),
+                to_mb = now / (1024 * 1024),
+                "footprint grew"
+            );
+            slot.footprint = now;
+            if let Some(measured) = slot.measured.as_mut() {
+                measured.footprint_bytes = now;
+                self.ledger
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .record(&model, *measured);
+            }
+            MEMORY_USED.set(Self::used(&slots) as i64);
+        }
+    }
+
     pub async fn reaper(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
+            self.remeasure();
             let expired: Vec<String> = self
                 .lock()
                 .iter()

@@ -37,15 +37,26 @@ impl std::fmt::Debug for Worker {
     }
 }
 
-fn rss_bytes(pid: u32) -> u64 {
+/// A memory figure of `/proc/PID/status` (`VmRSS`, `VmHWM`…) in bytes; 0 when unreadable.
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    proc_status_bytes(pid, "VmRSS")
+}
+
+/// The most the process has held resident since it started (the kernel's high-water mark), so
+/// that a peak between two looks is not missed.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    proc_status_bytes(pid, "VmHWM")
 }
 
 impl Worker {
