@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # Builds, on a machine WITHOUT a GPU, everything the GPU check (tests/gpu/check.sh) runs on a
-# lent GPU machine, and packs it into .gpu/pack.tar.xz (git-ignored), which the device tool
-# carries there:
+# lent GPU machine, and packs it into .gpu/ (git-ignored), which the device tool carries there:
 #
-#   bin/daarion                the appliance (links no native backend; NVML is loaded at run time)
-#   bin/daarion-llama-worker   llama.cpp worker, CUDA, linked against the shared libraries in lib/
-#   bin/daarion-sd-worker      stable-diffusion.cpp worker, CUDA, linked statically
-#   lib/                       llama.cpp's shared libraries (libllama, libmtmd, libggml*, CUDA)
-#   models/tokenizer.gguf      tokenizer metadata for the random-weight chat model made there
-#   wheels/                    gguf-py, which the model generators need (pure Python)
+#   llama.tar.xz   bin/daarion (the appliance: links no native backend, loads NVML at run time),
+#                  bin/daarion-llama-worker (CUDA, linked against the shared libraries in lib/),
+#                  lib/ (llama.cpp's libllama, libmtmd, libggml*, CUDA), models/tokenizer.gguf
+#                  (SmolLM2's tokenizer for the random-weight model made there), wheels/ (gguf-py)
+#   sd.tar.xz      bin/daarion, bin/daarion-sd-worker (stable-diffusion.cpp, CUDA, static)
 #
 # The GPU machine has CUDA 13 and no Rust toolchain, and what travels is limited to 64 MiB, so
 # the CUDA builds are made here with NVIDIA's CUDA 13.0 compiler from PyPI (no GPU is needed to
@@ -16,7 +14,8 @@
 # its kernels are carried once. This is also the only place the installer's CUDA build
 # (`--features daarion-*-worker/cuda`) is compiled and linked before a GPU box sees it.
 #
-# Usage: bash tests/gpu/build.sh   (over an hour on 2 cores the first time; start it early)
+# Usage: bash tests/gpu/build.sh   (about an hour per worker on 2 cores; start it early)
+#        GPU_BUILD_PARTS=llama bash tests/gpu/build.sh   (one worker only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -70,28 +69,61 @@ export CUDAARCHS="$ARCH" CUDA_COMPUTE_CAP="$ARCH"
 export LIBRARY_PATH="$CUDA/lib:$CUDA/lib/stubs"
 # llama.cpp as shared libraries: one copy of its CUDA kernels for the worker.
 export LLAMA_BUILD_SHARED_LIBS=1
-log "building the CUDA workers for sm_$ARCH in $TARGET"
+# GPU_BUILD_PARTS: "llama", "sd" or both (the default); each ggml copy is about an hour here.
+PARTS=${GPU_BUILD_PARTS:-llama sd}
+packages=() features=()
+for part in $PARTS; do
+  packages+=(-p "daarion-$part-worker")
+  features+=("daarion-$part-worker/cuda")
+done
+log "building the CUDA workers ($PARTS) for sm_$ARCH in $TARGET"
 CARGO_TARGET_DIR="$TARGET" RUSTFLAGS="-L native=$CUDA/lib -L native=$CUDA/lib/stubs" \
-  cargo build --locked -p daarion-llama-worker -p daarion-sd-worker \
-  --features daarion-llama-worker/cuda,daarion-sd-worker/cuda
+  cargo build --locked "${packages[@]}" --features "$(IFS=,; echo "${features[*]}")"
 
 log "building the appliance binary"
 CARGO_TARGET_DIR="$MAIN_TARGET" cargo build --locked -p daarion
 
-# --- The pack: one xz-compressed tarball, since the binaries alone are over what may travel --
-STAGE="$CACHE/gpu-stage"
-rm -rf "$STAGE" "$PACK"
-mkdir -p "$STAGE/bin" "$STAGE/lib" "$STAGE/models" "$STAGE/wheels" "$PACK"
-grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
-cp "$MAIN_TARGET/debug/daarion" "$TARGET/debug/daarion-llama-worker" \
-  "$TARGET/debug/daarion-sd-worker" "$STAGE/bin/"
-# The shared libraries the llama worker was linked against, wherever llama-cpp-sys-2 built them.
-find "$TARGET/debug/build" -path '*llama-cpp-sys-2-*/out/*' \( -name 'lib*.so' -o -name 'lib*.so.*' \) \
-  -exec cp -P {} "$STAGE/lib/" \;
-strip --strip-unneeded "$STAGE"/bin/* "$STAGE"/lib/*.so* 2>/dev/null || true
-cp "$MODELS/tiny-random-llama.gguf" "$STAGE/models/tokenizer.gguf"
-python3 -m pip download -q --no-deps --only-binary=:all: -d "$STAGE/wheels" gguf==0.19.0
-du -sh "$STAGE"/*
-tar -C "$STAGE" -cf - . | xz -T0 -6 >"$PACK/pack.tar.xz"
+# --- The packs: one xz-compressed tarball per worker, each with the daarion binary, because
+# what one device call carries is limited to 64 MiB and the two CUDA builds together exceed it.
+rm -rf "$PACK"
+mkdir -p "$PACK"
+for part in $PARTS; do
+  stage="$CACHE/gpu-stage-$part"
+  rm -rf "$stage"
+  mkdir -p "$stage/bin"
+  cp "$MAIN_TARGET/debug/daarion" "$TARGET/debug/daarion-$part-worker" "$stage/bin/"
+  if [ "$part" = llama ]; then
+    # The shared libraries the llama worker was linked against.
+    mkdir -p "$stage/lib" "$stage/models" "$stage/wheels"
+    find "$TARGET/debug/build" -path '*llama-cpp-sys-2-*/out/lib/*' -name 'lib*.so*' -exec cp -P {} "$stage/lib/" \;
+    # The tokenizer and chat template of a small real GGUF, without its tensors.
+    "$CACHE/fixtures/.venv/bin/python3" - "$MODELS/tiny-random-llama.gguf" "$stage/models/tokenizer.gguf" <<'PY'
+import sys
+import gguf
+reader = gguf.GGUFReader(sys.argv[1])
+w = gguf.GGUFWriter(sys.argv[2], "llama")
+for field in reader.fields.values():
+    if not field.name.startswith("tokenizer."):
+        continue
+    kind = field.types[0]
+    if kind == gguf.GGUFValueType.ARRAY:
+        if field.types[-1] == gguf.GGUFValueType.STRING:
+            w.add_array(field.name, [bytes(field.parts[i]).decode("utf-8", "surrogateescape") for i in field.data])
+        else:
+            w.add_array(field.name, [field.parts[i].tolist()[0] for i in field.data])
+    elif kind == gguf.GGUFValueType.STRING:
+        w.add_string(field.name, bytes(field.parts[field.data[0]]).decode("utf-8"))
+    else:
+        w.add_key_value(field.name, field.parts[field.data[0]].tolist()[0], kind)
+w.write_header_to_file()
+w.write_kv_data_to_file()
+w.close()
+PY
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$stage/wheels" gguf==0.19.0
+  fi
+  find "$stage" -type f \( -path '*/bin/*' -o -name '*.so*' \) -exec strip --strip-unneeded {} \; 2>/dev/null || true
+  tar -C "$stage" -cf - . | xz -T0 -6 >"$PACK/$part.tar.xz"
+done
 ls -la "$PACK"
-log "packed $PACK/pack.tar.xz; on the GPU machine: bash tests/gpu/check.sh (carry .gpu)"
+log "packed $PACK; on the GPU machine, one device call per pack:"
+log "  run(command=\"bash tests/gpu/check.sh\", carry=[\".gpu/PART.tar.xz\"], timeout_s=540)"

@@ -7,15 +7,17 @@
 # measured through NVML next to nvidia-smi, memory given back after an unload, and swaps under a
 # one-model budget. tests/gpu/drive.py takes the measurements.
 #
-# Prepare here (no GPU needed):  bash tests/gpu/build.sh
-# Run there (device tool):       run(command="bash tests/gpu/check.sh", carry=[".gpu"], timeout_s=540)
+# Prepare here (no GPU needed):  bash tests/gpu/build.sh   (.gpu/llama.tar.xz, .gpu/sd.tar.xz)
+# Run there, one device call per pack (each call may carry 64 MiB):
+#   run(command="bash tests/gpu/check.sh", carry=[".gpu/llama.tar.xz"], timeout_s=540)
+#   run(command="bash tests/gpu/check.sh", carry=[".gpu/sd.tar.xz"], timeout_s=300)
 # Dry run on a CPU:              GPU_CHECK_SMALL=1 GPU_CHECK_PYTHON=<a python with numpy> \
 #   GPU_CHECK_LD_PATH=/var/cache/daarion/cuda-13.0/lib:/var/cache/daarion/cuda-13.0/lib/stubs bash tests/gpu/check.sh
 # (the same CUDA builds, which find no GPU through the stub driver and run on the CPU)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-ARCHIVE=${GPU_PACK:-$ROOT/.gpu/pack.tar.xz}
+PACKS=${GPU_PACKS:-$ROOT/.gpu}
 OUT=${OUT:-/tmp/daarion-gpu-out}
 WORK=${GPU_WORK:-/tmp/daarion-gpu}
 SMALL=${GPU_CHECK_SMALL:-0}
@@ -26,8 +28,16 @@ rm -rf "$WORK"
 mkdir -p "$OUT" "$PACK" "$WORK/models" "$WORK/manifests" "$WORK/data"
 log() { printf '[gpu-check %s] %s\n' "$(date +%T)" "$*"; }
 
-[ -f "$ARCHIVE" ] || { echo "no $ARCHIVE: run tests/gpu/build.sh first and carry .gpu" >&2; exit 2; }
-python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="tar")' "$ARCHIVE" "$PACK"
+# The workers this run has: the packs that came (llama.tar.xz, sd.tar.xz), or GPU_CHECK_PARTS.
+PARTS=${GPU_CHECK_PARTS:-$(for p in llama sd; do [ ! -f "$PACKS/$p.tar.xz" ] || printf '%s ' "$p"; done)}
+[ -n "$PARTS" ] || { echo "no packs in $PACKS: run tests/gpu/build.sh first and carry them" >&2; exit 2; }
+export PARTS
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+for part in $PARTS; do
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="tar")' \
+    "$PACKS/$part.tar.xz" "$PACK"
+done
+log "parts: $PARTS"
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>&1 || log "no nvidia-smi: a CPU run"
 
 # --- Libraries: the pack's llama.cpp; CUDA 13's runtime and cuBLAS from this machine -----------
@@ -37,10 +47,15 @@ for dir in $(ldconfig -p 2>/dev/null | awk '/libcublas\.so\.13/ {print $NF}' | x
   $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, "cu13", "lib") for p in nvidia.__path__))' 2>/dev/null); do
   [ -e "$dir/libcublas.so.13" ] && [ -e "$dir/libcudart.so.13" ] && { cuda_libs=$dir; break; }
 done
-# cuBLASLt may sit beside cuBLAS or in its own package folder.
-export LD_LIBRARY_PATH="$PACK/lib${cuda_libs:+:$cuda_libs}${GPU_CHECK_LD_PATH:+:$GPU_CHECK_LD_PATH}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The driver's libcuda.so.1 may sit outside the loader's cache (e.g. /usr/local/nvidia/lib64).
+driver_libs=""
+for dir in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
+  [ -e "$dir/libcuda.so.1" ] && driver_libs="${driver_libs:+$driver_libs:}$dir"
+done
+export LD_LIBRARY_PATH="$PACK/lib${cuda_libs:+:$cuda_libs}${driver_libs:+:$driver_libs}${GPU_CHECK_LD_PATH:+:$GPU_CHECK_LD_PATH}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 log "CUDA libraries: ${cuda_libs:-none found}"
-for bin in daarion-llama-worker daarion-sd-worker; do
+for part in $PARTS; do
+  bin=daarion-$part-worker
   if ldd "$PACK/bin/$bin" | grep 'not found'; then
     echo "$bin: libraries missing (above); LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >&2
     exit 3
@@ -48,8 +63,10 @@ for bin in daarion-llama-worker daarion-sd-worker; do
 done
 
 # --- Models of real size, random weights, made here in parallel ---------------------------------
-"$PY" -m pip install -q --no-index --no-deps --target "$WORK/site" "$PACK"/wheels/*.whl
-export PYTHONPATH="$WORK/site"
+if [ -d "$PACK/wheels" ]; then
+  "$PY" -m pip install -q --no-index --no-deps --target "$WORK/site" "$PACK"/wheels/*.whl
+  export PYTHONPATH="$WORK/site"
+fi
 if [ "$SMALL" = 1 ]; then
   llm=small text_embd=128 vit="" sd=""
 else
@@ -57,12 +74,17 @@ else
 fi
 log "making the models"
 pids=()
-"$PY" tests/gpu/random_llama.py "$PACK/models/tokenizer.gguf" "$WORK/models/llm.gguf" $llm & pids+=($!)
-"$PY" tests/fixtures/tiny_mmproj.py "$WORK/models/mmproj.gguf" $text_embd $vit >/dev/null & pids+=($!)
-"$PY" tests/fixtures/tiny_sd.py "$WORK/models/sd.safetensors" $sd & pids+=($!)
+if has llama; then
+  "$PY" tests/gpu/random_llama.py "$PACK/models/tokenizer.gguf" "$WORK/models/llm.gguf" $llm & pids+=($!)
+  "$PY" tests/fixtures/tiny_mmproj.py "$WORK/models/mmproj.gguf" $text_embd $vit >/dev/null & pids+=($!)
+fi
+if has sd; then
+  "$PY" tests/fixtures/tiny_sd.py "$WORK/models/sd.safetensors" $sd & pids+=($!)
+fi
 for pid in "${pids[@]}"; do wait "$pid" || { echo "a model generator failed" >&2; exit 5; }; done
 ls -la "$WORK/models"
 
+if has llama; then
 cat >"$WORK/manifests/llm.toml" <<EOF
 id = "llm"
 kind = "chat"
@@ -80,6 +102,8 @@ context = 4096
 gpu_layers = 999
 estimate_mb = 3800
 EOF
+fi
+if has sd; then
 cat >"$WORK/manifests/sd.toml" <<EOF
 id = "sd"
 kind = "image"
@@ -92,15 +116,18 @@ cfg_scale = 7.0
 width = 512
 height = 512
 EOF
+fi
 token="root-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 echo "$token" >"$WORK/admin.token"
 
 # --- The swapper, as the supervisor would run it ---------------------------------------------
 swapper_pid=""
+# The swapper will not start without a llama.cpp worker; an sd-only run names the sd worker
+# there, which no chat manifest then uses.
 start_swapper() { # $1: phase name, $2: budget in MiB (0: free VRAM less the reserve)
   DAARION__GENERAL__DATA_DIR="$WORK/data" DAARION__GENERAL__MODELS_DIR="$WORK/models" \
   DAARION__MODELS__MANIFESTS_DIR="$WORK/manifests" DAARION__MODELS__BUDGET_MB="$2" \
-  DAARION__MODELS__LLAMA_WORKER="$PACK/bin/daarion-llama-worker" \
+  DAARION__MODELS__LLAMA_WORKER="$PACK/bin/daarion-$(has llama && echo llama || echo sd)-worker" \
   DAARION__MODELS__SD_WORKER="$PACK/bin/daarion-sd-worker" \
   DAARION__SUPERVISOR__ADMIN_TOKEN_FILE="$WORK/admin.token" \
   DAARION__SWAPPER__LISTEN=127.0.0.1:18890 \

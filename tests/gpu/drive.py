@@ -27,8 +27,10 @@ import zlib
 
 URL = os.environ["SWAPPER_URL"]
 TOKEN = os.environ["SWAPPER_TOKEN"]
-WORKER = os.environ["LLAMA_WORKER"]
-LLM = os.environ["LLM_FILE"]
+# Which workers this run has: "llama", "sd" or both (each travels in its own pack).
+PARTS = os.environ.get("PARTS", "llama sd").split()
+WORKER = os.environ.get("LLAMA_WORKER", "")
+LLM = os.environ.get("LLM_FILE", "")
 OUT = sys.argv[1]
 TOKENS = int(os.environ.get("GEN_TOKENS", "256"))
 RUNS = 3
@@ -188,6 +190,20 @@ def memory_released_after_unload(model):
 
 
 def main():
+    if "llama" in PARTS:
+        chat_and_vision()
+    if "sd" in PARTS:
+        image_generation()
+    _, st = request("GET", "/v1/swapper/status")
+    report["status"] = st
+    report["nvidia_smi"] = smi("gpu=name,driver_version,memory.total,memory.used")
+    # The swap phase runs under a budget that holds the largest model but never two.
+    sizes = sorted(m["footprint_bytes"] // 2**20 for m in st["models"] if m["measured"])
+    with open(os.path.join(OUT, "budget_mb"), "w") as f:
+        f.write(str(sizes[-1] + sizes[0] // 2))
+
+
+def chat_and_vision():
     print("== reference: the worker alone", flush=True)
     reference = direct_worker()
 
@@ -222,6 +238,8 @@ def main():
     s = status("vision")
     figure("vision: footprint measured", round(s["footprint_bytes"] / 2**20), "MiB")
 
+
+def image_generation():
     print("== image generation", flush=True)
     times = []
     for run in range(RUNS + 1):
@@ -239,14 +257,6 @@ def main():
     figure("image: footprint measured", round(s["footprint_bytes"] / 2**20), "MiB")
     figure("nvidia-smi: image worker", process_mib(s["pid"]), "MiB")
 
-    _, st = request("GET", "/v1/swapper/status")
-    report["status"] = st
-    report["nvidia_smi"] = smi("gpu=name,driver_version,memory.total,memory.used")
-    # The swap phase runs under a budget that holds the largest model but never two.
-    sizes = sorted(m["footprint_bytes"] // 2**20 for m in st["models"] if m["measured"])
-    with open(os.path.join(OUT, "budget_mb"), "w") as f:
-        f.write(str(sizes[-1] + sizes[0] // 2))
-
 
 def swaps():
     """Under a one-model budget every request below first evicts the model before it."""
@@ -255,13 +265,15 @@ def swaps():
     look = [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{picture}"}},
         {"type": "text", "text": "What is in this picture?"}]}]
-    stream_chat("llm", hello, 8)
-    for step, (model, go) in enumerate([
-        ("vision", lambda: stream_chat("vision", look, 8)[0]),
-        ("sd", lambda: image(8)),
-        ("llm", lambda: stream_chat("llm", hello, 8)[0]),
-        ("sd", lambda: image(8)),
-    ]):
+    chat = ("llm", lambda: stream_chat("llm", hello, 8)[0])
+    vision = ("vision", lambda: stream_chat("vision", look, 8)[0])
+    picture = ("sd", lambda: image(8))
+    if PARTS == ["sd"]:
+        print("one model only: no swaps", flush=True)
+        return
+    order = [chat, vision, picture, chat, picture] if "sd" in PARTS else [chat, vision, chat, vision]
+    order[0][1]()
+    for step, (model, go) in enumerate(order[1:]):
         took = go()
         loaded = [m["id"] for m in request("GET", "/v1/swapper/status")[1]["models"] if m["state"] == "loaded"]
         assert loaded == [model], f"after the swap to {model} the loaded models are {loaded}"
