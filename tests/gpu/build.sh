@@ -97,28 +97,8 @@ for part in $PARTS; do
     mkdir -p "$stage/lib" "$stage/models" "$stage/wheels"
     find "$TARGET/debug/build" -path '*llama-cpp-sys-2-*/out/lib/*' -name 'lib*.so*' -exec cp -P {} "$stage/lib/" \;
     # The tokenizer and chat template of a small real GGUF, without its tensors.
-    "$CACHE/fixtures/.venv/bin/python3" - "$MODELS/tiny-random-llama.gguf" "$stage/models/tokenizer.gguf" <<'PY'
-import sys
-import gguf
-reader = gguf.GGUFReader(sys.argv[1])
-w = gguf.GGUFWriter(sys.argv[2], "llama")
-for field in reader.fields.values():
-    if not field.name.startswith("tokenizer."):
-        continue
-    kind = field.types[0]
-    if kind == gguf.GGUFValueType.ARRAY:
-        if field.types[-1] == gguf.GGUFValueType.STRING:
-            w.add_array(field.name, [bytes(field.parts[i]).decode("utf-8", "surrogateescape") for i in field.data])
-        else:
-            w.add_array(field.name, [field.parts[i].tolist()[0] for i in field.data])
-    elif kind == gguf.GGUFValueType.STRING:
-        w.add_string(field.name, bytes(field.parts[field.data[0]]).decode("utf-8"))
-    else:
-        w.add_key_value(field.name, field.parts[field.data[0]].tolist()[0], kind)
-w.write_header_to_file()
-w.write_kv_data_to_file()
-w.close()
-PY
+    "$CACHE/fixtures/.venv/bin/python3" tests/gpu/random_llama.py \
+      "$MODELS/tiny-random-llama.gguf" "$stage/models/tokenizer.gguf" tokenizer
     python3 -m pip download -q --no-deps --only-binary=:all: -d "$stage/wheels" gguf==0.19.0
   fi
   find "$stage" -type f \( -path '*/bin/*' -o -name '*.so*' \) -exec strip --strip-unneeded {} \; 2>/dev/null || true

@@ -5,8 +5,9 @@ work per token, the memory and the load time, are those of the real model; the a
 noise. The tokenizer and chat template come from a small real GGUF (SmolLM2's, 49152 tokens).
 
 Usage: random_llama.py TOKENIZER.gguf OUT.gguf [PRESET]   (needs numpy and gguf from PyPI)
-PRESETS: "1b" (Llama-3.2-1B's layout: 2048 wide, 16 layers, 32/8 heads, 8192 FFN; F16, 2.4 GB),
-"small" (a few MB, to check this script and the check itself on a CPU)."""
+PRESETS: "1b" (Llama-3.2-1B's layout: 2048 wide, 16 layers, 32/8 heads, 8192 FFN; F16, 2.1 GB),
+"small" (a few MB, to check this script and the check itself on a CPU), "tokenizer" (the
+tokenizer alone, no tensors: what tests/gpu/build.sh carries to the GPU machine)."""
 import os
 import sys
 
@@ -20,8 +21,7 @@ PRESETS = {
 }
 
 src, out = sys.argv[1], sys.argv[2]
-n_embd, n_ff, n_layer, n_head, n_head_kv, n_ctx = PRESETS[sys.argv[3] if len(sys.argv) > 3 else "1b"]
-head_dim = n_embd // n_head
+preset = sys.argv[3] if len(sys.argv) > 3 else "1b"
 
 reader = gguf.GGUFReader(src)
 w = gguf.GGUFWriter(out, "llama")
@@ -40,6 +40,14 @@ for field in reader.fields.values():
     else:
         w.add_key_value(field.name, field.parts[field.data[0]].tolist()[0], kind)
 n_vocab = len(reader.fields["tokenizer.ggml.tokens"].data)
+if preset == "tokenizer":
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.close()
+    print(f"wrote {out}: the tokenizer of {src} ({n_vocab} tokens)")
+    sys.exit(0)
+n_embd, n_ff, n_layer, n_head, n_head_kv, n_ctx = PRESETS[preset]
+head_dim = n_embd // n_head
 
 w.add_name(f"random-llama-{n_embd}x{n_layer} (GPU check fixture)")
 w.add_context_length(n_ctx)
