@@ -4,7 +4,7 @@
 //! holds (NVML's per-process figure), not its RSS.
 
 use daarion_config::Config;
-use daarion_gpu::Gpus;
+use daarion_gpu::{GpuReport, Gpus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,9 +98,9 @@ pub fn footprint(process_vram: u64, free_drop: Option<u64>, rss: u64) -> (u64, F
     }
 }
 
-/// The VRAM NVML reports for one process, summed over the GPUs (0 where it reports none).
-pub fn process_vram(gpus: &Gpus, pid: u32) -> u64 {
-    gpus.snapshot()
+/// The VRAM NVML reported for one process, summed over the GPUs (0 where it reports none).
+pub fn process_vram(report: &GpuReport, pid: u32) -> u64 {
+    report
         .devices
         .iter()
         .flat_map(|d| d.processes.iter())

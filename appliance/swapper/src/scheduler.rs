@@ -505,23 +505,21 @@ impl Scheduler {
             },
         };
         let elapsed = started.elapsed();
-        let free_after = self.vram.as_ref().and_then(|g| g.free_bytes());
-        let free_drop = (self.loads.end(window))
-            .then(|| {
-                free_before
-                    .zip(free_after)
-                    .map(|(b, a)| b.saturating_sub(a))
-            })
-            .flatten();
+        let free_drop = if self.loads.end(window) {
+            free_before
+                .zip(self.vram.as_ref().and_then(|g| g.free_bytes()))
+                .map(|(before, after)| before.saturating_sub(after))
+        } else {
+            None
+        };
         let outcome = {
             let mut slots = self.lock();
             let slot = slots.get_mut(model).expect("slots are never removed");
             match result {
                 Ok(worker) => {
-                    let process_vram = self
-                        .vram
-                        .as_ref()
-                        .map_or(0, |g| crate::budget::process_vram(g, worker.pid));
+                    let process_vram = self.vram.as_ref().map_or(0, |g| {
+                        crate::budget::process_vram(&g.snapshot(), worker.pid)
+                    });
                     let (footprint, source) =
                         crate::budget::footprint(process_vram, free_drop, worker.rss_bytes);
                     let measured = Measured {
@@ -605,7 +603,6 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Unloads models idle past their TTL; runs until `shutdown`, then stops every worker.
     /// Raises each loaded model's footprint to what its worker holds now, when that is more.
     /// Memory grows after a load: stable-diffusion.cpp reads its weights at the first picture
     /// and sizes its compute buffers by the picture's size, llama.cpp allocates the projector's
@@ -626,9 +623,17 @@ impl Scheduler {
                 },
             )
             .collect();
+        // One NVML look for every model on the GPU.
+        let report = loaded
+            .iter()
+            .any(|(_, _, source)| *source == FootprintSource::GpuProcess)
+            .then(|| self.vram.as_ref().map(|g| g.snapshot()))
+            .flatten();
         for (model, pid, source) in loaded {
-            let now = match (source, &self.vram) {
-                (FootprintSource::GpuProcess, Some(gpus)) => crate::budget::process_vram(gpus, pid),
+            let now = match (source, &report) {
+                (FootprintSource::GpuProcess, Some(report)) => {
+                    crate::budget::process_vram(report, pid)
+                }
                 _ => crate::worker::peak_rss_bytes(pid),
             };
             let mut slots = self.lock();
@@ -658,6 +663,7 @@ impl Scheduler {
         }
     }
 
+    /// Unloads models idle past their TTL; runs until `shutdown`, then stops every worker.
     pub async fn reaper(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         loop {
             tokio::select! {
