@@ -87,10 +87,10 @@ fi
 # A tiny random-weight vision projector for tiny-random-llama: no vision model is on any
 # registry, and this runs llama.cpp's real multimodal path (tests/fixtures/tiny_mmproj.py).
 FIXTURES_DIR="${DAARION_TEST_FIXTURES:-/var/cache/daarion/fixtures}"
-# Likewise a tiny random Stable Diffusion 1.x checkpoint runs stable-diffusion.cpp's real
-# image generation (tests/fixtures/tiny_sd.py).
+# Likewise a tiny random Stable Diffusion 1.x checkpoint and a tiny random FLUX.1 in parts run
+# stable-diffusion.cpp's real image generation (tests/fixtures/tiny_sd.py, tiny_flux.py).
 if [ ! -f "$FIXTURES_DIR/tiny-random-mmproj.gguf" ] || [ ! -f "$FIXTURES_DIR/tiny-random-mmproj-smollm2.gguf" ] \
-  || [ ! -f "$FIXTURES_DIR/tiny-random-sd1.safetensors" ]; then
+  || [ ! -f "$FIXTURES_DIR/tiny-random-sd1.safetensors" ] || [ ! -f "$FIXTURES_DIR/tiny-random-flux/ae.safetensors" ]; then
   log "making the test fixtures in $FIXTURES_DIR"
   $SUDO mkdir -p "$FIXTURES_DIR"
   [ -x "$FIXTURES_DIR/.venv/bin/python3" ] || $SUDO python3 -m venv "$FIXTURES_DIR/.venv"
@@ -98,6 +98,7 @@ if [ ! -f "$FIXTURES_DIR/tiny-random-mmproj.gguf" ] || [ ! -f "$FIXTURES_DIR/tin
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_mmproj.py "$FIXTURES_DIR/tiny-random-mmproj.gguf" >/dev/null
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_mmproj.py "$FIXTURES_DIR/tiny-random-mmproj-smollm2.gguf" 576 >/dev/null
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_sd.py "$FIXTURES_DIR/tiny-random-sd1.safetensors" >/dev/null
+  $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_flux.py "$FIXTURES_DIR/tiny-random-flux" >/dev/null
 fi
 
 # --- FalkorDB, the Bolt server the graph backend's tests run against ---------------------------

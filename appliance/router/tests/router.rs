@@ -958,7 +958,9 @@ async fn the_image_tools_draw_with_the_image_model_and_look_with_the_vision_mode
         .agent(
             "a",
             "You are a.",
-            Some(json!({"image_model": "fake/painter", "vision_model": "eyes"})),
+            // The vision model runs on this machine's CPU; the default 20 s a tool may take
+            // is the operator's limit, not what this test is about.
+            Some(json!({"image_model": "fake/painter", "vision_model": "eyes", "tool_timeout_secs": 300})),
             None,
         )
         .await;

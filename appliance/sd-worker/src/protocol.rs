@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Args {
     /// The model file: a whole checkpoint, or (when a text encoder is given) the diffusion
     /// model alone, as FLUX and SD3 ship.
@@ -13,8 +13,25 @@ pub struct Args {
     pub clip_l: Option<PathBuf>,
     pub clip_g: Option<PathBuf>,
     pub t5xxl: Option<PathBuf>,
-    /// 0: stable-diffusion.cpp's choice (the physical cores).
+    /// The CPU threads ggml computes with; unless told (the swapper's `threads = 0`, "all
+    /// cores", sends no `--threads`), every core this process may use. Never 0: handed to
+    /// stable-diffusion.cpp, 0 made every picture some twenty times slower. Its own default
+    /// is not taken either: it counts physical cores through a sysfs path that does not
+    /// exist, then guesses.
     pub threads: i32,
+}
+
+impl Default for Args {
+    fn default() -> Args {
+        Args {
+            model: PathBuf::new(),
+            vae: None,
+            clip_l: None,
+            clip_g: None,
+            t5xxl: None,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get() as i32),
+        }
+    }
 }
 
 impl Args {
@@ -32,7 +49,9 @@ impl Args {
                     let v = value()?;
                     parsed.threads = v
                         .parse()
-                        .map_err(|_| format!("--threads {v}: not a number"))?;
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("--threads {v}: not a positive number"))?;
                 }
                 "--mode" => {
                     let mode = value()?;
@@ -123,6 +142,11 @@ mod tests {
         ])
         .unwrap();
         assert!(!whole.split());
+        assert!(
+            whole.threads >= 1,
+            "every core this process may use, never 0: {}",
+            whole.threads
+        );
         let flux = parse(&[
             "--model",
             "/m/flux.gguf",
@@ -155,7 +179,12 @@ mod tests {
         assert!(
             parse(&["--model", "m", "--threads", "x"])
                 .unwrap_err()
-                .contains("not a number")
+                .contains("not a positive number")
+        );
+        assert!(
+            parse(&["--model", "m", "--threads", "0"])
+                .unwrap_err()
+                .contains("not a positive number")
         );
         assert!(
             parse(&["--model", "m", "--bogus"])

@@ -1151,9 +1151,26 @@ fn png_size(png: &[u8]) -> (u32, u32) {
     (word(16), word(20))
 }
 
+/// The decoded `b64_json` pictures and the seed of a `/v1/images/generations` answer.
+async fn draw(swapper: &Swapper, body: Value) -> (Vec<Vec<u8>>, Value) {
+    use base64::Engine;
+    let (status, answer) = swapper.json("/v1/images/generations", body).await;
+    assert_eq!(status, 200, "{answer}");
+    let pictures = answer["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            base64::engine::general_purpose::STANDARD
+                .decode(d["b64_json"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    (pictures, answer["seed"].clone())
+}
+
 #[tokio::test]
 async fn image_generation_runs_stable_diffusion_for_real() {
-    use base64::Engine;
     let dir = workspace();
     // A tiny random SD 1.x checkpoint (tests/fixtures/tiny_sd.py): the real UNet, CLIP and VAE
     // code paths; the pictures are noise.
@@ -1170,19 +1187,8 @@ async fn image_generation_runs_stable_diffusion_for_real() {
         let swapper = &swapper;
         async move {
             let started = std::time::Instant::now();
-            let (status, answer) = swapper.json("/v1/images/generations", body).await;
-            assert_eq!(status, 200, "{answer}");
-            let pictures: Vec<Vec<u8>> = answer["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(d["b64_json"].as_str().unwrap())
-                        .unwrap()
-                })
-                .collect();
-            (pictures, answer["seed"].clone(), started.elapsed())
+            let (pictures, seed) = draw(swapper, body).await;
+            (pictures, seed, started.elapsed())
         }
     };
     let started = std::time::Instant::now();
@@ -1247,6 +1253,55 @@ async fn image_generation_runs_stable_diffusion_for_real() {
         metrics.contains("daarion_swapper_image_seconds_count{model=\"sketch\"} 4"),
         "every request's generation time is recorded"
     );
+    swapper.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn image_generation_runs_flux_in_parts_for_real() {
+    let dir = workspace();
+    // A tiny random FLUX.1 in the files people download (tests/fixtures/tiny_flux.py): the
+    // diffusion model, CLIP-L and the 16-channel autoencoder, each its own file, named as the
+    // manifest's components. No T5-XXL: its shape is fixed at 4.7 billion parameters, and
+    // stable-diffusion.cpp runs FLUX without it.
+    let part = |name: &str| fixture(&format!("tiny-random-flux/{name}"));
+    std::fs::write(
+        dir.join("manifests").join("lighthouse.toml"),
+        format!(
+            "id = \"lighthouse\"\nkind = \"image\"\nfile = \"{}\"\nestimate_mb = 400\n\
+             [components]\nclip_l = {{ file = \"{}\" }}\nvae = {{ file = \"{}\" }}\n\
+             [image]\nsteps = 2\ncfg_scale = 1.0\nguidance = 3.5\nwidth = 64\nheight = 64\n",
+            part("flux.safetensors").display(),
+            part("clip_l.safetensors").display(),
+            part("ae.safetensors").display(),
+        ),
+    )
+    .unwrap();
+    let swapper = Swapper::start(&dir, 4096).await;
+    assert_eq!(swapper.status().await["files_present"]["lighthouse"], true);
+    let body = |seed: i64, guidance: f64| json!({"model": "lighthouse", "prompt": "a lighthouse at dusk", "seed": seed, "guidance": guidance});
+    let started = std::time::Instant::now();
+    let (first, seed) = draw(&swapper, body(11, 3.5)).await;
+    let cold = started.elapsed();
+    assert_eq!(seed, 11);
+    assert_eq!(first.len(), 1);
+    assert_eq!(png_size(&first[0]), (64, 64), "the manifest's default size");
+    let started = std::time::Instant::now();
+    let (again, _) = draw(&swapper, body(11, 3.5)).await;
+    let warm = started.elapsed();
+    assert_eq!(again, first, "the same seed makes the same picture");
+    println!("figure: tiny FLUX.1 in parts 64x64, 2 steps: first picture {cold:?}, warm {warm:?}");
+    // The guidance reaches the model's distilled-guidance embedder.
+    let (guided, _) = draw(&swapper, body(11, 9.0)).await;
+    assert_ne!(guided, first, "another guidance, another picture");
+    let (wide, _) = draw(
+        &swapper,
+        json!({"model": "lighthouse", "prompt": "a harbour", "size": "128x64", "steps": 1}),
+    )
+    .await;
+    assert_eq!(png_size(&wide[0]), (128, 64));
+    let model = swapper.model("lighthouse").await;
+    assert_eq!(model["state"], "loaded", "loaded once and kept: {model}");
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
