@@ -16,6 +16,8 @@
 #
 # Usage: bash tests/gpu/build.sh   (about an hour per worker on 2 cores; start it early)
 #        GPU_BUILD_PARTS=llama bash tests/gpu/build.sh   (one worker only)
+#        GPU_BUILD_PARTS=whisper bash tests/gpu/build.sh (the whisper.cpp worker's CUDA build,
+#        compiled and linked only: the check runs no speech, so it gets no pack; ~12 min)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -69,25 +71,39 @@ export CUDAARCHS="$ARCH" CUDA_COMPUTE_CAP="$ARCH"
 export LIBRARY_PATH="$CUDA/lib:$CUDA/lib/stubs"
 # llama.cpp as shared libraries: one copy of its CUDA kernels for the worker.
 export LLAMA_BUILD_SHARED_LIBS=1
-# GPU_BUILD_PARTS: "llama", "sd" or both (the default); each ggml copy is about an hour here.
+# GPU_BUILD_PARTS: "llama", "sd" or both (the default), and "whisper"; each ggml copy is up to
+# an hour here.
 PARTS=${GPU_BUILD_PARTS:-llama sd}
-packages=() features=()
+packs=() packages=() features=()
 for part in $PARTS; do
+  [ "$part" != whisper ] || continue
+  packs+=("$part")
   packages+=(-p "daarion-$part-worker")
   features+=("daarion-$part-worker/cuda")
 done
-log "building the CUDA workers ($PARTS) for sm_$ARCH in $TARGET"
-CARGO_TARGET_DIR="$TARGET" RUSTFLAGS="-L native=$CUDA/lib -L native=$CUDA/lib/stubs" \
-  cargo build --locked "${packages[@]}" --features "$(IFS=,; echo "${features[*]}")"
+export RUSTFLAGS="-L native=$CUDA/lib -L native=$CUDA/lib/stubs"
+if [ ${#packages[@]} -gt 0 ]; then
+  log "building the CUDA workers (${packages[*]}) for sm_$ARCH in $TARGET"
+  CARGO_TARGET_DIR="$TARGET" cargo build --locked "${packages[@]}" --features "$(IFS=,; echo "${features[*]}")"
+fi
+if [[ " $PARTS " == *" whisper "* ]]; then
+  # whisper-rs-sys sets CMAKE_CUDA_FLAGS itself, so CUDAFLAGS never reaches it; it passes on
+  # every CMAKE_* variable of the environment, which come after its own.
+  log "building the CUDA whisper.cpp worker for sm_$ARCH in $TARGET (compiled and linked only)"
+  CARGO_TARGET_DIR="$TARGET" CMAKE_CUDA_FLAGS="-Xcompiler=-fPIC ${CUDAFLAGS:-}" \
+    cargo build --locked -p daarion-whisper-worker --features daarion-whisper-worker/cuda
+fi
+unset RUSTFLAGS
+[ ${#packs[@]} -gt 0 ] || { log "nothing to pack"; exit 0; }
 
 log "building the appliance binary"
 CARGO_TARGET_DIR="$MAIN_TARGET" cargo build --locked -p daarion
 
 # --- The packs: one xz-compressed tarball per worker, each with the daarion binary, because
 # what one device call carries is limited to 64 MiB and the two CUDA builds together exceed it.
-rm -rf "$PACK"
 mkdir -p "$PACK"
-for part in $PARTS; do
+for part in "${packs[@]}"; do
+  rm -f "$PACK/$part.tar.xz"
   stage="$CACHE/gpu-stage-$part"
   rm -rf "$stage"
   mkdir -p "$stage/bin"
