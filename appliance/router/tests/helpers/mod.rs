@@ -115,7 +115,6 @@ impl Stack {
             sc.models.whisper_worker = binary("daarion-whisper-worker");
             sc.models.tts_worker = binary("daarion-tts-worker");
             sc.models.sd_worker = binary("daarion-sd-worker");
-            sc.models.threads = 2;
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             config.swapper.listen = listener.local_addr().unwrap();
             let run = daarion_swapper::run(sc, listener, shutdown.clone());

@@ -80,7 +80,7 @@ impl Swapper {
         config.models.whisper_worker = binary("daarion-whisper-worker");
         config.models.tts_worker = binary("daarion-tts-worker");
         config.models.sd_worker = binary("daarion-sd-worker");
-        config.models.threads = 2;
+        // `models.threads` stays the shipped 0 ("all cores"): the workers' own default runs.
         config.supervisor.admin_token_file = dir.join("admin.token");
         let root = config.supervisor.root_token().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
