@@ -52,6 +52,13 @@ pub struct GpuProcess {
     pub used_bytes: Option<u64>,
 }
 
+impl GpuReport {
+    /// Free memory summed over every device.
+    pub fn free_bytes(&self) -> u64 {
+        self.devices.iter().map(|d| d.free_bytes).sum()
+    }
+}
+
 impl Default for Gpus {
     fn default() -> Self {
         Self::new()
@@ -71,8 +78,7 @@ impl Gpus {
 
     /// Free memory summed over every device, or `None` without NVML.
     pub fn free_bytes(&self) -> Option<u64> {
-        self.available()
-            .then(|| self.snapshot().devices.iter().map(|d| d.free_bytes).sum())
+        self.available().then(|| self.snapshot().free_bytes())
     }
 
     /// Every device with its memory, temperature, utilisation and processes. A device that

@@ -505,21 +505,26 @@ impl Scheduler {
             },
         };
         let elapsed = started.elapsed();
-        let free_drop = if self.loads.end(window) {
-            free_before
-                .zip(self.vram.as_ref().and_then(|g| g.free_bytes()))
-                .map(|(before, after)| before.saturating_sub(after))
-        } else {
-            None
+        let alone = self.loads.end(window);
+        // One NVML look after a load gives both the free memory and the worker's own figure,
+        // taken before the slots' lock so that no request waits on the driver.
+        let after = match (&result, &self.vram) {
+            (Ok(_), Some(gpus)) => Some(gpus.snapshot()),
+            _ => None,
+        };
+        let free_drop = free_before
+            .filter(|_| alone)
+            .zip(after.as_ref().map(|r| r.free_bytes()))
+            .map(|(before, after)| before.saturating_sub(after));
+        let process_vram = match (&result, &after) {
+            (Ok(worker), Some(report)) => crate::budget::process_vram(report, worker.pid),
+            _ => 0,
         };
         let outcome = {
             let mut slots = self.lock();
             let slot = slots.get_mut(model).expect("slots are never removed");
             match result {
                 Ok(worker) => {
-                    let process_vram = self.vram.as_ref().map_or(0, |g| {
-                        crate::budget::process_vram(&g.snapshot(), worker.pid)
-                    });
                     let (footprint, source) =
                         crate::budget::footprint(process_vram, free_drop, worker.rss_bytes);
                     let measured = Measured {
