@@ -82,7 +82,6 @@ pub fn config(
     config.models.manifests_dir = dir.join("manifests");
     config.models.budget_mb = 2048;
     config.models.llama_worker = built_binary("daarion-llama-worker");
-    config.models.threads = 2;
     config
 }
 
