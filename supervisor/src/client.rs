@@ -36,7 +36,8 @@ impl Admin {
         Ok(Admin {
             base: format!("http://{addr}"),
             token,
-            http: reqwest::Client::builder().no_proxy().build()?,
+            // Only connecting is bounded: a restart or a log follow takes as long as it takes.
+            http: daarion_client::http_client(daarion_client::Timeouts::streaming()),
         })
     }
 

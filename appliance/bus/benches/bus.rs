@@ -22,6 +22,12 @@ struct Payload {
     data: String,
 }
 
+/// Published as `memory.store.bench`, so the memory-indexer's stream and consumer carry it.
+impl daarion_bus::Event for Payload {
+    const TYPE: &'static str = "memory.store";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
 fn now_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -9,10 +9,11 @@ use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::PullConsumer;
 use daarion_telemetry::{TRACEPARENT, TraceContext};
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::envelope::decode;
+use crate::events::Event;
 use crate::metrics::{HANDLED, HANDLER_SECONDS, PENDING};
 use crate::{Bus, BusError, ConsumerSpec, Envelope, dead_letter};
 
@@ -30,6 +31,10 @@ pub enum HandlerError {
 
 /// Consumes `spec` until `shutdown`, one message at a time, in stream order.
 ///
+/// Each message is read as an event of `T`'s family ([`crate::envelope::decode`]): one that is not
+/// (another family, a schema version newer than `T` knows, a payload that does not match) is
+/// dead-lettered at once with the reason, never handed to the handler half-understood.
+///
 /// The handler's effect must be durable when it returns `Ok`; only then is the message acked
 /// (and the ack confirmed by the server). A handler may see a message more than once (a crash
 /// after the effect, before the ack), so effects must be idempotent on `Envelope::id`.
@@ -41,7 +46,7 @@ pub async fn consume<T, H, Fut>(
     handler: H,
 ) -> Result<(), BusError>
 where
-    T: DeserializeOwned,
+    T: Event,
     H: Fn(Envelope<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
@@ -102,7 +107,7 @@ pub async fn consume_keyed<T, K, H, Fut>(
     handler: H,
 ) -> Result<(), BusError>
 where
-    T: DeserializeOwned + Send + 'static,
+    T: Event + Send + 'static,
     K: Fn(&T) -> String,
     H: Fn(Envelope<T>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send,
@@ -181,7 +186,7 @@ where
                 permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             };
             // An undecodable message gets the empty key; its handling dead-letters it.
-            let key = serde_json::from_slice::<Envelope<T>>(&message.payload)
+            let key = decode::<T>(&message.payload)
                 .map(|e| key_of(&e.payload))
                 .unwrap_or_default();
             let mut job = (message, permit);
@@ -221,7 +226,7 @@ async fn pause(shutdown: &CancellationToken, duration: Duration) {
 
 async fn handle_one<T, H, Fut>(bus: &Bus, spec: ConsumerSpec, message: &Message, handler: &H)
 where
-    T: DeserializeOwned,
+    T: Event,
     H: Fn(Envelope<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
@@ -237,7 +242,7 @@ where
             return;
         }
     };
-    let decoded = serde_json::from_slice::<Envelope<T>>(&message.payload);
+    let decoded = decode::<T>(&message.payload);
     let parent = message
         .headers
         .as_ref()
@@ -268,7 +273,7 @@ where
         let envelope = match decoded {
             Ok(envelope) => envelope,
             Err(e) => {
-                let reason = format!("undecodable envelope: {e}");
+                let reason = e.to_string();
                 return dead_letter(bus, spec, message, stream_sequence, delivered, &reason).await;
             }
         };

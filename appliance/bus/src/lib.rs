@@ -22,8 +22,9 @@ pub mod topology;
 
 pub use bus::{Bus, BusCheck, PublishOutcome};
 pub use consumer::{HandlerError, consume, consume_keyed};
-pub use envelope::Envelope;
+pub use envelope::{DecodeError, Envelope, decode};
 pub use error::BusError;
+pub use events::Event;
 pub use naming::Naming;
 pub use report::{ConsumerReport, StreamReport};
 pub use topology::{ConsumerSpec, Ensured, TopologyReport};

@@ -5,7 +5,6 @@ use std::time::Duration;
 use std::future::Future;
 
 use daarion_config::Config;
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Bus, BusError, ConsumerSpec, Envelope, HandlerError, consume, topology};
@@ -66,7 +65,7 @@ impl TestBus {
     /// Runs [`consume`] for `spec` on a background task.
     pub fn spawn_consumer<T, H, Fut>(&self, spec: ConsumerSpec, handler: H) -> RunningConsumer
     where
-        T: DeserializeOwned + Send + 'static,
+        T: crate::Event + Send + 'static,
         H: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {

@@ -285,6 +285,69 @@ async fn permanent_failure_and_garbage_are_dead_lettered_at_once() {
     t.cleanup().await;
 }
 
+#[tokio::test]
+async fn a_typed_consumer_dead_letters_newer_schemas_and_other_families_unhandled() {
+    use daarion_bus::events::{AuditRecord, MemoryStore};
+    let t = TestBus::new().await;
+    let record = AuditRecord {
+        actor: "admin".into(),
+        action: "prompt.activate".into(),
+        target: None,
+        outcome: "ok".into(),
+        before: None,
+        after: None,
+        detail: None,
+    };
+    // Read: the family with a qualifier, at the version this build writes.
+    t.bus
+        .publish(&Envelope::event_as("action", "test", record.clone()))
+        .await
+        .unwrap();
+    // Not read: written by a newer producer.
+    t.bus
+        .publish(&Envelope::event_as("action", "test", record.clone()).with_schema_version(2))
+        .await
+        .unwrap();
+    // Not read: another family's payload on the audit subject.
+    let stray = MemoryStore {
+        kind: "fact".into(),
+        id: uuid::Uuid::nil(),
+    };
+    t.bus
+        .publish(&Envelope::new("audit.action", "test", stray).with_schema_version(1))
+        .await
+        .unwrap();
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let consumer = {
+        let handled = handled.clone();
+        t.spawn_consumer(AUDIT_LOGGER, move |e: Envelope<AuditRecord>| {
+            handled.lock().unwrap().push(e.payload);
+            async { Ok(()) }
+        })
+    };
+    t.drained("AUDIT", "audit-logger").await;
+    consumer.stop().await.unwrap();
+    assert_eq!(*handled.lock().unwrap(), vec![record]);
+    assert_eq!(t.stream_len("DEAD_LETTERS").await, 2);
+    let stream = t
+        .bus
+        .jetstream()
+        .get_stream(t.bus.naming().stream("DEAD_LETTERS"))
+        .await
+        .unwrap();
+    let mut reasons = Vec::new();
+    for seq in 1..=2 {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        reasons.push(m.headers.get(dead_letter::REASON).unwrap().to_string());
+    }
+    assert!(reasons[0].contains("schema version 2"), "{reasons:?}");
+    assert!(
+        reasons[1].contains("does not match its schema"),
+        "{reasons:?}"
+    );
+    t.cleanup().await;
+}
+
 mod trace {
     //! A trace id set on an HTTP request reaches the event's headers and the consumer's span.
 

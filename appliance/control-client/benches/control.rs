@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use daarion_control_client::ControlClient;
+use daarion_client::{Timeouts, http_client};
+use daarion_control_client::{ControlClient, Usage};
 use daarion_control_plane::testing::Plane;
 use daarion_policy::Action;
 use serde_json::json;
@@ -76,7 +77,7 @@ async fn main() {
     }
     row("policy decision, client cache", samples, started.elapsed());
 
-    let http = reqwest::Client::new();
+    let http = http_client(Timeouts::total(Duration::from_secs(5)));
     let n = 2_000;
     let mut samples = Vec::with_capacity(n);
     let started = Instant::now();
@@ -112,7 +113,11 @@ async fn main() {
                 client
                     .consume(
                         &format!("user-{}", c % 8),
-                        &json!({"requests": 1, "tokens": 100}),
+                        &Usage {
+                            requests: 1,
+                            tokens: 100,
+                            ..Usage::default()
+                        },
                     )
                     .await
                     .unwrap();

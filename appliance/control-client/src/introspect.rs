@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use daarion_client::reqwest::{Method, header};
+use daarion_client::{Service, Timeouts, http_client};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const CACHE_FOR: Duration = Duration::from_secs(30);
@@ -57,7 +60,7 @@ impl Principal {
 pub async fn identify(
     root_token: Option<&str>,
     introspector: Option<&Introspector>,
-    headers: &reqwest::header::HeaderMap,
+    headers: &header::HeaderMap,
 ) -> Result<Option<Principal>, String> {
     let token = daarion_http::bearer(headers);
     if let (Some(token), Some(root)) = (token, root_token)
@@ -80,14 +83,58 @@ pub async fn identify(
     })
 }
 
+/// The body of `POST /auth/introspect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TokenQuery {
+    pub token: String,
+}
+
+/// The answer of `POST /auth/introspect`: `active` with the token's name and scopes, or only
+/// `active: false` for a token nobody knows (or one revoked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenStatus {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+impl TokenStatus {
+    pub fn unknown() -> TokenStatus {
+        TokenStatus {
+            active: false,
+            name: None,
+            scopes: None,
+        }
+    }
+
+    pub fn known(name: String, scopes: Vec<String>) -> TokenStatus {
+        TokenStatus {
+            active: true,
+            name: Some(name),
+            scopes: Some(scopes),
+        }
+    }
+}
+
+/// The answer of `POST /auth/whoami`: who the credential is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Identity {
+    pub name: String,
+    pub scopes: Vec<String>,
+}
+
 type Entries = HashMap<Vec<u8>, (Introspection, Instant)>;
 
 #[derive(Clone)]
 pub struct Introspector {
-    url: String,
-    whoami: String,
-    root_token: String,
-    http: reqwest::Client,
+    /// Asks with the appliance's root token, which introspection requires.
+    control: Service,
     cache: Arc<Mutex<Entries>>,
 }
 
@@ -95,15 +142,9 @@ impl Introspector {
     /// `base` is the control plane (`http://127.0.0.1:9200`); `root_token` the appliance's own
     /// admin token, which introspection requires.
     pub fn new(base: &str, root_token: impl Into<String>) -> Introspector {
+        let http = http_client(Timeouts::total(Duration::from_secs(5)));
         Introspector {
-            url: format!("{}/auth/introspect", base.trim_end_matches('/')),
-            whoami: format!("{}/auth/whoami", base.trim_end_matches('/')),
-            root_token: root_token.into(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .no_proxy()
-                .build()
-                .expect("a plain HTTP client builds"),
+            control: Service::new("the control plane", base, Some(root_token.into()), http),
             cache: Arc::default(),
         }
     }
@@ -128,27 +169,22 @@ impl Introspector {
         {
             return Ok(known.clone());
         }
-        let answer: serde_json::Value = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.root_token)
-            .json(&serde_json::json!({"token": token}))
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| e.to_string())?
-            .json()
+        let query = TokenQuery {
+            token: token.to_owned(),
+        };
+        let request = self
+            .control
+            .request(Method::POST, "/auth/introspect")
+            .json(&query);
+        let answer: TokenStatus = self
+            .control
+            .json(request)
             .await
             .map_err(|e| e.to_string())?;
-        let known = (answer["active"] == true).then(|| {
+        let known = answer.active.then(|| {
             (
-                answer["name"].as_str().unwrap_or("?").to_owned(),
-                answer["scopes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect(),
+                answer.name.unwrap_or_else(|| "?".into()),
+                answer.scopes.unwrap_or_default(),
             )
         });
         self.cache
@@ -163,36 +199,23 @@ impl Introspector {
     /// `X-CSRF-Token` headers. Being a POST, it needs the CSRF token even for a read, so a page
     /// on another site that makes the browser send the cookie learns nothing. Never cached: a
     /// logout ends access at once. `Ok(None)` for no, expired or CSRF-less sessions.
-    pub async fn session(
-        &self,
-        headers: &reqwest::header::HeaderMap,
-    ) -> Result<Introspection, String> {
-        let Some(cookie) = headers.get(reqwest::header::COOKIE) else {
+    pub async fn session(&self, headers: &header::HeaderMap) -> Result<Introspection, String> {
+        let Some(cookie) = headers.get(header::COOKIE) else {
             return Ok(None);
         };
-        let mut request = self
-            .http
-            .post(&self.whoami)
-            .header(reqwest::header::COOKIE, cookie);
+        // Without the root token: the answer must be about the session, not about us.
+        let anonymous = self.control.with_token(None);
+        let mut request = anonymous
+            .request(Method::POST, "/auth/whoami")
+            .header(header::COOKIE, cookie);
         if let Some(csrf) = headers.get(CSRF_HEADER) {
             request = request.header(CSRF_HEADER, csrf);
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
-        match response.status().as_u16() {
-            200 => {}
-            401 | 403 => return Ok(None),
-            other => return Err(format!("the control plane answered {other}")),
+        match anonymous.json::<Identity>(request).await {
+            Ok(who) => Ok(Some((who.name, who.scopes))),
+            Err(e) if matches!(e.status(), Some(401 | 403)) => Ok(None),
+            Err(e) => Err(e.to_string()),
         }
-        let who: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
-        Ok(Some((
-            who["name"].as_str().unwrap_or("admin:?").to_owned(),
-            who["scopes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect(),
-        )))
     }
 }
 
@@ -203,10 +226,10 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 mod tests {
     use super::*;
 
-    fn with_bearer(token: &str) -> reqwest::header::HeaderMap {
-        let mut headers = reqwest::header::HeaderMap::new();
+    fn with_bearer(token: &str) -> header::HeaderMap {
+        let mut headers = header::HeaderMap::new();
         headers.insert(
-            reqwest::header::AUTHORIZATION,
+            header::AUTHORIZATION,
             format!("Bearer {token}").parse().unwrap(),
         );
         headers
@@ -218,7 +241,7 @@ mod tests {
         assert_eq!(root, Ok(Some(Principal::Root)));
         let wrong = identify(Some("s3cret"), None, &with_bearer("s3cres")).await;
         assert_eq!(wrong, Ok(None));
-        let none = identify(None, None, &reqwest::header::HeaderMap::new()).await;
+        let none = identify(None, None, &header::HeaderMap::new()).await;
         assert_eq!(none, Ok(None));
     }
 

@@ -2,10 +2,18 @@
 
 use std::time::{Duration, Instant};
 
-use daarion_control_client::{ClientError, ControlClient};
+use daarion_control_client::{ClientError, ControlClient, Usage};
 use daarion_control_plane::testing::Plane;
 use daarion_policy::Action;
+use daarion_settings::{AgentSettings, GroupMode, Routing, TelegramBot, TelegramMode};
 use serde_json::json;
+
+const ONE_REQUEST: Usage = Usage {
+    requests: 1,
+    tokens: 0,
+    gpu_seconds: 0.0,
+    cost: 0.0,
+};
 
 async fn seeded() -> Plane {
     let plane = Plane::start().await;
@@ -128,7 +136,7 @@ async fn the_client_keeps_serving_while_the_control_plane_is_down() {
     assert!(client.flag("voice_replies", "alice").await.unwrap().value);
     // Something never fetched cannot be made up.
     assert!(matches!(
-        client.config("routing.main").await,
+        client.config::<Routing>().await,
         Err(ClientError::Unavailable(_))
     ));
     plane.stop().await;
@@ -150,7 +158,7 @@ async fn errors_are_told_apart() {
     ));
     // Consuming quota needs its own scope.
     assert!(matches!(
-        client.consume("alice", &json!({"requests": 1})).await,
+        client.consume("alice", &ONE_REQUEST).await,
         Err(ClientError::Unauthorized(403))
     ));
     plane
@@ -164,13 +172,121 @@ async fn errors_are_told_apart() {
         plane.token(&["quota:consume"]).await,
         Duration::from_secs(60),
     );
-    consumer
-        .consume("alice", &json!({"requests": 1}))
-        .await
-        .unwrap();
+    consumer.consume("alice", &ONE_REQUEST).await.unwrap();
     assert!(matches!(
-        consumer.consume("alice", &json!({"requests": 1})).await,
+        consumer.consume("alice", &ONE_REQUEST).await,
         Err(ClientError::QuotaExceeded(m)) if m.contains("requests_per_minute")
     ));
+    plane.stop().await;
+}
+
+#[tokio::test]
+async fn a_path_in_caller_text_stays_in_its_segment() {
+    let plane = seeded().await;
+    // The root token may list tokens: were `../auth/tokens` to leave its segment, this would
+    // read the token list (and fail to parse it) instead of finding no such agent.
+    let client = ControlClient::new(plane.url(""), plane.root.clone(), Duration::from_secs(60));
+    assert!(matches!(
+        client.agent("../auth/tokens").await,
+        Err(ClientError::NotFound(m)) if m.contains("../auth/tokens")
+    ));
+    assert!(matches!(
+        client.active_prompt("../auth/tokens").await,
+        Err(ClientError::NotFound(_))
+    ));
+    plane.stop().await;
+}
+
+#[tokio::test]
+async fn config_documents_and_quotas_travel_typed() {
+    let plane = seeded().await;
+    plane
+        .put(
+            "/config/routing.main",
+            json!({"value": {"rules": [{"command": "/help", "agent": "helper"}], "default_agent": "helper"}}),
+        )
+        .await;
+    plane
+        .put(
+            "/config/agents.helper",
+            json!({"value": {"max_tool_steps": 2, "group_mode": "always"}}),
+        )
+        .await;
+    let (status, body) = plane
+        .put(
+            "/config/telegram.mainbot",
+            json!({"value": {"token_ref": "env:BOT_TOKEN", "webhook_secret_ref": "env:BOT_SECRET", "agent": "helper", "mode": "polling"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Written past the control plane's validation, as an older build might have left it.
+    sqlx::query(
+        "INSERT INTO config_versions (key, version, value, comment, author) \
+         VALUES ('telegram.broken', 1, '{\"token\": 1}', '', 'test')",
+    )
+    .execute(&plane.db.pool)
+    .await
+    .unwrap();
+    let client = ControlClient::new(
+        plane.url(""),
+        plane.token(&["read", "quota:consume"]).await,
+        Duration::from_secs(60),
+    );
+
+    let routing = client.config::<Routing>().await.unwrap();
+    assert_eq!(routing.version, 1);
+    assert_eq!(routing.value.default_agent.as_deref(), Some("helper"));
+    let settings = client
+        .config_for::<AgentSettings>("helper")
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(settings.max_tool_steps, 2);
+    assert_eq!(settings.group_mode, GroupMode::Always);
+    assert!(matches!(
+        client.config_for::<AgentSettings>("nobody").await,
+        Err(ClientError::NotFound(_))
+    ));
+    assert!(matches!(
+        client.config_for::<TelegramBot>("broken").await,
+        Err(ClientError::Invalid { key, .. }) if key == "telegram.broken"
+    ));
+    let bots = client.configs::<TelegramBot>().await.unwrap();
+    assert_eq!(bots.len(), 1, "the broken one is left out");
+    assert_eq!(bots[0].0, "mainbot");
+    assert_eq!(bots[0].1.value.mode, TelegramMode::Polling);
+
+    plane
+        .put(
+            "/quotas/limits/user/alice",
+            json!({"tokens_per_day": 100, "cost_per_month": 2.5}),
+        )
+        .await;
+    let reserved = Usage {
+        requests: 1,
+        tokens: 40,
+        ..Usage::default()
+    };
+    let consumed = client.consume("alice", &reserved).await.unwrap();
+    assert!(consumed.allowed);
+    assert_eq!(consumed.consumed, reserved);
+    let actual = Usage {
+        tokens: 15,
+        cost: 0.5,
+        ..reserved
+    };
+    let settled = client.settle("alice", &reserved, &actual).await.unwrap();
+    assert!(settled.settled);
+    assert_eq!(settled.actual, actual);
+    let status = client.quota_status("alice").await.unwrap();
+    assert_eq!(status.user_id, "alice");
+    assert_eq!(status.roles, ["user"]);
+    assert_eq!(status.limits.tokens_per_day, Some(100));
+    assert_eq!(status.limits.requests_per_minute, None);
+    assert_eq!(status.sources.tokens_per_day, "user:alice");
+    assert_eq!(status.sources.requests_per_minute, "unlimited");
+    assert_eq!(status.usage.tokens_today, 15);
+    assert_eq!(status.usage.requests_this_minute, 1);
+    assert_eq!(status.usage.cost_this_month, 0.5);
     plane.stop().await;
 }

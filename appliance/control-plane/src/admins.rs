@@ -12,18 +12,17 @@ use axum::response::IntoResponse;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::auth::{Principal, Scope};
-use crate::changes::Change;
-#[allow(unused_imports)]
-use crate::openapi::ErrorEnvelope;
-use crate::{App, ControlError};
+use daarion_http::ErrorEnvelope;
 
-pub const SESSION_COOKIE: &str = "daarion_session";
-pub const CSRF_HEADER: &str = "x-csrf-token";
+use crate::app::App;
+use crate::changes::Change;
+use crate::error::ControlError;
+use crate::principal::{Principal, Scope};
+use crate::session::{SESSION_COOKIE, session_cookie, session_hash};
+
 const SESSION_HOURS: i64 = 12;
 const MIN_PASSWORD: usize = 12;
 
@@ -31,10 +30,6 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
     buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn session_hash(id: &str) -> Vec<u8> {
-    Sha256::digest(id.as_bytes()).to_vec()
 }
 
 fn hash_password(password: &str) -> Result<String, ControlError> {
@@ -269,19 +264,6 @@ pub async fn logout(
     ))
 }
 
-/// The session id from the `Cookie` header, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,19 +276,6 @@ mod tests {
         assert!(a.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &a));
         assert!(!verify_password("wrong horse battery", &a));
-    }
-
-    #[test]
-    fn cookie_parsing() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            axum::http::header::COOKIE,
-            "theme=dark; daarion_session=abc123; other=1"
-                .parse()
-                .unwrap(),
-        );
-        assert_eq!(session_cookie(&headers).as_deref(), Some("abc123"));
-        assert_eq!(session_cookie(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -16,109 +16,14 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use daarion_control_client::{Identity, TokenQuery, TokenStatus};
+use daarion_http::ErrorEnvelope;
+
+use crate::app::App;
 use crate::changes::Change;
-#[allow(unused_imports)]
-use crate::openapi::ErrorEnvelope;
-use crate::{App, ControlError};
-
-/// What a token may do. `admin` implies every other scope; any scope implies `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Scope {
-    #[serde(rename = "admin")]
-    Admin,
-    #[serde(rename = "read")]
-    Read,
-    #[serde(rename = "agents:write")]
-    AgentsWrite,
-    #[serde(rename = "prompts:write")]
-    PromptsWrite,
-    /// Roles, user role assignments and agent policies.
-    #[serde(rename = "policy:write")]
-    PolicyWrite,
-    #[serde(rename = "config:write")]
-    ConfigWrite,
-    /// Quota limits.
-    #[serde(rename = "quotas:write")]
-    QuotasWrite,
-    /// What the data plane needs: check-and-consume and settle usage.
-    #[serde(rename = "quota:consume")]
-    QuotaConsume,
-    /// Memory API: read any user's data.
-    #[serde(rename = "memory:read")]
-    MemoryRead,
-    /// Memory API: write any user's data.
-    #[serde(rename = "memory:write")]
-    MemoryWrite,
-    /// Memory API, acting for one user at a time (named per request): only that user's data.
-    #[serde(rename = "memory:user")]
-    MemoryUser,
-    /// Swapper: the OpenAI-compatible model API.
-    #[serde(rename = "models:use")]
-    ModelsUse,
-    /// Router: talk to agents (`/v1/route`, `/v1/chat/completions` with an agent as the model).
-    #[serde(rename = "agents:use")]
-    AgentsUse,
-}
-
-const ALL_SCOPES: [Scope; 13] = [
-    Scope::Admin,
-    Scope::Read,
-    Scope::AgentsWrite,
-    Scope::PromptsWrite,
-    Scope::PolicyWrite,
-    Scope::ConfigWrite,
-    Scope::QuotasWrite,
-    Scope::QuotaConsume,
-    Scope::MemoryRead,
-    Scope::MemoryWrite,
-    Scope::MemoryUser,
-    Scope::ModelsUse,
-    Scope::AgentsUse,
-];
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Admin => "admin",
-            Scope::Read => "read",
-            Scope::AgentsWrite => "agents:write",
-            Scope::PromptsWrite => "prompts:write",
-            Scope::PolicyWrite => "policy:write",
-            Scope::ConfigWrite => "config:write",
-            Scope::QuotasWrite => "quotas:write",
-            Scope::QuotaConsume => "quota:consume",
-            Scope::MemoryRead => "memory:read",
-            Scope::MemoryWrite => "memory:write",
-            Scope::MemoryUser => "memory:user",
-            Scope::ModelsUse => "models:use",
-            Scope::AgentsUse => "agents:use",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Scope> {
-        ALL_SCOPES.into_iter().find(|scope| scope.as_str() == s)
-    }
-}
-
-/// Who is calling: recorded as the author and audit actor of every change.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub name: String,
-    pub scopes: Vec<Scope>,
-}
-
-impl Principal {
-    pub fn require(&self, scope: Scope) -> Result<(), ControlError> {
-        let ok = self.scopes.contains(&Scope::Admin)
-            || self.scopes.contains(&scope)
-            || (scope == Scope::Read && !self.scopes.is_empty());
-        if ok {
-            Ok(())
-        } else {
-            Err(ControlError::Forbidden(scope.as_str()))
-        }
-    }
-}
+use crate::error::ControlError;
+use crate::principal::{ALL_SCOPES, Principal, Scope};
+use crate::session::{CSRF_HEADER, session_cookie, session_hash};
 
 fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -185,12 +90,12 @@ async fn session_principal(
     headers: &axum::http::HeaderMap,
     method: axum::http::Method,
 ) -> Result<Principal, ControlError> {
-    let session = crate::admins::session_cookie(headers).ok_or(ControlError::Unauthenticated)?;
+    let session = session_cookie(headers).ok_or(ControlError::Unauthenticated)?;
     let row: Option<(String, String)> = sqlx::query_as(
         "SELECT a.username, s.csrf_token FROM admin_sessions s JOIN admin_accounts a ON a.id = s.account_id \
          WHERE s.id_hash = $1 AND s.expires_at > now() AND a.disabled_at IS NULL",
     )
-    .bind(crate::admins::session_hash(&session))
+    .bind(session_hash(&session))
     .fetch_optional(&app.pool)
     .await?;
     let (username, csrf) = row.ok_or(ControlError::Unauthenticated)?;
@@ -200,7 +105,7 @@ async fn session_principal(
     );
     if !safe {
         let given = headers
-            .get(crate::admins::CSRF_HEADER)
+            .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !daarion_http::secret_eq(given.as_bytes(), csrf.as_bytes()) {
@@ -330,65 +235,31 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scope_implications() {
-        let reader = Principal {
-            name: "r".into(),
-            scopes: vec![Scope::Read],
-        };
-        assert!(reader.require(Scope::Read).is_ok());
-        assert!(reader.require(Scope::PromptsWrite).is_err());
-        let writer = Principal {
-            name: "w".into(),
-            scopes: vec![Scope::PromptsWrite],
-        };
-        assert!(writer.require(Scope::Read).is_ok(), "writers may read");
-        assert!(writer.require(Scope::AgentsWrite).is_err());
-        assert!(writer.require(Scope::Admin).is_err());
-        let admin = Principal {
-            name: "a".into(),
-            scopes: vec![Scope::Admin],
-        };
-        assert!(admin.require(Scope::AgentsWrite).is_ok());
-    }
-
-    #[test]
-    fn scopes_round_trip() {
-        for s in ALL_SCOPES {
-            assert_eq!(Scope::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(Scope::parse("root"), None);
-    }
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Introspect {
-    token: String,
-}
-
 /// `POST /auth/whoami`: who the credential is. A POST, so a browser session must show its CSRF
 /// token too: a service that a browser reaches with the session cookie (the gateway's web chat)
 /// forwards the cookie and the token here to learn who it is talking to.
-#[utoipa::path(post, path = "/auth/whoami", tag = "auth", responses((status = 200, description = "name and scopes"), (status = 401, description = "no or wrong credential", body = crate::openapi::ErrorEnvelope), (status = 403, description = "a session without its CSRF token", body = crate::openapi::ErrorEnvelope)))]
-pub async fn whoami(axum::Extension(principal): axum::Extension<Principal>) -> impl IntoResponse {
-    let scopes: Vec<&str> = principal.scopes.iter().map(|s| s.as_str()).collect();
-    Json(serde_json::json!({"name": principal.name, "scopes": scopes}))
+#[utoipa::path(post, path = "/auth/whoami", tag = "auth", responses((status = 200, body = Identity), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "a session without its CSRF token", body = ErrorEnvelope)))]
+pub async fn whoami(axum::Extension(principal): axum::Extension<Principal>) -> Json<Identity> {
+    let scopes = principal
+        .scopes
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    Json(Identity {
+        name: principal.name,
+        scopes,
+    })
 }
 
 /// `POST /auth/introspect`: what an API token may do, for the other services that accept the
 /// tokens minted here (the memory API). Needs the `admin` scope: only the appliance's own
 /// services hold it.
-#[utoipa::path(post, path = "/auth/introspect", tag = "auth", request_body = Introspect, responses((status = 200, description = "active, name and scopes"), (status = 401, description = "no or wrong credential", body = crate::openapi::ErrorEnvelope), (status = 403, description = "missing scope", body = crate::openapi::ErrorEnvelope)))]
+#[utoipa::path(post, path = "/auth/introspect", tag = "auth", request_body = TokenQuery, responses((status = 200, body = TokenStatus), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn introspect(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
-    Json(body): Json<Introspect>,
-) -> Result<impl IntoResponse, ControlError> {
+    Json(body): Json<TokenQuery>,
+) -> Result<Json<TokenStatus>, ControlError> {
     principal.require(Scope::Admin)?;
     let row: Option<(String, Vec<String>)> = sqlx::query_as(
         "SELECT name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
@@ -397,7 +268,7 @@ pub async fn introspect(
     .fetch_optional(&app.pool)
     .await?;
     Ok(Json(match row {
-        Some((name, scopes)) => serde_json::json!({"active": true, "name": name, "scopes": scopes}),
-        None => serde_json::json!({"active": false}),
+        Some((name, scopes)) => TokenStatus::known(name, scopes),
+        None => TokenStatus::unknown(),
     }))
 }

@@ -8,25 +8,16 @@ use std::time::Duration;
 
 use daarion_bus::events::AuditRecord;
 use daarion_bus::{Bus, Envelope};
+use daarion_control_client::Announcement;
 use daarion_db::PgPool;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Principal;
+use crate::principal::Principal;
 
 pub const SOURCE: &str = "control-plane";
-
-/// What data-plane caches receive on `control.changed.<kind>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Announcement {
-    pub kind: String,
-    pub id: String,
-    /// The agent revision or prompt version now current.
-    pub version: i64,
-}
 
 /// One change, built by a handler and recorded inside its transaction.
 pub struct Change {

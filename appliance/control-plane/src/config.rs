@@ -7,18 +7,17 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use daarion_policy::{
-    AgentSettings, Flag, ProviderSettings, Routing, TelegramBot, bucket, flag_enabled,
-};
+use daarion_http::ErrorEnvelope;
+use daarion_policy::{Flag, bucket, flag_enabled};
+use daarion_settings::{AgentSettings, ProviderSettings, Routing, Setting, TelegramBot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::auth::{Principal, Scope};
+use crate::app::App;
 use crate::changes::Change;
-#[allow(unused_imports)]
-use crate::openapi::ErrorEnvelope;
-use crate::{App, ControlError};
+use crate::error::ControlError;
+use crate::principal::{Principal, Scope};
 
 /// Values bigger than this are data, not configuration.
 const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -78,6 +77,12 @@ fn find_secret(value: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// `value` as the document type its key names; `what` says in the error what it is not.
+fn parse<T: Setting>(value: &Value, what: &str) -> Result<T, ControlError> {
+    serde_json::from_value(value.clone())
+        .map_err(|e| ControlError::invalid("value", format!("not {what}: {e}")))
+}
+
 /// Checks a value against the type its key implies; `agents` are the known agent ids.
 fn validate(key: &str, value: &Value, agents: &[String]) -> Result<(), ControlError> {
     let invalid = |m: String| ControlError::invalid("value", m);
@@ -89,13 +94,11 @@ fn validate(key: &str, value: &Value, agents: &[String]) -> Result<(), ControlEr
             ),
         ));
     }
-    if key.starts_with("flags.") {
-        let flag: Flag = serde_json::from_value(value.clone())
-            .map_err(|e| invalid(format!("not a flag: {e}")))?;
+    if Flag::name_in(key).is_some() {
+        let flag: Flag = parse(value, "a flag")?;
         flag.validate().map_err(invalid)?;
-    } else if key.starts_with("routing.") {
-        let routing: Routing = serde_json::from_value(value.clone())
-            .map_err(|e| invalid(format!("not routing rules: {e}")))?;
+    } else if Routing::name_in(key).is_some() {
+        let routing: Routing = parse(value, "routing rules")?;
         if let Some(agent) = routing.agents().find(|a| !agents.contains(a)) {
             return Err(invalid(format!("routes to unknown agent `{agent}`")));
         }
@@ -104,20 +107,17 @@ fn validate(key: &str, value: &Value, agents: &[String]) -> Result<(), ControlEr
                 "rules[{i}] matches everything: use default_agent"
             )));
         }
-    } else if key.starts_with("providers.") {
-        let provider: ProviderSettings = serde_json::from_value(value.clone())
-            .map_err(|e| invalid(format!("not a provider: {e}")))?;
+    } else if ProviderSettings::name_in(key).is_some() {
+        let provider: ProviderSettings = parse(value, "a provider")?;
         provider.validate().map_err(invalid)?;
-    } else if let Some(agent) = key.strip_prefix("agents.") {
+    } else if let Some(agent) = AgentSettings::name_in(key) {
         if !agents.iter().any(|a| a == agent) {
             return Err(invalid(format!("settings for unknown agent `{agent}`")));
         }
-        let settings: AgentSettings = serde_json::from_value(value.clone())
-            .map_err(|e| invalid(format!("not agent settings: {e}")))?;
+        let settings: AgentSettings = parse(value, "agent settings")?;
         settings.validate().map_err(invalid)?;
-    } else if key.starts_with("telegram.") {
-        let bot: TelegramBot = serde_json::from_value(value.clone())
-            .map_err(|e| invalid(format!("not a Telegram bot: {e}")))?;
+    } else if TelegramBot::name_in(key).is_some() {
+        let bot: TelegramBot = parse(value, "a Telegram bot")?;
         bot.validate().map_err(invalid)?;
         if let Some(agent) = bot.agent.as_ref().filter(|a| !agents.contains(a)) {
             return Err(invalid(format!("unknown agent `{agent}`")));
@@ -261,7 +261,7 @@ pub async fn evaluate_flag(
     Query(query): Query<FlagQuery>,
 ) -> Result<impl IntoResponse, ControlError> {
     principal.require(Scope::Read)?;
-    let key = format!("flags.{name}");
+    let key = Flag::key(&name);
     let stored = current(&app.pool, &key)
         .await?
         .ok_or_else(|| unknown_key(&key))?;

@@ -7,6 +7,7 @@
 
 pub mod admins;
 pub mod agents;
+mod app;
 pub mod auth;
 pub mod changes;
 pub mod config;
@@ -14,8 +15,10 @@ mod error;
 mod metrics;
 mod openapi;
 pub mod policy;
+pub mod principal;
 pub mod prompts;
 pub mod quotas;
+mod session;
 pub mod testing;
 
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use axum::Router;
 use axum::routing::get;
 use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
-use daarion_db::{PgCheck, PgPool};
+use daarion_db::PgCheck;
 use daarion_telemetry::Readiness;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,21 +35,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use changes::Announcement;
+pub use app::App;
+pub use daarion_control_client::Announcement;
 pub use error::ControlError;
-
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct App {
-    pub config: Arc<Config>,
-    pub pool: PgPool,
-    pub bus: Bus,
-    pub changes: changes::Changes,
-    /// Quota counters.
-    pub redis: redis::aio::ConnectionManager,
-    /// The appliance's root token (the supervisor's admin token), when its file is readable.
-    pub root_token: Option<Arc<str>>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -2,11 +2,11 @@
 //! handlers that build the router (utoipa-axum's `routes!`), so a route cannot exist without
 //! its documentation or the other way round.
 
+use daarion_http::{ErrorBody, ErrorEnvelope};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-/// The error body every service answers with, defined once in `daarion-http`.
-pub use daarion_http::{ErrorBody, ErrorEnvelope};
+use crate::session::SESSION_COOKIE;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,9 +37,7 @@ impl Modify for Security {
         );
         components.add_security_scheme(
             "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
-                crate::admins::SESSION_COOKIE,
-            ))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
         );
     }
 }

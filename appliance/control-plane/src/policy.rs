@@ -5,17 +5,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use daarion_http::ErrorEnvelope;
 use daarion_policy::{Action, PolicyDoc, Subject, decide};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::agents;
-use crate::auth::{Principal, Scope};
+use crate::app::App;
 use crate::changes::Change;
-#[allow(unused_imports)]
-use crate::openapi::ErrorEnvelope;
-use crate::{App, ControlError};
+use crate::error::ControlError;
+use crate::principal::{Principal, Scope};
 
 /// The role of a user nobody assigned one to.
 pub const DEFAULT_ROLE: &str = "guest";

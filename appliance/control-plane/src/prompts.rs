@@ -7,16 +7,16 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use daarion_http::ErrorEnvelope;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::agents;
-use crate::auth::{Principal, Scope};
+use crate::app::App;
 use crate::changes::Change;
-#[allow(unused_imports)]
-use crate::openapi::ErrorEnvelope;
-use crate::{App, ControlError};
+use crate::error::ControlError;
+use crate::principal::{Principal, Scope};
 
 /// A system prompt larger than this is a mistake (a pasted document), not a prompt.
 pub const MAX_PROMPT_BYTES: usize = 32 * 1024;

@@ -45,7 +45,7 @@ impl Plane {
         let shutdown = CancellationToken::new();
         config.control_plane.listen = addr;
         let task = tokio::spawn(crate::run(config.clone(), listener, shutdown.clone()));
-        let http = reqwest::Client::new();
+        let http = daarion_client::http_client(daarion_client::Timeouts::streaming());
         for _ in 0..200 {
             if let Ok(r) = http.get(format!("http://{addr}/ready")).send().await
                 && r.status().is_success()
@@ -107,6 +107,16 @@ impl Plane {
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(&self.root), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(&self.root), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, Some(&self.root), None)
             .await
     }
 

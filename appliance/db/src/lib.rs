@@ -1,6 +1,8 @@
 //! PostgreSQL for the services that own tables: one pool, the migrations in `migrations/`
 //! embedded at compile time, and a per-test schema so tests run in parallel on one server.
+//! Also the Redis connection ([`redis`]): the other store services open, opened one way.
 
+pub mod redis;
 mod testing;
 
 use std::time::Duration;

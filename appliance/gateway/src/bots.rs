@@ -5,29 +5,31 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use daarion_control_client::{ClientError, ControlClient, resolve_secret};
-use daarion_policy::TelegramBot;
+use daarion_settings::TelegramBot;
 use teloxide_core::Bot;
 use teloxide_core::requests::{Request, Requester};
 use tokio::sync::OnceCell;
 
 use crate::GatewayError;
 
-pub struct BotHandle {
+/// One configured bot: its settings, its Bot API client and its webhook secret.
+pub struct ConfiguredBot {
     pub name: String,
     pub settings: TelegramBot,
-    pub bot: Bot,
+    /// The Bot API client, holding the bot's token.
+    pub api: Bot,
     pub secret: String,
     version: i64,
     username: OnceCell<String>,
 }
 
-impl BotHandle {
+impl ConfiguredBot {
     /// The bot's @username, asked of Telegram once (mentions and `/cmd@bot` need it).
     pub async fn username(&self) -> Result<&str, GatewayError> {
         self.username
             .get_or_try_init(|| async {
                 let me = self
-                    .bot
+                    .api
                     .get_me()
                     .send()
                     .await
@@ -50,7 +52,7 @@ pub fn valid_name(name: &str) -> bool {
 
 #[derive(Default)]
 pub struct Bots {
-    built: Mutex<HashMap<String, Arc<BotHandle>>>,
+    built: Mutex<HashMap<String, Arc<ConfiguredBot>>>,
 }
 
 impl Bots {
@@ -58,39 +60,39 @@ impl Bots {
         &self,
         control: &ControlClient,
         name: &str,
-    ) -> Result<Arc<BotHandle>, GatewayError> {
+    ) -> Result<Arc<ConfiguredBot>, GatewayError> {
         if !valid_name(name) {
             return Err(GatewayError::UnknownBot(name.to_owned()));
-        }
-        let fetched = match control.config(&format!("telegram.{name}")).await {
-            Ok(v) => v,
-            Err(ClientError::NotFound(_)) => return Err(GatewayError::UnknownBot(name.to_owned())),
-            Err(e) => return Err(GatewayError::unavailable("the control plane", e)),
-        };
-        if let Some(handle) = self
-            .built
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .filter(|h| h.version == fetched.version)
-        {
-            return Ok(handle.clone());
         }
         let misconfigured = |message: String| GatewayError::Misconfigured {
             bot: name.to_owned(),
             message,
         };
-        let settings: TelegramBot =
-            serde_json::from_value(fetched.value).map_err(|e| misconfigured(e.to_string()))?;
+        let fetched = match control.config_for::<TelegramBot>(name).await {
+            Ok(v) => v,
+            Err(ClientError::NotFound(_)) => return Err(GatewayError::UnknownBot(name.to_owned())),
+            Err(ClientError::Invalid { message, .. }) => return Err(misconfigured(message)),
+            Err(e) => return Err(GatewayError::unavailable("the control plane", e)),
+        };
+        if let Some(bot) = self
+            .built
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .filter(|b| b.version == fetched.version)
+        {
+            return Ok(bot.clone());
+        }
+        let settings = fetched.value;
         let token =
             resolve_secret(&settings.token_ref).map_err(|e| misconfigured(e.to_string()))?;
         let secret = resolve_secret(&settings.webhook_secret_ref)
             .map_err(|e| misconfigured(e.to_string()))?;
         let api_url =
             reqwest::Url::parse(&settings.api_url).map_err(|e| misconfigured(e.to_string()))?;
-        let handle = Arc::new(BotHandle {
+        let bot = Arc::new(ConfiguredBot {
             name: name.to_owned(),
-            bot: Bot::new(token).set_api_url(api_url),
+            api: Bot::new(token).set_api_url(api_url),
             secret,
             settings,
             version: fetched.version,
@@ -99,7 +101,7 @@ impl Bots {
         self.built
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned(), handle.clone());
-        Ok(handle)
+            .insert(name.to_owned(), bot.clone());
+        Ok(bot)
     }
 }

@@ -4,7 +4,7 @@ use teloxide_core::net::Download;
 use teloxide_core::requests::{Request, Requester};
 use teloxide_core::types::FileId;
 
-use crate::bots::BotHandle;
+use crate::bots::ConfiguredBot;
 
 /// The Bot API serves files up to 20 MB.
 const MAX_FILE_BYTES: u32 = 20 * 1024 * 1024;
@@ -17,9 +17,9 @@ pub enum FileError {
     Unavailable(String),
 }
 
-pub async fn fetch(handle: &BotHandle, file_id: &str) -> Result<Vec<u8>, FileError> {
-    let file = handle
-        .bot
+pub async fn fetch(bot: &ConfiguredBot, file_id: &str) -> Result<Vec<u8>, FileError> {
+    let file = bot
+        .api
         .get_file(FileId(file_id.to_owned()))
         .send()
         .await
@@ -28,8 +28,7 @@ pub async fn fetch(handle: &BotHandle, file_id: &str) -> Result<Vec<u8>, FileErr
         return Err(FileError::TooLarge);
     }
     let mut bytes: Vec<u8> = Vec::new();
-    handle
-        .bot
+    bot.api
         .download_file(&file.path, &mut bytes)
         .await
         .map_err(|e| FileError::Unavailable(format!("download: {e}")))?;

@@ -3,24 +3,28 @@
 //! Telegram: each bot in the control plane's `telegram.<name>` has a webhook,
 //! `POST /telegram/{bot}/webhook`, which checks Telegram's secret token, stores the update on the
 //! bus (durable, deduplicated by update id) and answers at once. The `telegram-updates` consumer
-//! takes updates off the queue in order per chat and in parallel across chats ([`handle`]):
-//! commands are answered here, voice messages are transcribed by the swapper ([`voice`]),
-//! everything else goes to the router, and the answer is streamed
-//! into the chat by editing one message, within Telegram's rate limits ([`limiter`]).
+//! takes updates off the queue in order per chat and in parallel across chats ([`dispatch`]):
+//! commands are answered here ([`commands`]), voice messages and photos are read by the
+//! swapper ([`media`]), everything else goes to the router, and the answer is streamed
+//! into the chat by editing one message, within Telegram's rate limits ([`conversation`],
+//! [`limiter`]).
 //! Bots without a public address use long polling instead ([`polling`]), into the same queue.
 //! The web chat, `POST /v1/chat`, streams the router's events straight back.
 
 mod auth;
 pub mod bots;
+mod chat_settings;
+mod commands;
+mod conversation;
+mod dispatch;
 mod error;
 mod files;
-pub mod handle;
 pub mod limiter;
 pub mod markdown;
+mod media;
 mod metrics;
 pub mod pairing;
 mod polling;
-pub mod router_client;
 pub mod split;
 mod telegram;
 pub mod update;
@@ -35,10 +39,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
+use daarion_bus::events::MessageReceivedTelegram;
 use daarion_bus::topology::TELEGRAM_UPDATES;
 use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
 use daarion_control_client::{ControlClient, Introspector};
+use daarion_memory_client::MemoryClient;
+use daarion_router_client::RouterClient;
+use daarion_swapper_client::SwapperClient;
 use daarion_telemetry::Readiness;
 use teloxide_core::payloads::SetWebhookSetters;
 use teloxide_core::requests::{Request, Requester};
@@ -63,14 +71,12 @@ pub struct App {
     pub bots: Arc<bots::Bots>,
     pub limiter: Arc<limiter::Limiter>,
     limits: Limits,
-    pub router: router_client::RouterClient,
-    /// Memory API, for `/status` (who the Telegram user is).
-    pub memory_url: String,
-    /// The control plane, for checking admin sessions.
-    pub control_url: String,
-    /// The swapper, for voice messages (speech to text).
-    pub swapper_url: String,
-    pub http: reqwest::Client,
+    pub router: RouterClient,
+    /// Who a Telegram user is (pairing, `/status`).
+    pub memory: MemoryClient,
+    /// Voice messages both ways, and photos described.
+    pub swapper: SwapperClient,
+    /// Callers of the gateway's own API showing it are the operator.
     pub root_token: Arc<str>,
     pub introspector: Introspector,
     /// How often the bots in polling mode are looked up.
@@ -132,18 +138,15 @@ pub async fn app(config: Config, limits: Limits) -> Result<App, StartError> {
     Ok(App {
         control: ControlClient::new(&control_url, root.clone(), Duration::from_secs(60)),
         introspector: Introspector::new(&control_url, root.clone()),
-        router: router_client::RouterClient::new(
+        router: RouterClient::new(
             format!("http://{}", config.router.dial()),
-            root.clone(),
+            Some(root.clone()),
         ),
-        memory_url: format!("http://{}", config.memory.dial()),
-        control_url: control_url.clone(),
-        swapper_url: format!("http://{}", config.swapper.dial()),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .expect("a plain HTTP client builds"),
+        memory: MemoryClient::new(format!("http://{}", config.memory.dial()), root.clone()),
+        swapper: SwapperClient::new(
+            format!("http://{}", config.swapper.dial()),
+            Some(root.clone()),
+        ),
         root_token: Arc::from(root),
         bots: Arc::default(),
         limiter: Arc::new(limiter::Limiter::new(limits)),
@@ -186,8 +189,8 @@ pub async fn serve(
                 TELEGRAM_UPDATES,
                 shutdown,
                 IN_FLIGHT,
-                |u: &handle::ReceivedUpdate| format!("{}:{}", u.bot, update::chat_key(&u.update)),
-                move |event| handle::handle(handler_app.clone(), event),
+                |u: &MessageReceivedTelegram| format!("{}:{}", u.bot, update::chat_key(&u.update)),
+                move |event| dispatch::on_update(handler_app.clone(), event),
             )
             .await
         })
@@ -241,24 +244,25 @@ pub async fn set_webhook(config: &Config, bot: &str) -> Result<String, GatewayEr
         root,
         Duration::from_secs(1),
     );
-    let handle = bots::Bots::default().get(&control, bot).await?;
-    let public = handle
-        .settings
-        .public_url
-        .clone()
-        .ok_or_else(|| GatewayError::Misconfigured {
-            bot: bot.to_owned(),
-            message: format!("telegram.{bot}.public_url is not set"),
-        })?;
+    let configured = bots::Bots::default().get(&control, bot).await?;
+    let public =
+        configured
+            .settings
+            .public_url
+            .clone()
+            .ok_or_else(|| GatewayError::Misconfigured {
+                bot: bot.to_owned(),
+                message: format!("telegram.{bot}.public_url is not set"),
+            })?;
     let url = format!("{}/telegram/{bot}/webhook", public.trim_end_matches('/'));
     let parsed = reqwest::Url::parse(&url).map_err(|e| GatewayError::Misconfigured {
         bot: bot.to_owned(),
         message: e.to_string(),
     })?;
-    handle
-        .bot
+    configured
+        .api
         .set_webhook(parsed)
-        .secret_token(handle.secret.clone())
+        .secret_token(configured.secret.clone())
         .send()
         .await
         .map_err(|e| GatewayError::unavailable("the Telegram Bot API", e))?;

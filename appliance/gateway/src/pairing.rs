@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::caller;
-use crate::bots::BotHandle;
+use crate::bots::ConfiguredBot;
+use crate::telegram::say;
 use crate::update::{Chat, Sender};
 use crate::{App, GatewayError};
 
@@ -42,32 +43,22 @@ fn user_key(app: &App, bot: &str, telegram_user: i64) -> String {
 
 /// The DAARION user behind a Telegram user (created on first contact).
 pub async fn resolve_user(app: &App, from: &Sender) -> Result<String, GatewayError> {
-    let resolved: Value = app
-        .http
-        .post(format!("{}/v1/identities/resolve", app.memory_url))
-        .bearer_auth(app.root_token.as_ref())
-        .json(&json!({"channel": "telegram", "external_id": from.id.to_string(), "display_name": from.name}))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| GatewayError::unavailable("memory", e))?
-        .json()
+    let user = app
+        .memory
+        .resolve("telegram", &from.id.to_string(), &from.name)
         .await
         .map_err(|e| GatewayError::unavailable("memory", e))?;
-    resolved["user_id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| GatewayError::unavailable("memory", "no user_id in its answer"))
+    Ok(user.to_string())
 }
 
 /// `None` when the user may talk to the agents; otherwise what to tell them.
 pub async fn gate(
     app: &App,
-    handle: &BotHandle,
+    bot: &ConfiguredBot,
     chat: Chat,
     from: &Sender,
 ) -> Result<Option<String>, GatewayError> {
-    if !handle.settings.pairing {
+    if !bot.settings.pairing {
         return Ok(None);
     }
     let user = resolve_user(app, from).await?;
@@ -80,7 +71,7 @@ pub async fn gate(
         return Ok(None);
     }
     let mut redis = app.redis.clone();
-    let by_user = user_key(app, &handle.name, from.id);
+    let by_user = user_key(app, &bot.name, from.id);
     let existing: Option<String> = redis::cmd("GET")
         .arg(&by_user)
         .query_async(&mut redis)
@@ -93,7 +84,7 @@ pub async fn gate(
             let code = format!("{}-{}", &raw[..4], &raw[4..8]);
             let pending = Pending {
                 code: code.clone(),
-                bot: handle.name.clone(),
+                bot: bot.name.clone(),
                 user_id: user,
                 telegram_user: from.id,
                 name: from.name.clone(),
@@ -115,7 +106,7 @@ pub async fn gate(
                 .query_async(&mut redis)
                 .await
                 .map_err(|e| GatewayError::unavailable("Redis", e))?;
-            tracing::info!(bot = %handle.name, %code, "new pairing request");
+            tracing::info!(bot = %bot.name, %code, "new pairing request");
             code
         }
     };
@@ -208,15 +199,15 @@ pub async fn approve(
     let pending: Pending = raw
         .and_then(|r| serde_json::from_str(&r).ok())
         .ok_or_else(|| GatewayError::NotFound(format!("pairing code {code}")))?;
-    let handle = app.bots.get(&app.control, &pending.bot).await?;
+    let bot = app.bots.get(&app.control, &pending.bot).await?;
     let roles = app
         .control
         .roles(&pending.user_id)
         .await
         .map_err(|e| GatewayError::unavailable("the control plane", e))?;
     let mut granted: Vec<String> = roles.value.into_iter().filter(|r| r != "guest").collect();
-    if !granted.contains(&handle.settings.pairing_role) {
-        granted.push(handle.settings.pairing_role.clone());
+    if !granted.contains(&bot.settings.pairing_role) {
+        granted.push(bot.settings.pairing_role.clone());
     }
     let set = app
         .control
@@ -241,9 +232,9 @@ pub async fn approve(
         id: pending.chat_id,
         group: pending.chat_id < 0,
     };
-    crate::handle::say(
+    say(
         &app,
-        &handle,
+        &bot,
         chat,
         "You are approved. Welcome! Just write to me.",
     )

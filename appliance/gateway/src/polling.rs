@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use daarion_policy::{TelegramBot, TelegramMode};
+use daarion_settings::{TelegramBot, TelegramMode};
 use serde_json::{Value, json};
 use teloxide_core::requests::{Request, Requester};
 use tokio_util::sync::CancellationToken;
@@ -19,17 +19,12 @@ pub async fn run(app: App, shutdown: CancellationToken) {
     let mut running: HashMap<String, (i64, CancellationToken, tokio::task::JoinHandle<()>)> =
         HashMap::new();
     loop {
-        match app.control.config_keys("telegram.").await {
-            Ok(keys) => {
-                let wanted: HashMap<String, i64> = keys
+        match app.control.configs::<TelegramBot>().await {
+            Ok(bots) => {
+                let wanted: HashMap<String, i64> = bots
                     .into_iter()
-                    .filter(|(_, value, _)| {
-                        serde_json::from_value::<TelegramBot>(value.clone())
-                            .is_ok_and(|b| b.mode == TelegramMode::Polling)
-                    })
-                    .map(|(key, _, version)| {
-                        (key.trim_start_matches("telegram.").to_owned(), version)
-                    })
+                    .filter(|(_, bot)| bot.value.mode == TelegramMode::Polling)
+                    .map(|(name, bot)| (name, bot.version))
                     .collect();
                 running.retain(|bot, (version, stop, _)| {
                     let keep = wanted.get(bot) == Some(version);
@@ -62,33 +57,34 @@ pub async fn run(app: App, shutdown: CancellationToken) {
     }
 }
 
-async fn poll_bot(app: App, bot: String, stop: CancellationToken) {
-    let handle = match app.bots.get(&app.control, &bot).await {
-        Ok(h) => h,
+async fn poll_bot(app: App, name: String, stop: CancellationToken) {
+    let bot = match app.bots.get(&app.control, &name).await {
+        Ok(b) => b,
         Err(e) => {
-            tracing::error!(%bot, error = %e, "cannot poll");
+            tracing::error!(bot = %name, error = %e, "cannot poll");
             return;
         }
     };
     // Telegram refuses getUpdates while a webhook is set.
-    if let Err(e) = handle.bot.delete_webhook().send().await {
-        tracing::warn!(%bot, error = %e, "cannot remove the webhook before polling");
+    if let Err(e) = bot.api.delete_webhook().send().await {
+        tracing::warn!(bot = %name, error = %e, "cannot remove the webhook before polling");
     }
     let timeout = app.poll_timeout.as_secs();
-    let http = reqwest::Client::builder()
-        .timeout(app.poll_timeout + Duration::from_secs(15))
-        .build()
-        .expect("a plain HTTP client builds");
+    // The bot's own Bot API client, so polling reaches Telegram exactly as sending does (through
+    // the same proxy settings); the calls on the box use `daarion_client::http_client`, which
+    // ignores proxies. The long poll outlasts that client's own timeout, so each call sets its own.
+    let http = bot.api.client().clone();
     let url = format!(
         "{}/bot{}/getUpdates",
-        handle.settings.api_url.trim_end_matches('/'),
-        handle.bot.token()
+        bot.settings.api_url.trim_end_matches('/'),
+        bot.api.token()
     );
     let mut offset: i64 = 0;
     let mut failures: u32 = 0;
     loop {
         let request = http
             .post(&url)
+            .timeout(app.poll_timeout + Duration::from_secs(15))
             .json(&json!({"offset": offset, "timeout": timeout}))
             .send();
         let answer = tokio::select! {
@@ -120,7 +116,7 @@ async fn poll_bot(app: App, bot: String, stop: CancellationToken) {
             Err(e) => {
                 failures += 1;
                 let wait = Duration::from_millis(500 * 2u64.pow(failures.min(6)));
-                tracing::warn!(%bot, error = %e, retry_in_ms = wait.as_millis() as u64, "getUpdates failed");
+                tracing::warn!(bot = %name, error = %e, retry_in_ms = wait.as_millis() as u64, "getUpdates failed");
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(wait) => continue,
@@ -131,11 +127,11 @@ async fn poll_bot(app: App, bot: String, stop: CancellationToken) {
             let Some(id) = update["update_id"].as_i64() else {
                 continue;
             };
-            match crate::webhook::enqueue(&app, &handle.name, id, update).await {
+            match crate::webhook::enqueue(&app, &bot.name, id, update).await {
                 Ok(_) => offset = offset.max(id + 1),
                 Err(e) => {
                     // Not acknowledged to Telegram: it comes again with the next poll.
-                    tracing::warn!(%bot, error = %e, "cannot queue an update; polling it again");
+                    tracing::warn!(bot = %name, error = %e, "cannot queue an update; polling it again");
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}

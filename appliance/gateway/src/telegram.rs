@@ -10,15 +10,17 @@ use teloxide_core::requests::{Request, Requester};
 use teloxide_core::types::{ChatId, InputFile, MessageId, ParseMode};
 use teloxide_core::{ApiError, RequestError};
 
-use crate::bots::BotHandle;
+use crate::App;
+use crate::bots::ConfiguredBot;
 use crate::limiter::Limiter;
 use crate::metrics::TELEGRAM_CALLS;
+use crate::split;
 use crate::update::Chat;
 
 const ATTEMPTS: u32 = 4;
 
 pub struct Outgoing<'a> {
-    pub handle: &'a BotHandle,
+    pub bot: &'a ConfiguredBot,
     pub limiter: &'a Limiter,
     pub chat: Chat,
     /// Set once Telegram refused this answer's markup: its later sends and edits carry the
@@ -27,12 +29,24 @@ pub struct Outgoing<'a> {
 }
 
 impl<'a> Outgoing<'a> {
-    pub fn new(handle: &'a BotHandle, limiter: &'a Limiter, chat: Chat) -> Outgoing<'a> {
+    pub fn new(bot: &'a ConfiguredBot, limiter: &'a Limiter, chat: Chat) -> Outgoing<'a> {
         Outgoing {
-            handle,
+            bot,
             limiter,
             chat,
             plain: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One message in reply, split past Telegram's length limit; failures are logged (the user
+/// cannot be told either).
+pub async fn say(app: &App, bot: &ConfiguredBot, chat: Chat, text: &str) {
+    let out = Outgoing::new(bot, &app.limiter, chat);
+    for piece in split::for_telegram(text) {
+        if let Err(e) = out.send(&piece).await {
+            tracing::error!(error = %e, chat = chat.id, "cannot send a reply");
+            return;
         }
     }
 }
@@ -79,7 +93,7 @@ impl Outgoing<'_> {
     /// The model's Markdown as Telegram HTML; should Telegram refuse to parse it after all, the
     /// same text again without formatting, so an answer is never lost to its markup.
     pub async fn send(&self, text: &str) -> Result<MessageId, RequestError> {
-        let bot = &self.handle.bot;
+        let bot = &self.bot.api;
         let plain = || async {
             self.call("sendMessage", || async {
                 bot.send_message(ChatId(self.chat.id), text)
@@ -114,7 +128,7 @@ impl Outgoing<'_> {
 
     /// An OGG/Opus file as a voice message.
     pub async fn voice(&self, ogg: &[u8]) -> Result<MessageId, RequestError> {
-        let bot = &self.handle.bot;
+        let bot = &self.bot.api;
         self.call("sendVoice", || async {
             let file = InputFile::memory(ogg.to_vec()).file_name("answer.ogg");
             bot.send_voice(ChatId(self.chat.id), file)
@@ -127,7 +141,7 @@ impl Outgoing<'_> {
 
     /// A picture (PNG, JPEG or WebP) as a photo.
     pub async fn photo(&self, picture: &[u8], mime: &str) -> Result<MessageId, RequestError> {
-        let bot = &self.handle.bot;
+        let bot = &self.bot.api;
         let name = match mime {
             "image/jpeg" => "picture.jpg",
             "image/webp" => "picture.webp",
@@ -144,7 +158,7 @@ impl Outgoing<'_> {
     }
 
     pub async fn edit(&self, id: MessageId, text: &str) -> Result<(), RequestError> {
-        let bot = &self.handle.bot;
+        let bot = &self.bot.api;
         let plain = || async {
             self.call("editMessageText", || async {
                 bot.edit_message_text(ChatId(self.chat.id), id, text)

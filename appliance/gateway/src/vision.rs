@@ -2,10 +2,10 @@
 //! reads text) answers the photo and its caption as if the user had described the picture.
 
 use base64::Engine as _;
-use serde_json::json;
+use daarion_swapper_client::ClientError;
 
 use crate::App;
-use crate::bots::BotHandle;
+use crate::bots::ConfiguredBot;
 use crate::files::{self, FileError};
 
 /// What the vision model is asked; the answer goes to the agent in place of the picture.
@@ -42,53 +42,37 @@ pub struct Described {
     pub jpeg_base64: String,
 }
 
+/// A swapper's refusal with 400 means the picture itself cannot be read; anything else is the
+/// swapper's trouble, not the user's.
+impl From<ClientError> for VisionError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Refused {
+                status: 400, body, ..
+            } => VisionError::NotImage(body.message),
+            other => VisionError::Unavailable(other.to_string()),
+        }
+    }
+}
+
 /// The vision model's description of a photo (Telegram sends photos as JPEG).
 pub async fn describe(
     app: &App,
-    handle: &BotHandle,
+    bot: &ConfiguredBot,
     file_id: &str,
     model: &str,
 ) -> Result<Described, VisionError> {
     let jpeg_base64 =
-        base64::engine::general_purpose::STANDARD.encode(files::fetch(handle, file_id).await?);
+        base64::engine::general_purpose::STANDARD.encode(files::fetch(bot, file_id).await?);
     let url = format!("data:image/jpeg;base64,{jpeg_base64}");
-    let response = app
-        .http
-        .post(format!("{}/v1/chat/completions", app.swapper_url))
-        .bearer_auth(app.root_token.as_ref())
-        .timeout(std::time::Duration::from_secs(300))
-        .json(&json!({
-            "model": model,
-            "max_tokens": MAX_DESCRIPTION_TOKENS,
-            "messages": [{"role": "user", "content": [
-                {"type": "image_url", "image_url": {"url": url}},
-                {"type": "text", "text": PROMPT},
-            ]}],
-        }))
-        .send()
-        .await
-        .map_err(|e| VisionError::Unavailable(format!("swapper: {e}")))?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| VisionError::Unavailable(format!("swapper: {e}")))?;
-    let message = || body["error"]["message"].as_str().unwrap_or("").to_owned();
-    match status.as_u16() {
-        200 => Ok(Described {
-            description: body["choices"][0]["message"]["content"]
-                .as_str()
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            jpeg_base64,
-        }),
-        400 => Err(VisionError::NotImage(message())),
-        s => Err(VisionError::Unavailable(format!(
-            "swapper HTTP {s}: {}",
-            message()
-        ))),
-    }
+    let description = app
+        .swapper
+        .describe_image(model, &url, PROMPT, MAX_DESCRIPTION_TOKENS)
+        .await?;
+    Ok(Described {
+        description,
+        jpeg_base64,
+    })
 }
 
 /// What the agent reads for a photo: its description, then the caption the user wrote.

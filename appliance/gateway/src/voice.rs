@@ -3,8 +3,10 @@
 //! chat asked for it with `/voice on`, the answer spoken by the swapper's text-to-speech model
 //! and sent as a voice message (OGG/Opus).
 
+use daarion_swapper_client::{ClientError, SpeechFormat};
+
 use crate::App;
-use crate::bots::BotHandle;
+use crate::bots::ConfiguredBot;
 use crate::files::{self, FileError};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,68 +28,40 @@ impl From<FileError> for VoiceError {
     }
 }
 
+/// A swapper's refusal with 400 means the upload itself cannot be read; anything else is the
+/// swapper's trouble, not the user's.
+impl From<ClientError> for VoiceError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Refused {
+                status: 400, body, ..
+            } => VoiceError::NotAudio(body.message),
+            other => VoiceError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// What was said in a voice message, by the bot's speech-to-text model.
 pub async fn transcribe(
     app: &App,
-    handle: &BotHandle,
+    bot: &ConfiguredBot,
     file_id: &str,
 ) -> Result<String, VoiceError> {
-    let bytes = files::fetch(handle, file_id).await?;
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes).file_name("voice.oga"),
-        )
-        .text("model", handle.settings.stt_model.clone())
-        .text("response_format", "json");
-    let response = app
-        .http
-        .post(format!("{}/v1/audio/transcriptions", app.swapper_url))
-        .bearer_auth(app.root_token.as_ref())
-        .timeout(std::time::Duration::from_secs(300))
-        .multipart(form)
-        .send()
-        .await
-        .map_err(|e| VoiceError::Unavailable(format!("swapper: {e}")))?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| VoiceError::Unavailable(format!("swapper: {e}")))?;
-    let message = || body["error"]["message"].as_str().unwrap_or("").to_owned();
-    match status.as_u16() {
-        200 => Ok(body["text"].as_str().unwrap_or_default().trim().to_owned()),
-        400 => Err(VoiceError::NotAudio(message())),
-        s => Err(VoiceError::Unavailable(format!(
-            "swapper HTTP {s}: {}",
-            message()
-        ))),
-    }
+    let audio = files::fetch(bot, file_id).await?;
+    let transcript = app
+        .swapper
+        .transcribe(&bot.settings.stt_model, audio, "voice.oga", None)
+        .await?;
+    Ok(transcript.text.trim().to_owned())
 }
 
 /// The longest answer spoken aloud; a longer one is sent as text only.
 pub const MAX_SPOKEN_CHARS: usize = 4000;
 
 /// The answer as a Telegram voice file (OGG/Opus).
-pub async fn speak(app: &App, handle: &BotHandle, text: &str) -> Result<Vec<u8>, VoiceError> {
-    let response = app
-        .http
-        .post(format!("{}/v1/audio/speech", app.swapper_url))
-        .bearer_auth(app.root_token.as_ref())
-        .timeout(std::time::Duration::from_secs(120))
-        .json(&serde_json::json!({"model": handle.settings.tts_model, "input": text, "response_format": "opus"}))
-        .send()
+pub async fn speak(app: &App, bot: &ConfiguredBot, text: &str) -> Result<Vec<u8>, VoiceError> {
+    app.swapper
+        .speak(&bot.settings.tts_model, text, SpeechFormat::Opus)
         .await
-        .map_err(|e| VoiceError::Unavailable(format!("swapper: {e}")))?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        return Err(VoiceError::Unavailable(format!(
-            "swapper HTTP {status}: {body}"
-        )));
-    }
-    response
-        .bytes()
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|e| VoiceError::Unavailable(format!("swapper: {e}")))
+        .map_err(|e| VoiceError::Unavailable(e.to_string()))
 }

@@ -8,10 +8,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
-
 use daarion_control_client::Principal;
+use daarion_router_client::{ChatKind, Inbound, UserRef};
+use serde::Deserialize;
 
 use crate::auth::caller;
 use crate::{App, GatewayError};
@@ -53,20 +52,31 @@ pub async fn chat(
     Json(request): Json<ChatRequest>,
 ) -> Result<Response, GatewayError> {
     let user = who(&app, &headers).await?;
-    let message = json!({
-        "channel": "web",
-        "chat_id": request.chat_id,
-        "user": {"external_id": user, "display_name": ""},
-        "text": request.text,
-        "agent": request.agent,
-        "addressed": true,
-    });
-    let response = app.router.route_raw(&message).await?;
+    let message = Inbound {
+        channel: "web".into(),
+        bot: None,
+        chat_id: request.chat_id,
+        chat_kind: ChatKind::Private,
+        user: UserRef::Identity {
+            external_id: user,
+            display_name: String::new(),
+        },
+        text: request.text,
+        agent: request.agent,
+        addressed: true,
+        voice: false,
+        images: Vec::new(),
+    };
+    let response = app
+        .router
+        .route_raw(&message)
+        .await
+        .map_err(|e| GatewayError::unavailable("the router", e))?;
     let status =
         StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = response
         .headers()
-        .get(reqwest::header::CONTENT_TYPE)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();

@@ -7,10 +7,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use daarion_bus::Envelope;
+use daarion_bus::events::MessageReceivedTelegram;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::handle::ReceivedUpdate;
 use crate::metrics::UPDATES;
 use crate::{App, GatewayError};
 
@@ -32,36 +32,30 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, GatewayError> {
-    let handle = app.bots.get(&app.control, &bot).await?;
+    let bot = app.bots.get(&app.control, &bot).await?;
     let given = headers
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if !daarion_http::secret_eq(handle.secret.as_bytes(), given) {
-        UPDATES
-            .with_label_values(&[&handle.name, "bad_secret"])
-            .inc();
-        tracing::warn!(bot = %handle.name, "webhook call with a wrong secret token");
+    if !daarion_http::secret_eq(bot.secret.as_bytes(), given) {
+        UPDATES.with_label_values(&[&bot.name, "bad_secret"]).inc();
+        tracing::warn!(bot = %bot.name, "webhook call with a wrong secret token");
         return Err(GatewayError::BadSecret);
     }
     let update: Value = serde_json::from_slice(&body).map_err(|e| {
-        UPDATES
-            .with_label_values(&[&handle.name, "malformed"])
-            .inc();
-        tracing::warn!(bot = %handle.name, error = %e, "malformed update");
+        UPDATES.with_label_values(&[&bot.name, "malformed"]).inc();
+        tracing::warn!(bot = %bot.name, error = %e, "malformed update");
         GatewayError::BadRequest(format!("not a JSON update: {e}"))
     })?;
     let Some(update_id) = update["update_id"].as_i64() else {
-        UPDATES
-            .with_label_values(&[&handle.name, "malformed"])
-            .inc();
+        UPDATES.with_label_values(&[&bot.name, "malformed"]).inc();
         return Err(GatewayError::BadRequest(
             "the update has no update_id".into(),
         ));
     };
-    let duplicate = enqueue(&app, &handle.name, update_id, update).await?;
+    let duplicate = enqueue(&app, &bot.name, update_id, update).await?;
     let outcome = if duplicate { "duplicate" } else { "accepted" };
-    UPDATES.with_label_values(&[&handle.name, outcome]).inc();
+    UPDATES.with_label_values(&[&bot.name, outcome]).inc();
     Ok(Json(json!({"ok": true, "duplicate": duplicate})))
 }
 
@@ -86,10 +80,9 @@ pub async fn enqueue(
     if seen {
         return Ok(true);
     }
-    let mut event = Envelope::new(
-        "message.received.telegram",
+    let mut event = Envelope::event(
         "gateway",
-        ReceivedUpdate {
+        MessageReceivedTelegram {
             bot: bot.to_owned(),
             update,
         },

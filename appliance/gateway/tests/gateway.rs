@@ -6,8 +6,10 @@ mod helpers;
 
 use std::time::Duration;
 
+use daarion_bus::events::MessageSent;
 use daarion_llm::testing::{Fake, Reply, openai_answer, sse};
-use helpers::{Gateway, text_update};
+use helpers::{Credential, Gateway, text_update};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -88,6 +90,15 @@ async fn text_is_answered_streamed_by_edits_and_announced() {
         .await
         .unwrap()
         .unwrap();
+    let typed = daarion_bus::decode::<MessageSent>(&event.payload).unwrap();
+    assert_eq!(typed.event_type, "message.sent.telegram");
+    assert_eq!(typed.payload.bot, "mainbot");
+    assert!(!typed.payload.telegram_message_ids.is_empty());
+    assert!(
+        typed.payload.message_id.is_some(),
+        "the stored answer is named"
+    );
+    assert!(typed.payload.router_trace_id.is_some());
     let event: Value = serde_json::from_slice(&event.payload).unwrap();
     assert_eq!(event["payload"]["chat_id"], 10);
     assert_eq!(event["payload"]["agent"], "a");
@@ -252,15 +263,11 @@ async fn groups_duplicates_commands_and_bad_input() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(gw.telegram.shown(41).len(), 1);
 
-    // Commands.
-    gw.post(&text_update(42, 7, "/agent coder", false)).await;
-    gw.until("agent switched", |t| {
-        t.shown(42)
-            .iter()
-            .any(|m| m.contains("now talking to Agent coder"))
-    })
-    .await;
-    gw.post(&text_update(42, 7, "hello coder", false)).await;
+    // Commands, in this order: the switch holds for the next message and for /new.
+    gw.message(42, "/agent coder").await;
+    gw.until_shown_containing(42, "now talking to Agent coder")
+        .await;
+    gw.message(42, "hello coder").await;
     gw.until("coder answered", |t| t.shown(42).len() == 2).await;
     assert!(
         fake.bodies().last().unwrap()["messages"][0]["content"]
@@ -268,30 +275,15 @@ async fn groups_duplicates_commands_and_bad_input() {
             .unwrap()
             .contains("You are coder.")
     );
-    gw.post(&text_update(42, 7, "/agent nobody", false)).await;
-    gw.until("unknown agent", |t| {
-        t.shown(42)
-            .iter()
-            .any(|m| m.contains("no agent called <code>nobody</code>"))
-    })
-    .await;
-    gw.post(&text_update(42, 7, "/new", false)).await;
-    gw.until("reset", |t| {
-        t.shown(42)
-            .iter()
-            .any(|m| m.contains("Started a new conversation with Agent coder"))
-    })
-    .await;
-    gw.post(&text_update(42, 7, "/status", false)).await;
-    gw.until("status", |t| {
-        t.shown(42).iter().any(|m| m.contains("tokens today"))
-    })
-    .await;
-    gw.post(&text_update(42, 7, "/help", false)).await;
-    gw.until("help", |t| {
-        t.shown(42).iter().any(|m| m.contains("/agent NAME"))
-    })
-    .await;
+    for (command, reply) in [
+        ("/agent nobody", "no agent called <code>nobody</code>"),
+        ("/new", "Started a new conversation with Agent coder"),
+        ("/status", "tokens today"),
+        ("/help", "/agent NAME"),
+    ] {
+        gw.message(42, command).await;
+        gw.until_shown_containing(42, reply).await;
+    }
 
     // Bad input: malformed JSON, no update id, an unknown kind, a huge body, a voice message.
     let (status, body) = gw
@@ -318,12 +310,8 @@ async fn groups_duplicates_commands_and_bad_input() {
     document["message"]["document"] =
         json!({"file_id": "BQACAgIAAx", "file_unique_id": "u", "file_name": "report.pdf"});
     gw.post(&document).await;
-    gw.until("a clear reply to the document", |t| {
-        t.shown(43)
-            .iter()
-            .any(|m| m.contains("cannot take documents yet"))
-    })
-    .await;
+    gw.until_shown_containing(43, "cannot take documents yet")
+        .await;
     // Still alive and answering.
     gw.post(&text_update(44, 7, "still there?", false)).await;
     gw.until("an answer after the bad input", |t| {
@@ -338,31 +326,21 @@ async fn the_web_chat_streams_the_router_events_for_the_callers_own_user() {
     let gw = Gateway::start(false, Some("a")).await;
     let fake = gw.stack.fake().await;
     fake.always(openai_answer("hello web"));
-    let url = format!("{}/v1/chat", gw.url);
     let ask = json!({"text": "hi", "agent": "a"});
-    let r = gw.stack.http.post(&url).json(&ask).send().await.unwrap();
-    assert_eq!(r.status(), 401);
+    let chat = |credential, body| gw.call(Method::POST, "/v1/chat", credential, Some(body));
     let read_only = gw.stack.plane.token(&["read"]).await;
-    let r = gw
-        .stack
-        .http
-        .post(&url)
-        .bearer_auth(&read_only)
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    for (credential, status) in [
+        (Credential::Nobody, 401),
+        (Credential::Bearer(&read_only), 403),
+    ] {
+        assert_eq!(
+            chat(credential, &ask).await.status(),
+            status,
+            "{credential:?}"
+        );
+    }
     let token = gw.stack.plane.token(&["agents:use"]).await;
-    let r = gw
-        .stack
-        .http
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
+    let r = chat(Credential::Bearer(&token), &ask).await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -373,15 +351,8 @@ async fn the_web_chat_streams_the_router_events_for_the_callers_own_user() {
     let body = r.text().await.unwrap();
     assert!(body.contains("event: token"), "{body}");
     assert!(body.contains("hello web"), "{body}");
-    let r = gw
-        .stack
-        .http
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&json!({"text": "", "agent": "a"}))
-        .send()
-        .await
-        .unwrap();
+    let empty = json!({"text": "", "agent": "a"});
+    let r = chat(Credential::Bearer(&token), &empty).await;
     assert_eq!(r.status(), 400, "the router's error comes through");
 
     // An admin's browser session: the cookie and its CSRF token.
@@ -412,37 +383,31 @@ async fn the_web_chat_streams_the_router_events_for_the_callers_own_user() {
         .as_str()
         .unwrap()
         .to_owned();
-    let r = gw
-        .stack
-        .http
-        .post(&url)
-        .header("cookie", &cookie)
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403, "a session without its CSRF token");
-    let r = gw
-        .stack
-        .http
-        .post(&url)
-        .header("cookie", "daarion_session=forged")
-        .header("x-csrf-token", &csrf)
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    let r = gw
-        .stack
-        .http
-        .post(&url)
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
+    for (credential, status, why) in [
+        (
+            Credential::Session {
+                cookie: &cookie,
+                csrf: None,
+            },
+            403,
+            "a session without its CSRF token",
+        ),
+        (
+            Credential::Session {
+                cookie: "daarion_session=forged",
+                csrf: Some(&csrf),
+            },
+            401,
+            "a forged session",
+        ),
+    ] {
+        assert_eq!(chat(credential, &ask).await.status(), status, "{why}");
+    }
+    let session = Credential::Session {
+        cookie: &cookie,
+        csrf: Some(&csrf),
+    };
+    let r = chat(session, &ask).await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("hello web"));
     let (_, who) = gw
@@ -647,12 +612,8 @@ async fn a_photo_is_described_by_the_vision_model_and_answered_with_its_caption(
         .telegram
         .add_file(b"OggS this is a voice message, not a photo".to_vec());
     gw.post(&photo_update(72, &junk, None)).await;
-    gw.until("a friendly reply to the bad photo", |t| {
-        t.shown(72)
-            .iter()
-            .any(|m| m.contains("could not make out that picture"))
-    })
-    .await;
+    gw.until_shown_containing(72, "could not make out that picture")
+        .await;
     assert_eq!(fake.count(), asked_before);
     gw.post(&text_update(72, 7, "still there?", false)).await;
     gw.until("an answer after the bad photo", |t| t.shown(72).len() == 2)
@@ -695,23 +656,14 @@ async fn a_voice_message_is_transcribed_by_whisper_and_answered() {
         .telegram
         .add_file(b"GIF89a this is a picture, not a voice message".to_vec());
     gw.post(&voice_update(61, &junk)).await;
-    gw.until("a friendly reply to the bad voice file", |t| {
-        t.shown(61)
-            .iter()
-            .any(|m| m.contains("could not make out that voice message"))
-    })
-    .await;
+    gw.until_shown_containing(61, "could not make out that voice message")
+        .await;
     assert_eq!(fake.count(), 1);
 
     // Spoken answers on request: the text, then the same answer as an OGG/Opus voice message.
-    gw.post(&text_update(63, 7, "/voice on", false)).await;
-    gw.until("voice replies on", |t| {
-        t.shown(63)
-            .iter()
-            .any(|m| m.contains("Voice replies are on"))
-    })
-    .await;
-    gw.post(&text_update(63, 7, "say something", false)).await;
+    gw.message(63, "/voice on").await;
+    gw.until_shown_containing(63, "Voice replies are on").await;
+    gw.message(63, "say something").await;
     gw.until("a voice reply", |t| !t.calls("sendVoice").is_empty())
         .await;
     let voice = gw.telegram.calls("sendVoice").pop().unwrap();
@@ -722,13 +674,8 @@ async fn a_voice_message_is_transcribed_by_whisper_and_answered() {
             .iter()
             .any(|m| m == "Thank you, Mr President.")
     );
-    gw.post(&text_update(63, 7, "/voice off", false)).await;
-    gw.until("voice replies off", |t| {
-        t.shown(63)
-            .iter()
-            .any(|m| m.contains("Voice replies are off"))
-    })
-    .await;
+    gw.message(63, "/voice off").await;
+    gw.until_shown_containing(63, "Voice replies are off").await;
     // The agent choosing to speak (the speak tool) sends a voice message without /voice on.
     fake.then(tool_call_reply(
         "call_9",
@@ -742,13 +689,8 @@ async fn a_voice_message_is_transcribed_by_whisper_and_answered() {
         t.calls("sendVoice").len() == before + 1
     })
     .await;
-    gw.until("voice replies off", |t| {
-        t.shown(63)
-            .iter()
-            .any(|m| m.contains("Voice replies are off"))
-    })
-    .await;
-    gw.post(&text_update(62, 7, "still there?", false)).await;
+    gw.until_shown_containing(63, "Voice replies are off").await;
+    gw.message(62, "still there?").await;
     gw.until("an answer after the bad voice file", |t| {
         t.shown(62).len() == 1
     })
@@ -844,10 +786,7 @@ async fn pairing_keeps_strangers_out_until_an_administrator_approves_them() {
     gw.stack.config("telegram.mainbot", bot).await;
 
     gw.post(&text_update(90, 9, "/start", false)).await;
-    gw.until("a pairing code", |t| {
-        t.shown(90).iter().any(|m| m.contains("pairing code"))
-    })
-    .await;
+    gw.until_shown_containing(90, "pairing code").await;
     let shown = gw.telegram.shown(90).join(" ");
     let code = shown
         .split_whitespace()
@@ -862,54 +801,30 @@ async fn pairing_keeps_strangers_out_until_an_administrator_approves_them() {
     .await;
     assert_eq!(fake.count(), 0, "nothing reached the agent");
 
-    let url = |path: &str| format!("{}{path}", gw.url);
-    let r = gw.stack.http.get(url("/v1/pairings")).send().await.unwrap();
-    assert_eq!(r.status(), 401);
+    let root = Credential::Bearer(&gw.stack.plane.root);
     let reader = gw.stack.plane.token(&["read"]).await;
-    let r = gw
-        .stack
-        .http
-        .get(url("/v1/pairings"))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = gw
-        .stack
-        .http
-        .get(url("/v1/pairings"))
-        .bearer_auth(&gw.stack.plane.root)
-        .send()
-        .await
-        .unwrap();
+    for (credential, status) in [
+        (Credential::Nobody, 401),
+        (Credential::Bearer(&reader), 403),
+    ] {
+        let r = gw.call(Method::GET, "/v1/pairings", credential, None).await;
+        assert_eq!(r.status(), status, "{credential:?}");
+    }
+    let r = gw.call(Method::GET, "/v1/pairings", root, None).await;
+    assert_eq!(r.status(), 200);
     let pending: Value = r.json().await.unwrap();
     assert_eq!(pending[0]["code"], code.as_str(), "{pending}");
     assert_eq!(pending[0]["telegram_user"], 9);
+    let approve = |code: &str| format!("/v1/pairings/{code}/approve");
     let r = gw
-        .stack
-        .http
-        .post(url("/v1/pairings/NOPE-NOPE/approve"))
-        .bearer_auth(&gw.stack.plane.root)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::POST, &approve("NOPE-NOPE"), root, None)
+        .await;
     assert_eq!(r.status(), 404);
-    let r = gw
-        .stack
-        .http
-        .post(url(&format!("/v1/pairings/{code}/approve")))
-        .bearer_auth(&gw.stack.plane.root)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.call(Method::POST, &approve(&code), root, None).await;
     assert_eq!(r.status(), 200);
     let approved: Value = r.json().await.unwrap();
     assert_eq!(approved["roles"], json!(["user"]), "{approved}");
-    gw.until("the user is told", |t| {
-        t.shown(90).iter().any(|m| m.contains("You are approved"))
-    })
-    .await;
+    gw.until_shown_containing(90, "You are approved").await;
     // Until the role change reaches the caches the user still gets the code: ask again.
     for _ in 0..40 {
         gw.post(&text_update(90, 9, "hello now", false)).await;
@@ -922,14 +837,7 @@ async fn pairing_keeps_strangers_out_until_an_administrator_approves_them() {
         t.shown(90).iter().any(|m| m == "welcome aboard")
     })
     .await;
-    let r = gw
-        .stack
-        .http
-        .get(url("/v1/pairings"))
-        .bearer_auth(&gw.stack.plane.root)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.call(Method::GET, "/v1/pairings", root, None).await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
     gw.stop().await;
 }

@@ -3,6 +3,7 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use daarion_worker_io::{Event, Ready, codes};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -11,12 +12,11 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::mtmd::{MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputText};
 use llama_cpp_2::sampling::LlamaSampler;
-use serde_json::json;
 
 use crate::protocol::{Args, Chat, Embed};
 
 /// Where a request's events go: stdout in the worker process, a closure in benchmarks.
-pub type Emit<'a> = &'a mut dyn FnMut(serde_json::Value);
+pub type Emit<'a> = &'a mut dyn FnMut(Event);
 
 pub struct Engine {
     // Field order matters: the context borrows the model, the model needs the backend.
@@ -34,7 +34,7 @@ fn fits(n_ctx: u32, chat: &Chat, prompt_tokens: usize) -> Result<(), (&'static s
     let budget = prompt_tokens as u64 + u64::from(chat.max_tokens.max(1));
     if prompt_tokens == 0 || budget > u64::from(n_ctx) {
         return Err((
-            "context_length_exceeded",
+            codes::CONTEXT_LENGTH_EXCEEDED,
             format!(
                 "the prompt is {prompt_tokens} tokens and {} more were asked for; the context holds {n_ctx}",
                 chat.max_tokens
@@ -52,7 +52,7 @@ struct Evaluated {
 }
 
 fn error(emit: Emit<'_>, id: u64, code: &str, message: impl std::fmt::Display) {
-    emit(json!({"id": id, "event": "error", "code": code, "message": message.to_string()}));
+    emit(Event::error(id, code, message));
 }
 
 impl Engine {
@@ -112,15 +112,15 @@ impl Engine {
         })
     }
 
-    pub fn ready_event(&self) -> serde_json::Value {
-        json!({
-            "event": "ready",
-            "mode": self.mode,
-            "n_ctx": self.n_ctx,
-            "n_embd": self.model.n_embd(),
-            "vision": self.vision.is_some(),
-            "model_bytes": self.model.size(),
-        })
+    pub fn ready_event(&self) -> Ready {
+        Ready {
+            mode: Some(self.mode.clone()),
+            n_ctx: Some(self.n_ctx),
+            n_embd: Some(self.model.n_embd()),
+            vision: Some(self.vision.is_some()),
+            model_bytes: Some(self.model.size()),
+            ..Ready::default()
+        }
     }
 
     pub fn chat(&mut self, chat: &Chat, cancelled: &AtomicU64, emit: Emit<'_>) {
@@ -129,7 +129,7 @@ impl Engine {
             return error(
                 emit,
                 id,
-                "wrong_mode",
+                codes::WRONG_MODE,
                 "this model serves embeddings, not chat",
             );
         }
@@ -138,7 +138,7 @@ impl Engine {
             return error(
                 emit,
                 id,
-                "no_vision",
+                codes::NO_VISION,
                 "this model cannot see images: it has no vision projector",
             );
         }
@@ -159,7 +159,7 @@ impl Engine {
             .collect();
         let messages = match messages {
             Ok(m) => m,
-            Err(e) => return error(emit, id, "bad_request", e),
+            Err(e) => return error(emit, id, codes::BAD_REQUEST, e),
         };
         let prompt = match self
             .model
@@ -175,7 +175,7 @@ impl Engine {
                 return error(
                     emit,
                     id,
-                    "template",
+                    codes::TEMPLATE,
                     format!("cannot apply the chat template: {e}"),
                 );
             }
@@ -234,28 +234,30 @@ impl Engine {
             if valid > 0 {
                 let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
                 pending.drain(..valid);
-                emit(json!({"id": id, "event": "token", "text": text}));
+                emit(Event::Token { id, text });
             }
             batch.clear();
             if let Err(e) = batch.add(token, pos, &[0], true) {
-                return error(emit, id, "internal", e);
+                return error(emit, id, codes::INTERNAL, e);
             }
             pos += 1;
             if let Err(e) = self.context.decode(&mut batch) {
-                return error(emit, id, "internal", format!("decode failed: {e}"));
+                return error(emit, id, codes::INTERNAL, format!("decode failed: {e}"));
             }
         }
         if !pending.is_empty() {
-            emit(json!({"id": id, "event": "token", "text": String::from_utf8_lossy(&pending)}));
+            emit(Event::Token {
+                id,
+                text: String::from_utf8_lossy(&pending).into_owned(),
+            });
         }
-        emit(json!({
-            "id": id,
-            "event": "done",
-            "finish_reason": finish,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": produced,
-            "generation_ms": generating.elapsed().as_secs_f64() * 1000.0,
-        }));
+        emit(Event::Done {
+            id,
+            finish_reason: finish.to_owned(),
+            prompt_tokens: prompt_tokens as u64,
+            completion_tokens: u64::from(produced),
+            generation_ms: generating.elapsed().as_secs_f64() * 1000.0,
+        });
     }
 
     /// A text prompt into the context, in batches; logits only for its last token.
@@ -274,11 +276,11 @@ impl Engine {
                 let pos = chunk_start * self.n_batch as usize + i;
                 batch
                     .add(*token, pos as i32, &[0], pos == last)
-                    .map_err(|e| ("internal", e.to_string()))?;
+                    .map_err(|e| (codes::INTERNAL, e.to_string()))?;
             }
             self.context
                 .decode(&mut batch)
-                .map_err(|e| ("internal", format!("decode failed: {e}")))?;
+                .map_err(|e| (codes::INTERNAL, format!("decode failed: {e}")))?;
         }
         Ok(Evaluated {
             prompt_tokens: tokens.len(),
@@ -300,10 +302,15 @@ impl Engine {
         for (index, encoded) in chat.messages.iter().flat_map(|m| &m.images).enumerate() {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
-                .map_err(|e| ("bad_image", format!("image {index} is not base64: {e}")))?;
+                .map_err(|e| {
+                    (
+                        codes::BAD_IMAGE,
+                        format!("image {index} is not base64: {e}"),
+                    )
+                })?;
             let bitmap = MtmdBitmap::from_buffer(vision, &bytes, false).map_err(|_| {
                 (
-                    "bad_image",
+                    codes::BAD_IMAGE,
                     format!("image {index} cannot be decoded (PNG, JPEG, GIF, BMP, WebP…)"),
                 )
             })?;
@@ -319,12 +326,17 @@ impl Engine {
                 },
                 &refs,
             )
-            .map_err(|e| ("bad_request", format!("cannot place the images: {e}")))?;
+            .map_err(|e| (codes::BAD_REQUEST, format!("cannot place the images: {e}")))?;
         let prompt_tokens = chunks.total_tokens();
         fits(n_ctx, chat, prompt_tokens)?;
         let n_past = chunks
             .eval_chunks(vision, &mut self.context, 0, 0, n_batch as i32, true)
-            .map_err(|e| ("internal", format!("evaluating the images failed: {e}")))?;
+            .map_err(|e| {
+                (
+                    codes::INTERNAL,
+                    format!("evaluating the images failed: {e}"),
+                )
+            })?;
         Ok(Evaluated {
             prompt_tokens,
             n_past,
@@ -337,7 +349,7 @@ impl Engine {
             return error(
                 emit,
                 id,
-                "wrong_mode",
+                codes::WRONG_MODE,
                 "this model serves chat, not embeddings",
             );
         }
@@ -350,7 +362,7 @@ impl Engine {
                 return error(
                     emit,
                     id,
-                    "context_length_exceeded",
+                    codes::CONTEXT_LENGTH_EXCEEDED,
                     format!(
                         "input {index} is {} tokens; the model takes 1 to {}",
                         tokens.len(),
@@ -363,21 +375,23 @@ impl Engine {
             let mut batch = LlamaBatch::new(tokens.len(), 1);
             for (pos, token) in tokens.iter().enumerate() {
                 if let Err(e) = batch.add(*token, pos as i32, &[0], true) {
-                    return error(emit, id, "internal", e);
+                    return error(emit, id, codes::INTERNAL, e);
                 }
             }
             if let Err(e) = self.context.decode(&mut batch) {
-                return error(emit, id, "internal", format!("decode failed: {e}"));
+                return error(emit, id, codes::INTERNAL, format!("decode failed: {e}"));
             }
             let vector = match self.context.embeddings_seq_ith(0) {
                 Ok(v) => v,
-                Err(e) => return error(emit, id, "internal", format!("no embedding: {e}")),
+                Err(e) => return error(emit, id, codes::INTERNAL, format!("no embedding: {e}")),
             };
             let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
             data.push(vector.iter().map(|x| x / norm).collect::<Vec<f32>>());
         }
-        emit(
-            json!({"id": id, "event": "embeddings", "data": data, "prompt_tokens": prompt_tokens}),
-        );
+        emit(Event::Embeddings {
+            id,
+            data,
+            prompt_tokens: prompt_tokens as u64,
+        });
     }
 }

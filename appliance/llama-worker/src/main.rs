@@ -56,6 +56,7 @@ fn main() {
             Request::Chat(chat) => engine.chat(&chat, &cancelled, &mut |event| reply(&event)),
             Request::Embed(embed) => engine.embed(&embed, &mut |event| reply(&event)),
             Request::Cancel { .. } => {}
+            other => reply(&other.unsupported("the llama.cpp worker")),
         }
     }
     let _ = std::io::stdout().flush();

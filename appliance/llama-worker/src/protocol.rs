@@ -1,6 +1,7 @@
-//! The worker's command line and its JSON-lines messages.
+//! The worker's command line; its JSON-lines messages are the framing's own
+//! ([`daarion_worker_io`]), re-exported here.
 
-use serde::Deserialize;
+pub use daarion_worker_io::{Chat, ChatMessage, Embed, Request};
 
 #[derive(Debug)]
 pub struct Args {
@@ -51,47 +52,4 @@ impl Args {
         }
         Ok(parsed)
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
-    /// Images this message shows, base64 (PNG, JPEG, GIF, BMP…), before its text.
-    #[serde(default)]
-    pub images: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Chat {
-    pub id: u64,
-    pub messages: Vec<ChatMessage>,
-    #[serde(default = "default_max_tokens")]
-    pub max_tokens: u32,
-    #[serde(default)]
-    pub temperature: f32,
-    #[serde(default)]
-    pub seed: u32,
-    /// Keep generating past end-of-generation tokens until `max_tokens` (llama.cpp's
-    /// `ignore_eos`): fixed-length output for benchmarks and load tests.
-    #[serde(default)]
-    pub ignore_eos: bool,
-}
-
-fn default_max_tokens() -> u32 {
-    256
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Embed {
-    pub id: u64,
-    pub input: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum Request {
-    Chat(Chat),
-    Embed(Embed),
-    Cancel { id: u64 },
 }

@@ -29,12 +29,13 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// Only connecting is bounded by the client: the first byte and the stalls are timed per
+    /// call, since a streamed answer may rightly take minutes in all.
     pub(crate) fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .connect_timeout(self.connect)
-            .no_proxy()
-            .build()
-            .expect("a plain HTTP client builds")
+        daarion_client::http_client(daarion_client::Timeouts {
+            connect: self.connect,
+            total: None,
+        })
     }
 }
 

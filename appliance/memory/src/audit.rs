@@ -1,6 +1,6 @@
 //! The audit-logger: `audit.>` events into the append-only `audit_log` table.
 
-use daarion_bus::events::AuditRecord;
+use daarion_bus::events::{AuditRecord, Event};
 use daarion_bus::topology::AUDIT_LOGGER;
 use daarion_bus::{Envelope, HandlerError, consume};
 use daarion_db::PgPool;
@@ -21,7 +21,8 @@ pub(crate) async fn run_logger(app: App, shutdown: CancellationToken) -> Result<
 /// database is transient (retried, then dead-lettered); a schema this build does not know is
 /// permanent.
 pub async fn store_audit(pool: &PgPool, event: &Envelope<AuditRecord>) -> Result<(), HandlerError> {
-    if event.schema_version != 1 {
+    // The consumer refuses newer schemas before this; a direct caller is held to the same.
+    if !(1..=AuditRecord::SCHEMA_VERSION).contains(&event.schema_version) {
         return Err(HandlerError::Permanent(format!(
             "audit schema version {} is not supported",
             event.schema_version

@@ -18,11 +18,10 @@
 
 use std::time::Duration;
 
+use daarion_bus::events::{MemoryIndexed, MemoryStore};
 use daarion_bus::topology::MEMORY_INDEXER;
 use daarion_bus::{Envelope, HandlerError, consume};
 use daarion_vectors::{Collection, Point, Scope};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -35,13 +34,6 @@ const RELAY_BATCH: i64 = 100;
 const POLL: Duration = Duration::from_secs(5);
 /// After a publish, the row is due again this much later unless the indexer settled it.
 const REPUBLISH_AFTER: Duration = Duration::from_secs(120);
-
-/// The payload of `memory.store.<kind>`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Store {
-    pub kind: String,
-    pub id: Uuid,
-}
 
 /// Where an item's vector lives: document chunks apart from the conversation.
 pub fn collection_of(kind: &str) -> Collection {
@@ -87,7 +79,7 @@ pub(crate) async fn run(app: App, shutdown: CancellationToken) -> Result<(), Mem
             &app.bus,
             MEMORY_INDEXER,
             shutdown,
-            |event: Envelope<Store>| {
+            |event: Envelope<MemoryStore>| {
                 let (app, embedder) = (app.clone(), embedder.clone());
                 async move { index(&app, &embedder, &event.payload).await }
             }
@@ -128,10 +120,10 @@ pub async fn relay_due(app: &App) -> Result<usize, String> {
     .await
     .map_err(|e| e.to_string())?;
     for (kind, id, attempts) in &due {
-        let mut event = Envelope::new(
-            format!("memory.store.{kind}"),
+        let mut event = Envelope::event_as(
+            kind,
             "memory",
-            Store {
+            MemoryStore {
                 kind: kind.clone(),
                 id: *id,
             },
@@ -166,7 +158,11 @@ struct Item {
 }
 
 /// The memory-indexer's handler for one `memory.store.<kind>` event.
-pub async fn index(app: &App, embedder: &Embedder, store: &Store) -> Result<(), HandlerError> {
+pub async fn index(
+    app: &App,
+    embedder: &Embedder,
+    store: &MemoryStore,
+) -> Result<(), HandlerError> {
     let db = |e: sqlx::Error| HandlerError::Transient(format!("database: {e}"));
     let item: Option<Item> = sqlx::query_as(
         "SELECT s.state, s.model, s.attempts, s.user_id, \
@@ -231,10 +227,14 @@ pub async fn index(app: &App, embedder: &Embedder, store: &Store) -> Result<(), 
             .execute(&app.pool)
             .await
             .map_err(db)?;
-            let event = Envelope::new(
-                "memory.indexed",
+            let event = Envelope::event(
                 "memory",
-                json!({"kind": store.kind, "id": store.id, "collection": collection_of(&store.kind).name(), "model": embedder.model}),
+                MemoryIndexed {
+                    kind: store.kind.clone(),
+                    id: store.id,
+                    collection: collection_of(&store.kind).name().to_owned(),
+                    model: embedder.model.clone(),
+                },
             );
             if let Err(e) = app.bus.publish(&event).await {
                 tracing::debug!(error = %e, "memory.indexed not announced");

@@ -15,6 +15,7 @@ pub mod embed;
 mod error;
 pub mod graph;
 pub mod indexer;
+mod rows;
 mod usage;
 
 use std::sync::Arc;

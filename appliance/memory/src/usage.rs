@@ -1,39 +1,13 @@
 //! The usage-recorder: the router's `message.processed` events into `usage_records`, once per
 //! event id, acked only after the row is committed.
 
+use daarion_bus::events::MessageProcessed;
 use daarion_bus::topology::USAGE_RECORDER;
 use daarion_bus::{Envelope, HandlerError, consume};
 use daarion_db::PgPool;
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::{App, MemoryError};
-
-/// The fields of `message.processed` that are counted.
-#[derive(Debug, Deserialize)]
-pub struct Processed {
-    pub user_id: Uuid,
-    pub agent_id: String,
-    pub session_id: Option<Uuid>,
-    pub message_id: Option<Uuid>,
-    pub provider: String,
-    pub model: String,
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    #[serde(default)]
-    pub cost: f64,
-    #[serde(default = "usd")]
-    pub currency: String,
-    #[serde(default)]
-    pub gpu_seconds: f64,
-    #[serde(default)]
-    pub tool_steps: u32,
-}
-
-fn usd() -> String {
-    "USD".into()
-}
 
 pub(crate) async fn run_recorder(app: App, shutdown: CancellationToken) -> Result<(), MemoryError> {
     consume(&app.bus, USAGE_RECORDER, shutdown, |event| {
@@ -44,12 +18,13 @@ pub(crate) async fn run_recorder(app: App, shutdown: CancellationToken) -> Resul
     Ok(())
 }
 
+/// Records one `message.processed` event; a payload that is not one never gets here (the
+/// consumer dead-letters it).
 pub async fn store_usage(
     pool: &PgPool,
-    event: &Envelope<serde_json::Value>,
+    event: &Envelope<MessageProcessed>,
 ) -> Result<(), HandlerError> {
-    let usage: Processed = serde_json::from_value(event.payload.clone())
-        .map_err(|e| HandlerError::Permanent(format!("not a message.processed payload: {e}")))?;
+    let usage = &event.payload;
     if !(usage.cost.is_finite()
         && usage.cost >= 0.0
         && usage.gpu_seconds.is_finite()

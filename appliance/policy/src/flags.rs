@@ -1,6 +1,7 @@
 //! Feature flags: on/off, an allow-list, and a percentage rollout that is stable per user (the
 //! same user stays in or out as long as the percentage does not shrink past them).
 
+use daarion_settings::Setting;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -14,6 +15,11 @@ pub struct Flag {
     /// Users who get the flag whatever the percentage (while it is enabled).
     #[serde(default)]
     pub allow: Vec<String>,
+}
+
+/// Flags are config documents too: `flags.<name>`.
+impl Setting for Flag {
+    const PREFIX: &'static str = "flags";
 }
 
 fn all() -> u8 {

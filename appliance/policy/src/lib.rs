@@ -6,11 +6,6 @@
 
 mod flags;
 mod rbac;
-mod settings;
 
 pub use flags::{Flag, bucket, flag_enabled};
 pub use rbac::{Action, BUILTIN_ROLES, Decision, Grant, MODES, PolicyDoc, Rule, Subject, decide};
-pub use settings::{
-    AgentSettings, GroupMode, LOCAL_PROVIDER, ModelPrice, ProviderSettings, RouteKey, Routing,
-    RoutingRule, TelegramBot, TelegramMode, split_model,
-};

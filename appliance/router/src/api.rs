@@ -10,6 +10,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use daarion_llm::{Message, Role};
+use daarion_router_client::{ChatKind, Event, Inbound, Picture, ResetResponse, UserRef};
 use daarion_telemetry::TraceContext;
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
@@ -20,8 +21,6 @@ use tracing::Instrument;
 
 use crate::auth::Caller;
 use crate::error::OpenAiError;
-use crate::event::Event;
-use crate::inbound::{ChatKind, Inbound, Picture, UserRef};
 use crate::turn::{self, Admission, Admitted};
 use crate::{App, RouterError, metrics};
 
@@ -85,7 +84,7 @@ pub async fn reset_session(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
     Json(inbound): Json<Inbound>,
-) -> Result<Json<Value>, RouterError> {
+) -> Result<Json<ResetResponse>, RouterError> {
     caller.may_route()?;
     Ok(Json(turn::reset(&app, inbound).await?))
 }
@@ -306,7 +305,7 @@ fn openai_stream(
                 last["usage"] = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens});
                 Some(last)
             }
-            Event::Error { code, message } | Event::Refused { code, reason: message } => {
+            Event::Error { code, message, .. } | Event::Refused { code, reason: message } => {
                 Some(json!({"error": {"message": message, "type": "server_error", "code": code}}))
             }
             _ => None,

@@ -1,12 +1,16 @@
 //! Building what the model sees: the system prompt with its variables filled in, what memory
 //! knows about the user, and as much of the session's history as fits the model's context (the
-//! rest summarised).
+//! rest summarised). Pure functions; the turn does the reading, the model calls and the storing
+//! (`turn::prompt`, `turn::summary`).
 
-use daarion_llm::{Message, Role, ToolCall};
+use daarion_llm::{ChatRequest, Message, Role, ToolCall};
+use daarion_memory_client::{Fact, Hit, StoredMessage};
+use daarion_settings::AgentSettings;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::memory::{Fact, Hit, StoredMessage};
+/// The longest summary a summarising call may write; its room is kept free in every context.
+pub const SUMMARY_MAX_TOKENS: u32 = 256;
 
 /// A rough token count (four bytes a token, plus framing per message): the router never sees
 /// the model's tokenizer, and an over-estimate only summarises a little earlier.
@@ -64,7 +68,7 @@ pub fn summary_versions(through: Uuid) -> Value {
 
 /// The session's stored messages as model messages: the latest summary (if any) first, then
 /// everything after what it covers. A dangling tool result at the start is dropped.
-pub fn history_messages(stored: &[StoredMessage]) -> (Option<String>, Vec<(Uuid, Message)>) {
+pub fn history_messages(stored: &[StoredMessage]) -> (Option<String>, Vec<Entry>) {
     let is_summary = |m: &StoredMessage| m.role == "system" && m.versions["summary"] == true;
     let last_summary = stored.iter().rposition(is_summary);
     let (summary, start) = match last_summary {
@@ -108,7 +112,7 @@ pub fn history_messages(stored: &[StoredMessage]) -> (Option<String>, Vec<(Uuid,
 }
 
 /// A tool result without the assistant call before it confuses every chat template.
-fn drop_dangling(mut messages: Vec<(Uuid, Message)>) -> Vec<(Uuid, Message)> {
+fn drop_dangling(mut messages: Vec<Entry>) -> Vec<Entry> {
     let first_kept = messages
         .iter()
         .position(|(_, m)| m.role != Role::Tool)
@@ -139,12 +143,79 @@ pub fn fit(messages: Vec<Entry>, budget: u32) -> (Vec<Entry>, Vec<Entry>) {
 }
 
 /// The text a summarising call is asked about.
-pub fn transcript(messages: &[(Uuid, Message)]) -> String {
+pub fn transcript(messages: &[Entry]) -> String {
     messages
         .iter()
         .map(|(_, m)| format!("{}: {}", m.role.as_str(), m.content))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A history a client sent (the OpenAI API): nothing of it is stored, so no ids.
+pub fn given_history(given: &[Message]) -> Vec<Entry> {
+    given.iter().cloned().map(|m| (Uuid::nil(), m)).collect()
+}
+
+/// Search hits worth adding to the prompt: not the question itself, and nothing the history
+/// already shows.
+pub fn unseen(found: Vec<Hit>, question: Uuid, history: &[Entry]) -> Vec<Hit> {
+    found
+        .into_iter()
+        .filter(|h| h.id != question && !history.iter().any(|(id, _)| *id == h.id))
+        .collect()
+}
+
+/// The tokens the history may take: the context less the answer, the system prompt, the
+/// question, and room for a summary and the tool definitions.
+pub fn history_budget(settings: &AgentSettings, system: &str, question: &str) -> u32 {
+    settings
+        .context_tokens
+        .saturating_sub(settings.max_tokens)
+        .saturating_sub(estimate_tokens(system))
+        .saturating_sub(estimate_tokens(question))
+        .saturating_sub(SUMMARY_MAX_TOKENS)
+}
+
+/// The call that folds `older` into the running summary (`previous`).
+pub fn summary_request(previous: Option<&str>, older: &[Entry]) -> ChatRequest {
+    let mut text = String::new();
+    if let Some(p) = previous {
+        text.push_str(&format!("Earlier summary: {p}\n\n"));
+    }
+    text.push_str(&transcript(older));
+    ChatRequest {
+        model: String::new(),
+        messages: vec![
+            Message::new(
+                Role::System,
+                "Summarise the conversation below in a few sentences. Keep names, facts about the user, decisions and open questions.",
+            ),
+            Message::new(Role::User, text),
+        ],
+        tools: Vec::new(),
+        temperature: Some(0.0),
+        max_tokens: Some(SUMMARY_MAX_TOKENS),
+    }
+}
+
+/// What the model is sent: the system prompt, the summary of what no longer fits, the history
+/// that does, and the question.
+pub fn assemble(
+    system: String,
+    summary: Option<String>,
+    kept: Vec<Entry>,
+    question: &str,
+) -> Vec<Message> {
+    let mut messages = vec![Message::new(Role::System, system)];
+    if let Some(summary) = summary {
+        messages.push(Message::new(
+            Role::System,
+            format!("Summary of the conversation so far: {summary}"),
+        ));
+    }
+    messages.extend(kept.into_iter().map(|(_, m)| m));
+    messages.push(Message::new(Role::User, question));
+    messages
 }
 
 #[cfg(test)]
@@ -154,11 +225,18 @@ mod tests {
     fn stored(role: &str, content: &str) -> StoredMessage {
         StoredMessage {
             id: Uuid::now_v7(),
+            session_id: Uuid::nil(),
             role: role.into(),
             content: content.into(),
+            agent_id: None,
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            trace_id: None,
             versions: json!({}),
             tool_calls: None,
             tool_call_id: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
         }
     }
 
@@ -207,5 +285,78 @@ mod tests {
         assert_eq!(kept.len(), 4);
         let (_, leading) = history_messages(&all[2..]);
         assert_eq!(leading.len(), 1, "a leading tool result is dropped");
+    }
+
+    #[test]
+    fn the_request_is_system_summary_history_question() {
+        let kept = vec![(Uuid::nil(), Message::new(Role::Assistant, "earlier"))];
+        let messages = assemble("be kind".into(), Some("they met".into()), kept, "and now?");
+        let parts: Vec<_> = messages
+            .iter()
+            .map(|m| (m.role, m.content.as_str()))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                (Role::System, "be kind"),
+                (Role::System, "Summary of the conversation so far: they met"),
+                (Role::Assistant, "earlier"),
+                (Role::User, "and now?"),
+            ]
+        );
+        assert_eq!(assemble("s".into(), None, Vec::new(), "q").len(), 2);
+    }
+
+    #[test]
+    fn the_history_gets_what_the_rest_leaves() {
+        let settings = AgentSettings {
+            context_tokens: 1024,
+            max_tokens: 128,
+            ..AgentSettings::default()
+        };
+        let system = "x".repeat(400);
+        assert_eq!(
+            history_budget(&settings, &system, "hi"),
+            1024 - 128 - estimate_tokens(&system) - estimate_tokens("hi") - SUMMARY_MAX_TOKENS
+        );
+        let tiny = AgentSettings {
+            context_tokens: 100,
+            ..settings
+        };
+        assert_eq!(history_budget(&tiny, &system, "hi"), 0, "never below zero");
+    }
+
+    #[test]
+    fn hits_already_in_view_are_not_repeated() {
+        let hit = |id: Uuid| Hit {
+            kind: "message".into(),
+            id,
+            content: "c".into(),
+            score: 1.0,
+            why: String::new(),
+            matched_by: Vec::new(),
+            similarity: None,
+        };
+        let (question, shown, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let history = vec![(shown, Message::new(Role::User, "shown"))];
+        let kept = unseen(
+            vec![hit(question), hit(shown), hit(other)],
+            question,
+            &history,
+        );
+        assert_eq!(kept.iter().map(|h| h.id).collect::<Vec<_>>(), [other]);
+    }
+
+    #[test]
+    fn a_summary_builds_on_the_previous_one() {
+        let older = vec![(Uuid::nil(), Message::new(Role::User, "one"))];
+        let request = summary_request(Some("before"), &older);
+        assert_eq!(request.max_tokens, Some(SUMMARY_MAX_TOKENS));
+        assert_eq!(
+            request.messages[1].content,
+            "Earlier summary: before\n\nuser: one"
+        );
+        let first = summary_request(None, &older);
+        assert_eq!(first.messages[1].content, "user: one");
     }
 }

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use daarion_control_client::ClientError;
 use daarion_http::ErrorResponse;
+use daarion_memory_client::MemoryError;
+use daarion_router_client::InboundError;
 use serde_json::json;
-
-use crate::memory::MemoryError;
 
 /// Why a request was refused, in words for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +46,31 @@ pub enum RouterError {
     #[error("provider `{name}`: {message}")]
     Provider { name: String, message: String },
     #[error(transparent)]
-    Control(#[from] ClientError),
+    Control(ClientError),
     #[error(transparent)]
     Memory(#[from] MemoryError),
     #[error("{0}")]
     Llm(String),
+}
+
+impl From<InboundError> for RouterError {
+    fn from(e: InboundError) -> Self {
+        match e {
+            InboundError::Invalid { field, message } => RouterError::Invalid { field, message },
+            InboundError::TooLarge { size, limit } => RouterError::TooLarge { size, limit },
+        }
+    }
+}
+
+impl From<ClientError> for RouterError {
+    /// A stored config document that does not parse is the operator's to fix (503
+    /// `misconfigured` naming the key), not the control plane being down.
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Invalid { key, message } => RouterError::Provider { name: key, message },
+            other => RouterError::Control(other),
+        }
+    }
 }
 
 impl RouterError {

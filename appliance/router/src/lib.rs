@@ -12,9 +12,6 @@ mod api;
 mod auth;
 pub mod context;
 mod error;
-pub mod event;
-pub mod inbound;
-pub mod memory;
 mod metrics;
 pub mod providers;
 pub mod tools;
@@ -29,6 +26,8 @@ use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
 use daarion_control_client::{ControlClient, Introspector};
 use daarion_llm::RetryPolicy;
+use daarion_memory_client::MemoryClient;
+use daarion_swapper_client::SwapperClient;
 use daarion_telemetry::Readiness;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,12 +41,12 @@ pub struct App {
     pub config: Arc<Config>,
     /// Prompts, policy, settings and quotas, cached and invalidated over the bus.
     pub control: ControlClient,
-    pub memory: memory::MemoryClient,
+    pub memory: MemoryClient,
     pub bus: Bus,
     pub providers: Arc<providers::Providers>,
     pub toolbox: Arc<tools::Toolbox>,
     /// The swapper, for tools that use its models.
-    pub swapper: tools::Swapper,
+    pub swapper: SwapperClient,
     /// The appliance's root token: what the gateway calls with, and what the router uses to
     /// call the other services.
     pub root_token: Arc<str>,
@@ -101,7 +100,7 @@ pub async fn app(config: Config, retry: RetryPolicy) -> Result<App, StartError> 
         Duration::from_secs(60),
     );
     Ok(App {
-        memory: memory::MemoryClient::new(format!("http://{}", config.memory.dial()), root.clone()),
+        memory: MemoryClient::new(format!("http://{}", config.memory.dial()), root.clone()),
         providers: Arc::new(providers::Providers::new(
             &format!("http://{}/v1", config.swapper.dial()),
             Some(root.clone()),
@@ -112,16 +111,10 @@ pub async fn app(config: Config, retry: RetryPolicy) -> Result<App, StartError> 
             root.clone(),
         ),
         toolbox: Arc::new(tools::Toolbox::builtin()),
-        swapper: tools::Swapper {
-            base: format!("http://{}/v1", config.swapper.dial()),
-            token: root.clone(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .no_proxy()
-                .build()
-                .expect("a plain HTTP client builds"),
-            tts_model: "espeak-en".into(),
-        },
+        swapper: SwapperClient::new(
+            format!("http://{}", config.swapper.dial()),
+            Some(root.clone()),
+        ),
         root_token: Arc::from(root),
         control,
         bus,

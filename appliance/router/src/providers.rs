@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use daarion_control_client::{ControlClient, resolve_secret};
+use daarion_control_client::{ClientError, ControlClient, resolve_secret};
 use daarion_llm::{
     Ollama, OpenAiCompatible, Price, Provider, Resilient, RetryPolicy, Timeouts, Usage,
 };
-use daarion_policy::{LOCAL_PROVIDER, ProviderSettings, split_model};
+use daarion_settings::{LOCAL_PROVIDER, ProviderSettings, split_model};
 
 use crate::RouterError;
 
@@ -74,7 +74,15 @@ impl Providers {
         control: &ControlClient,
         name: &str,
     ) -> Result<(Arc<dyn Provider>, ProviderSettings), RouterError> {
-        let fetched = control.config(&format!("providers.{name}")).await?;
+        let misconfigured = |message: String| RouterError::Provider {
+            name: name.to_owned(),
+            message,
+        };
+        let fetched = match control.config_for::<ProviderSettings>(name).await {
+            Ok(fetched) => fetched,
+            Err(ClientError::Invalid { message, .. }) => return Err(misconfigured(message)),
+            Err(e) => return Err(e.into()),
+        };
         {
             let built = self.built.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(b) = built.get(name)
@@ -83,12 +91,7 @@ impl Providers {
                 return Ok((b.provider.clone(), b.settings.clone()));
             }
         }
-        let misconfigured = |message: String| RouterError::Provider {
-            name: name.to_owned(),
-            message,
-        };
-        let settings: ProviderSettings =
-            serde_json::from_value(fetched.value).map_err(|e| misconfigured(e.to_string()))?;
+        let settings = fetched.value;
         let key = match &settings.api_key_ref {
             Some(reference) => {
                 Some(resolve_secret(reference).map_err(|e| misconfigured(e.to_string()))?)

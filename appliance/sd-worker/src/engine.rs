@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use daarion_worker_io::{Event, Ready, codes};
 
 use crate::ffi::{Context, Files, Generation, Image};
 use crate::protocol::{Args, Generate};
@@ -46,15 +46,18 @@ impl Engine {
         })
     }
 
-    pub fn ready_event(&self) -> Value {
-        json!({"event": "ready", "model": self.model})
+    pub fn ready_event(&self) -> Ready {
+        Ready {
+            model: Some(self.model.clone()),
+            ..Ready::default()
+        }
     }
 
-    pub fn generate(&mut self, request: &Generate) -> Value {
+    pub fn generate(&mut self, request: &Generate) -> Event {
         let id = request.id;
-        let error = |code: &str, message: String| json!({"id": id, "event": "error", "code": code, "message": message});
+        let error = |code: &str, message: String| Event::error(id, code, message);
         if let Err(e) = check(request) {
-            return error("bad_request", e);
+            return error(codes::BAD_REQUEST, e);
         }
         let seed = request.seed.unwrap_or_else(fresh_seed);
         let started = Instant::now();
@@ -70,18 +73,22 @@ impl Engine {
             count: request.n,
         }) {
             Ok(images) => images,
-            Err(e) => return error("internal", e),
+            Err(e) => return error(codes::INTERNAL, e),
         };
         let mut paths = Vec::with_capacity(images.len());
-        for (i, image) in images.iter().enumerate() {
-            let path = format!("{}-{i}.png", request.path);
-            if let Err(e) = write_png(Path::new(&path), image) {
-                return error("internal", format!("cannot write the image: {e}"));
+        for (i, image) in (0..).zip(&images) {
+            let path = Generate::image_path(&request.path, i);
+            if let Err(e) = write_png(&path, image) {
+                return error(codes::INTERNAL, format!("cannot write the image: {e}"));
             }
             paths.push(path);
         }
-        json!({"id": id, "event": "images", "paths": paths, "seed": seed,
-               "seconds": started.elapsed().as_secs_f64()})
+        Event::Images {
+            id,
+            paths,
+            seed,
+            seconds: started.elapsed().as_secs_f64(),
+        }
     }
 }
 

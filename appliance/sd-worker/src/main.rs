@@ -21,6 +21,9 @@ fn main() {
         match request {
             Request::Generate(request) => daarion_worker_io::reply(&engine.generate(&request)),
             Request::Cancel { .. } => {}
+            other => {
+                daarion_worker_io::reply(&other.unsupported("the stable-diffusion.cpp worker"))
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+pub use daarion_worker_io::{Generate, Request};
 
 #[derive(Debug)]
 pub struct Args {
@@ -77,49 +77,6 @@ impl Args {
     pub fn split(&self) -> bool {
         self.clip_l.is_some() || self.clip_g.is_some() || self.t5xxl.is_some()
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Generate {
-    pub id: u64,
-    pub prompt: String,
-    #[serde(default)]
-    pub negative_prompt: String,
-    pub width: u32,
-    pub height: u32,
-    pub steps: u32,
-    pub cfg_scale: f32,
-    #[serde(default = "guidance")]
-    pub guidance: f32,
-    /// None: a fresh seed, reported back so the picture can be made again.
-    #[serde(default)]
-    pub seed: Option<i64>,
-    #[serde(default = "one")]
-    pub n: u32,
-    /// The images are written to `<path>-0.png`, `<path>-1.png`…; the swapper reads and
-    /// removes them.
-    pub path: String,
-}
-
-fn guidance() -> f32 {
-    3.5
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum Request {
-    Generate(Generate),
-    /// stable-diffusion.cpp cannot stop a generation; a cancelled one runs to its end and its
-    /// images are dropped by the swapper.
-    Cancel {
-        #[allow(dead_code)]
-        id: u64,
-    },
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use daarion_llama_worker::engine::Engine;
 use daarion_llama_worker::protocol::{Args, Chat};
+use daarion_worker_io::Event;
 use futures::StreamExt;
 use helpers::{Swapper, test_models, workspace};
 use serde_json::{Value, json};
@@ -52,8 +53,8 @@ fn in_process(engine: &mut Engine) -> (Duration, f64, u64) {
     let mut first: Option<Instant> = None;
     let mut last = started;
     let mut tokens = 0u64;
-    engine.chat(&chat, &AtomicU64::new(0), &mut |event: Value| {
-        if event["event"] == "token" {
+    engine.chat(&chat, &AtomicU64::new(0), &mut |event: Event| {
+        if let Event::Token { .. } = event {
             first.get_or_insert_with(Instant::now);
             last = Instant::now();
             tokens += 1;

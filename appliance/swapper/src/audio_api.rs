@@ -6,9 +6,13 @@
 use axum::Json;
 use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use daarion_swapper_client::audio::{
+    MAX_SPEECH_CHARS, SpeechFormat, SpeechRequest, Transcript, TranscriptFormat, TranscriptSegment,
+    TranscriptText, form as field,
+};
+use daarion_worker_io::{AudioFormat, Event, Request, Speak, Transcribe};
 
-use crate::api::{ask_once, check_kind};
+use crate::api::{ask_once, check_kind, worker_error};
 use crate::manifest::Kind;
 use crate::{App, SwapError};
 
@@ -25,22 +29,23 @@ struct Upload {
     file: Vec<u8>,
     model: String,
     language: Option<String>,
-    format: String,
+    format: TranscriptFormat,
 }
 
 async fn read_form(mut form: Multipart) -> Result<Upload, SwapError> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         SwapError::BadRequest(format!("unreadable form: {e}"))
     };
-    let (mut file, mut model, mut language, mut format) = (None, None, None, "json".to_owned());
-    while let Some(field) = form.next_field().await.map_err(bad)? {
-        match field.name().unwrap_or_default() {
-            "file" => file = Some(field.bytes().await.map_err(bad)?.to_vec()),
-            "model" => model = Some(field.text().await.map_err(bad)?),
-            "language" => {
-                language = Some(field.text().await.map_err(bad)?).filter(|l| !l.is_empty())
+    let (mut file, mut model, mut language) = (None, None, None);
+    let mut format = TranscriptFormat::default().as_str().to_owned();
+    while let Some(part) = form.next_field().await.map_err(bad)? {
+        match part.name().unwrap_or_default() {
+            field::FILE => file = Some(part.bytes().await.map_err(bad)?.to_vec()),
+            field::MODEL => model = Some(part.text().await.map_err(bad)?),
+            field::LANGUAGE => {
+                language = Some(part.text().await.map_err(bad)?).filter(|l| !l.is_empty())
             }
-            "response_format" => format = field.text().await.map_err(bad)?,
+            field::RESPONSE_FORMAT => format = part.text().await.map_err(bad)?,
             // prompt, temperature, timestamp_granularities: not used by this backend.
             _ => {}
         }
@@ -50,11 +55,11 @@ async fn read_form(mut form: Multipart) -> Result<Upload, SwapError> {
         return Err(SwapError::BadRequest("the audio file is empty".into()));
     }
     let model = model.ok_or_else(|| SwapError::BadRequest("the form has no `model`".into()))?;
-    if !["json", "text", "verbose_json"].contains(&format.as_str()) {
-        return Err(SwapError::BadRequest(format!(
+    let format = TranscriptFormat::from_name(&format).ok_or_else(|| {
+        SwapError::BadRequest(format!(
             "response_format `{format}`: json, text or verbose_json"
-        )));
-    }
+        ))
+    })?;
     if let Some(l) = &language
         && !(l.len() == 2 && l.bytes().all(|b| b.is_ascii_lowercase()))
     {
@@ -87,34 +92,43 @@ async fn run(app: App, form: Multipart, translate: bool) -> Result<Response, Swa
     tokio::fs::write(&temp.0, &upload.file)
         .await
         .map_err(|e| SwapError::WorkerFailed(format!("cannot store the upload: {e}")))?;
-    let event = ask_once(
-        &app,
-        &upload.model,
-        json!({"op": "transcribe", "path": temp.0, "language": upload.language, "translate": translate}),
-        "transcript",
-    )
-    .await?;
-    let text = event["text"].as_str().unwrap_or_default().to_owned();
-    Ok(match upload.format.as_str() {
-        "text" => text.into_response(),
-        "verbose_json" => {
-            let segments: Vec<Value> = event["segments"]
-                .as_array()
+    let request = Request::Transcribe(Transcribe {
+        id: 0,
+        path: temp.0.clone(),
+        language: upload.language,
+        translate,
+    });
+    let event = ask_once(&app, &upload.model, request).await?;
+    let Event::Transcript {
+        text,
+        language,
+        duration,
+        segments,
+        ..
+    } = event
+    else {
+        return Err(worker_error(&event));
+    };
+    Ok(match upload.format {
+        TranscriptFormat::Text => text.into_response(),
+        TranscriptFormat::VerboseJson => Json(Transcript {
+            task: if translate { "translate" } else { "transcribe" }.into(),
+            language,
+            duration,
+            text,
+            segments: segments
                 .into_iter()
-                .flatten()
                 .enumerate()
-                .map(|(id, s)| json!({"id": id, "start": s["start"], "end": s["end"], "text": s["text"]}))
-                .collect();
-            Json(json!({
-                "task": if translate { "translate" } else { "transcribe" },
-                "language": event["language"],
-                "duration": event["duration"],
-                "text": text,
-                "segments": segments,
-            }))
-            .into_response()
-        }
-        _ => Json(json!({"text": text})).into_response(),
+                .map(|(id, s)| TranscriptSegment {
+                    id,
+                    start: s.start,
+                    end: s.end,
+                    text: s.text,
+                })
+                .collect(),
+        })
+        .into_response(),
+        TranscriptFormat::Json => Json(TranscriptText { text }).into_response(),
     })
 }
 
@@ -137,64 +151,49 @@ pub async fn translations(State(app): State<App>, form: Form) -> Result<Response
     run(app, form_or_error(form)?, true).await
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct SpeechRequest {
-    model: String,
-    input: String,
-    /// OpenAI's voices name timbres; each model here is one voice (set in its manifest).
-    #[serde(default)]
-    #[allow(dead_code)]
-    voice: Option<String>,
-    #[serde(default = "default_format")]
-    response_format: String,
-    #[serde(default = "one")]
-    speed: f32,
-}
-
-fn default_format() -> String {
-    "opus".into()
-}
-
-fn one() -> f32 {
-    1.0
-}
-
 /// `POST /v1/audio/speech`: `opus` (OGG/Opus, the default: Telegram's voice format), `wav` or
 /// `pcm` (16-bit, 24 kHz); the formats that need an encoder this build lacks are refused.
 pub async fn speech(
     State(app): State<App>,
     Json(request): Json<SpeechRequest>,
 ) -> Result<Response, SwapError> {
-    let content_type = match request.response_format.as_str() {
-        "opus" => "audio/ogg",
-        "wav" => "audio/wav",
-        "pcm" => "audio/pcm",
-        other => {
-            return Err(SwapError::BadRequest(format!(
-                "response_format `{other}` is not available here: opus, wav or pcm"
-            )));
-        }
-    };
+    let format = SpeechFormat::from_name(&request.response_format).ok_or_else(|| {
+        SwapError::BadRequest(format!(
+            "response_format `{}` is not available here: opus, wav or pcm",
+            request.response_format
+        ))
+    })?;
     if request.input.trim().is_empty() {
         return Err(SwapError::BadRequest("input must not be empty".into()));
     }
-    if request.input.chars().count() > 4096 {
-        return Err(SwapError::BadRequest(
-            "input must be at most 4096 characters".into(),
-        ));
+    if request.input.chars().count() > MAX_SPEECH_CHARS {
+        return Err(SwapError::BadRequest(format!(
+            "input must be at most {MAX_SPEECH_CHARS} characters"
+        )));
     }
     check_kind(&app, &request.model, Kind::Tts)?;
     let temp = scratch(&app)?;
-    ask_once(
-        &app,
-        &request.model,
-        json!({"op": "speak", "text": request.input, "format": request.response_format,
-               "speed": request.speed, "path": temp.0}),
-        "audio",
-    )
-    .await?;
+    let speak = Request::Speak(Speak {
+        id: 0,
+        text: request.input,
+        format: match format {
+            SpeechFormat::Opus => AudioFormat::Opus,
+            SpeechFormat::Wav => AudioFormat::Wav,
+            SpeechFormat::Pcm => AudioFormat::Pcm,
+        },
+        speed: request.speed,
+        path: temp.0.clone(),
+    });
+    let event = ask_once(&app, &request.model, speak).await?;
+    if !matches!(event, Event::Audio { .. }) {
+        return Err(worker_error(&event));
+    }
     let audio = tokio::fs::read(&temp.0)
         .await
         .map_err(|e| SwapError::WorkerFailed(format!("cannot read the audio: {e}")))?;
-    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], audio).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, format.content_type())],
+        audio,
+    )
+        .into_response())
 }

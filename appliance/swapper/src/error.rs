@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use daarion_swapper_client::{ApiError, ApiErrorBody};
 
 use crate::scheduler::ScheduleError;
 
@@ -94,11 +94,16 @@ impl IntoResponse for SwapError {
             }
         };
         let trace_id = daarion_telemetry::TraceContext::current().map(|c| c.trace_id());
-        let mut response = (
-            status,
-            Json(json!({"error": {"message": message, "type": kind, "code": code, "param": null, "trace_id": trace_id}})),
-        )
-            .into_response();
+        let body = ApiError {
+            error: ApiErrorBody {
+                message,
+                kind: kind.into(),
+                code: code.into(),
+                param: None,
+                trace_id,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

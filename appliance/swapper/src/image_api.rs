@@ -10,43 +10,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use daarion_swapper_client::images::{
+    ImageData, ImageRequest, ImageResponse, MAX_IMAGES, MAX_PROMPT_CHARS, MAX_STEPS,
+};
+use daarion_worker_io::{Event, Generate, Request};
 
-use crate::api::{ask_once, check_kind};
+use crate::api::{ask_once, check_kind, worker_error};
 use crate::audio_api::{TempFile, scratch};
 use crate::manifest::{ImageDefaults, Kind, MAX_IMAGE_SIDE, image_side_ok};
 use crate::{App, SwapError};
-
-pub const MAX_IMAGES: u32 = 4;
-pub const MAX_STEPS: u32 = 150;
-pub const MAX_PROMPT_CHARS: usize = 4000;
-
-#[derive(Debug, Deserialize)]
-pub struct ImageRequest {
-    model: String,
-    prompt: String,
-    #[serde(default)]
-    n: Option<u32>,
-    /// `WIDTHxHEIGHT`, or `auto` for the model's default.
-    #[serde(default)]
-    size: Option<String>,
-    #[serde(default)]
-    response_format: Option<String>,
-    #[serde(default)]
-    output_format: Option<String>,
-    #[serde(default)]
-    negative_prompt: Option<String>,
-    #[serde(default)]
-    steps: Option<u32>,
-    #[serde(default)]
-    cfg_scale: Option<f32>,
-    #[serde(default)]
-    guidance: Option<f32>,
-    #[serde(default)]
-    seed: Option<i64>,
-    // quality, style, user, background, moderation: OpenAI's, with no meaning here.
-}
 
 /// `WIDTHxHEIGHT`, each a multiple of 64 within the worker's limits.
 fn parse_size(size: &str) -> Result<(u32, u32), SwapError> {
@@ -63,8 +35,9 @@ fn parse_size(size: &str) -> Result<(u32, u32), SwapError> {
     Ok((w, h))
 }
 
-/// Everything a worker needs, every limit checked, the model's defaults filled in.
-fn settle(request: &ImageRequest, defaults: ImageDefaults) -> Result<Value, SwapError> {
+/// Everything a worker needs, every limit checked, the model's defaults filled in; the
+/// request's `id` and `path` are set as it is sent.
+fn settle(request: &ImageRequest, defaults: ImageDefaults) -> Result<Generate, SwapError> {
     let bad = |m: String| Err(SwapError::BadRequest(m));
     let prompt = request.prompt.trim();
     if prompt.is_empty() {
@@ -111,24 +84,25 @@ fn settle(request: &ImageRequest, defaults: ImageDefaults) -> Result<Value, Swap
     if request.seed.is_some_and(|s| s < 0) {
         return bad("seed must not be negative".into());
     }
-    Ok(json!({
-        "op": "generate",
-        "prompt": prompt,
-        "negative_prompt": request.negative_prompt.as_deref().unwrap_or_default(),
-        "width": width,
-        "height": height,
-        "steps": steps,
-        "cfg_scale": cfg_scale,
-        "guidance": guidance,
-        "seed": request.seed,
-        "n": n,
-    }))
+    Ok(Generate {
+        id: 0,
+        prompt: prompt.to_owned(),
+        negative_prompt: request.negative_prompt.clone().unwrap_or_default(),
+        width,
+        height,
+        steps,
+        cfg_scale,
+        guidance,
+        seed: request.seed,
+        n,
+        path: Default::default(),
+    })
 }
 
 pub async fn generations(
     State(app): State<App>,
     body: Result<Json<ImageRequest>, JsonRejection>,
-) -> Result<Json<Value>, SwapError> {
+) -> Result<Json<ImageResponse>, SwapError> {
     let Json(request) = body.map_err(|e| {
         SwapError::BadRequest(format!(
             "expected a JSON body with `model` and `prompt`: {}",
@@ -144,22 +118,30 @@ pub async fn generations(
     let base = scratch(&app)?;
     // Whatever happens, the worker's files go: it names them `<base>-<i>.png`.
     let _outputs: Vec<TempFile> = (0..MAX_IMAGES)
-        .map(|i| TempFile(format!("{}-{i}.png", base.0.display()).into()))
+        .map(|i| TempFile(Generate::image_path(&base.0, i)))
         .collect();
-    job["path"] = json!(base.0);
-    let event = ask_once(&app, &request.model, job, "images").await?;
-    if let Some(seconds) = event["seconds"].as_f64() {
-        crate::metrics::IMAGE_SECONDS
-            .with_label_values(&[&request.model])
-            .observe(seconds);
-    }
+    job.path = base.0.clone();
+    let event = ask_once(&app, &request.model, Request::Generate(job)).await?;
+    let Event::Images {
+        paths,
+        seed,
+        seconds,
+        ..
+    } = event
+    else {
+        return Err(worker_error(&event));
+    };
+    crate::metrics::IMAGE_SECONDS
+        .with_label_values(&[&request.model])
+        .observe(seconds);
     let mut data = Vec::new();
-    for path in event["paths"].as_array().into_iter().flatten() {
-        let path = path.as_str().unwrap_or_default();
+    for path in paths {
         let png = tokio::fs::read(path)
             .await
             .map_err(|e| SwapError::WorkerFailed(format!("cannot read the image: {e}")))?;
-        data.push(json!({"b64_json": base64::engine::general_purpose::STANDARD.encode(png)}));
+        data.push(ImageData {
+            b64_json: base64::engine::general_purpose::STANDARD.encode(png),
+        });
     }
     if data.is_empty() {
         return Err(SwapError::WorkerFailed("the worker made no image".into()));
@@ -167,18 +149,18 @@ pub async fn generations(
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    Ok(Json(json!({
-        "created": created,
-        "data": data,
-        "output_format": "png",
-        // Not OpenAI's: what makes the same picture again.
-        "seed": event["seed"],
-    })))
+    Ok(Json(ImageResponse {
+        created,
+        data,
+        output_format: "png".into(),
+        seed,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn request(extra: Value) -> ImageRequest {
         let mut body = json!({"model": "flux", "prompt": "a lighthouse at dusk"});
@@ -198,24 +180,18 @@ mod tests {
             height: 768,
         };
         let job = settle(&request(json!({})), defaults).unwrap();
-        assert_eq!(job["width"], 1024);
-        assert_eq!(job["height"], 768);
-        assert_eq!(job["steps"], 4);
-        assert_eq!(job["n"], 1);
-        assert_eq!(job["seed"], Value::Null);
+        assert_eq!(job.width, 1024);
+        assert_eq!(job.height, 768);
+        assert_eq!(job.steps, 4);
+        assert_eq!(job.n, 1);
+        assert_eq!(job.seed, None);
         let job = settle(
             &request(json!({"size": "512x256", "steps": 8, "seed": 7, "n": 2})),
             defaults,
         )
         .unwrap();
-        assert_eq!(
-            (job["width"].as_u64(), job["height"].as_u64()),
-            (Some(512), Some(256))
-        );
-        assert_eq!(
-            (job["steps"].as_u64(), job["seed"].as_i64()),
-            (Some(8), Some(7))
-        );
+        assert_eq!((job.width, job.height), (512, 256));
+        assert_eq!((job.steps, job.seed), (8, Some(7)));
     }
 
     #[test]

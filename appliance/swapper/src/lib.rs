@@ -10,6 +10,8 @@
 mod api;
 mod audio_api;
 pub mod budget;
+mod chat_api;
+mod chat_content;
 mod error;
 mod image_api;
 mod ledger;
@@ -77,7 +79,7 @@ pub fn find_worker(configured: &Path) -> Option<PathBuf> {
 pub fn routes(app: App) -> Router {
     Router::new()
         .route("/v1/models", get(api::models))
-        .route("/v1/chat/completions", post(api::chat_completions))
+        .route("/v1/chat/completions", post(chat_api::chat_completions))
         .route("/v1/embeddings", post(api::embeddings))
         .route("/v1/audio/transcriptions", post(audio_api::transcriptions))
         .route("/v1/audio/translations", post(audio_api::translations))

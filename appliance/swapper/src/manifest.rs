@@ -53,6 +53,27 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Chat,
+        Kind::Vision,
+        Kind::Embedding,
+        Kind::Stt,
+        Kind::Tts,
+        Kind::Image,
+    ];
+
+    /// The name manifests and `/v1/models` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Chat => "chat",
+            Kind::Vision => "vision",
+            Kind::Embedding => "embedding",
+            Kind::Stt => "stt",
+            Kind::Tts => "tts",
+            Kind::Image => "image",
+        }
+    }
+
     /// The backend that runs this kind of model unless the manifest names another.
     pub fn backend(self) -> &'static str {
         self.backends()[0]
@@ -603,6 +624,13 @@ mod tests {
         assert!(e.contains("cannot run"), "{e}");
         let e = load_one("id = \"c\"\nkind = \"chat\"\nestimate_mb = 1\n").unwrap_err();
         assert!(e.contains("`file` is required"), "{e}");
+    }
+
+    #[test]
+    fn kinds_are_named_as_serialised() {
+        for kind in Kind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
     }
 
     #[test]

@@ -96,10 +96,11 @@ async fn fetch(
     }
     let part = part_path(&target);
     let have = tokio::fs::metadata(&part).await.map_or(0, |m| m.len());
-    let client = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(15))
-        .build()
-        .map_err(|e| PullError::Http(e.to_string()))?;
+    // Connecting is bounded; a large model's download takes as long as it takes.
+    let client = daarion_client::outbound_client(daarion_client::Timeouts {
+        connect: std::time::Duration::from_secs(15),
+        total: None,
+    });
     let mut request = client.get(url);
     if have > 0 {
         request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));

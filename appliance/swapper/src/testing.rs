@@ -67,22 +67,75 @@ pub fn write_manifest(dir: &Path, id: &str, kind: &str, file: &str, context: u32
 }
 
 /// A swapper configuration (from `base`) serving the test models of `manifests` (`id, kind,
-/// file, context`) with the workers built beside the test.
+/// file, context`) with the llama.cpp worker built beside the test.
 pub fn config(
     base: &daarion_config::Config,
     dir: &Path,
     manifests: &[(&str, &str, &str, u32)],
 ) -> daarion_config::Config {
-    let mut config = base.clone();
-    for (id, kind, file, context) in manifests {
-        write_manifest(&dir.join("manifests"), id, kind, file, *context);
+    manifests
+        .iter()
+        .fold(
+            ConfigBuilder::new(base, dir),
+            |b, &(id, kind, file, context)| b.model(id, kind, file, context),
+        )
+        .build()
+}
+
+/// A swapper configuration for a test, kept under `dir`: manifests in `dir/manifests`, data in
+/// `dir/data`, models from [`test_models`], the llama.cpp worker built beside the test, a
+/// 2 GiB budget, and `models.threads` as shipped (0, "all cores", so the workers' own default
+/// is what runs).
+#[derive(Debug)]
+pub struct ConfigBuilder {
+    config: daarion_config::Config,
+    manifests: PathBuf,
+}
+
+impl ConfigBuilder {
+    pub fn new(base: &daarion_config::Config, dir: &Path) -> ConfigBuilder {
+        let mut config = base.clone();
+        let manifests = dir.join("manifests");
+        config.general.data_dir = dir.join("data");
+        config.general.models_dir = test_models();
+        config.models.manifests_dir = manifests.clone();
+        config.models.budget_mb = 2048;
+        config.models.llama_worker = built_binary("daarion-llama-worker");
+        ConfigBuilder { config, manifests }
     }
-    config.general.data_dir = dir.join("data");
-    config.general.models_dir = test_models();
-    config.models.manifests_dir = dir.join("manifests");
-    config.models.budget_mb = 2048;
-    config.models.llama_worker = built_binary("daarion-llama-worker");
-    config
+
+    /// A model run by llama.cpp or whisper.cpp from a test model file ([`write_manifest`]).
+    pub fn model(self, id: &str, kind: &str, file: &str, context: u32) -> ConfigBuilder {
+        write_manifest(&self.manifests, id, kind, file, context);
+        self
+    }
+
+    /// A manifest as written, for what [`ConfigBuilder::model`] cannot say (a projector, image
+    /// parts, a voice); stored as `<name>.toml`.
+    pub fn manifest(self, name: &str, toml: &str) -> ConfigBuilder {
+        std::fs::create_dir_all(&self.manifests).expect("the manifests directory can be made");
+        std::fs::write(self.manifests.join(format!("{name}.toml")), toml)
+            .expect("the manifest can be written");
+        self
+    }
+
+    pub fn budget_mb(mut self, budget_mb: u64) -> ConfigBuilder {
+        self.config.models.budget_mb = budget_mb;
+        self
+    }
+
+    /// The whisper.cpp, text-to-speech and stable-diffusion.cpp workers too (all must be
+    /// built: `cargo build -p daarion-whisper-worker -p daarion-tts-worker -p daarion-sd-worker`).
+    pub fn every_worker(mut self) -> ConfigBuilder {
+        self.config.models.whisper_worker = built_binary("daarion-whisper-worker");
+        self.config.models.tts_worker = built_binary("daarion-tts-worker");
+        self.config.models.sd_worker = built_binary("daarion-sd-worker");
+        self
+    }
+
+    pub fn build(self) -> daarion_config::Config {
+        self.config
+    }
 }
 
 /// A 24-bit BMP of a colour gradient: an image llama.cpp's decoder reads, made without an

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use daarion_worker_io::{Event, Ready, Request, codes};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
@@ -16,12 +16,12 @@ use crate::manifest::{EDGE_TTS, Kind, Manifest};
 
 const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
-type Pending = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Value>>>>;
+type Pending = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>>;
 
 pub struct Worker {
     pub pid: u32,
     /// What the worker reported once loaded (context size, embedding width, model bytes).
-    pub ready: Value,
+    pub ready: Ready,
     /// Resident memory once loaded: the footprint the ledger records on CPU.
     pub rss_bytes: u64,
     stdin: tokio::sync::Mutex<Option<ChildStdin>>,
@@ -57,6 +57,22 @@ fn rss_bytes(pid: u32) -> u64 {
 /// that a peak between two looks is not missed.
 pub fn peak_rss_bytes(pid: u32) -> u64 {
     proc_status_bytes(pid, "VmHWM")
+}
+
+/// An event line and the request it answers. A line that names a request but is no event
+/// this swapper knows becomes that request's error, so the request ends instead of waiting
+/// forever; a line naming no request is nobody's and is dropped.
+fn read_event(line: &str) -> Option<(u64, Event)> {
+    match serde_json::from_str::<Event>(line) {
+        Ok(event) => Some((event.id()?, event)),
+        Err(e) => {
+            let id = daarion_worker_io::id_of(line)?;
+            Some((
+                id,
+                Event::error(id, codes::PROTOCOL, format!("unreadable worker event: {e}")),
+            ))
+        }
+    }
 }
 
 impl Worker {
@@ -122,7 +138,7 @@ impl Worker {
             .await
             .map_err(|_| format!("the model did not load within {LOAD_TIMEOUT:?}"))?
             .map_err(|e| e.to_string())?;
-        let ready: Value = match first {
+        let first: Event = match first {
             Some(line) => {
                 serde_json::from_str(&line).map_err(|e| format!("bad worker line: {e}"))?
             }
@@ -131,26 +147,26 @@ impl Worker {
                 return Err(format!("the worker exited while loading ({status})"));
             }
         };
-        if ready["event"] != "ready" {
-            let _ = child.kill().await;
-            return Err(ready["message"]
-                .as_str()
-                .unwrap_or("the worker failed to load the model")
-                .to_owned());
-        }
+        let ready = match first {
+            Event::Ready(ready) => *ready,
+            other => {
+                let _ = child.kill().await;
+                return Err(match other {
+                    Event::Failed { message } | Event::Error { message, .. } => message,
+                    _ => "the worker failed to load the model".to_owned(),
+                });
+            }
+        };
         let pending: Pending = Arc::default();
         let alive = Arc::new(AtomicBool::new(true));
         {
             let (pending, alive) = (pending.clone(), alive.clone());
             tokio::spawn(async move {
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                    let Some((id, event)) = read_event(&line) else {
                         continue;
                     };
-                    let Some(id) = event["id"].as_u64() else {
-                        continue;
-                    };
-                    let last = !matches!(event["event"].as_str(), Some("token"));
+                    let last = event.is_last();
                     let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
                     if let Some(tx) = pending.get(&id) {
                         let _ = tx.send(event);
@@ -163,8 +179,11 @@ impl Worker {
                 alive.store(false, Ordering::SeqCst);
                 let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
                 for (id, tx) in pending.drain() {
-                    let _ = tx.send(json!({"id": id, "event": "error", "code": "worker_exited",
-                        "message": "the model worker stopped while answering; the next request reloads it"}));
+                    let _ = tx.send(Event::error(
+                        id,
+                        codes::WORKER_EXITED,
+                        "the model worker stopped while answering; the next request reloads it",
+                    ));
                 }
             });
         }
@@ -187,10 +206,10 @@ impl Worker {
     /// Sends one request; its events arrive on the receiver, the last one is not a `token`.
     pub async fn request(
         &self,
-        mut body: Value,
-    ) -> Result<(u64, mpsc::UnboundedReceiver<Value>), String> {
+        mut body: Request,
+    ) -> Result<(u64, mpsc::UnboundedReceiver<Event>), String> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        body["id"] = json!(id);
+        body.set_id(id);
         let (tx, rx) = mpsc::unbounded_channel();
         self.pending
             .lock()
@@ -208,13 +227,15 @@ impl Worker {
 
     /// Stops a generation between two tokens (the client went away).
     pub async fn cancel(&self, id: u64) {
-        let _ = self.send(&json!({"op": "cancel", "id": id})).await;
+        let _ = self.send(&Request::Cancel { id }).await;
     }
 
-    async fn send(&self, body: &Value) -> Result<(), String> {
+    async fn send(&self, body: &Request) -> Result<(), String> {
+        let line = serde_json::to_string(body)
+            .map_err(|e| format!("the request cannot be written: {e}"))?
+            + "\n";
         let mut stdin = self.stdin.lock().await;
         let pipe = stdin.as_mut().ok_or("the worker is stopping")?;
-        let line = format!("{body}\n");
         pipe.write_all(line.as_bytes())
             .await
             .map_err(|e| format!("the worker is gone: {e}"))?;

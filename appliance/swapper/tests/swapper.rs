@@ -6,16 +6,19 @@ mod helpers;
 use std::time::Duration;
 
 use daarion_swapper::testing::{bmp, fixture};
+use daarion_swapper_client::{
+    ChatMessage, ChatRequest, ClientError, ImageRequest, Part, SpeechFormat, SpeechRequest,
+    SwapperClient,
+};
 use futures::StreamExt;
 use helpers::{Swapper, drain, until, workspace};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-fn cosine(a: &Value, b: &Value) -> f64 {
-    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)
-        .map(|(x, y)| x.as_f64().unwrap() * y.as_f64().unwrap())
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
         .sum()
 }
 
@@ -23,15 +26,18 @@ fn cosine(a: &Value, b: &Value) -> f64 {
 async fn smollm_answers_paris_streamed_and_not_and_minilm_embeds() {
     let dir = workspace();
     let swapper = Swapper::start(&dir, 4096).await;
-    let (status, answer) = swapper
-        .ask("smollm2", "What is the capital of France?", 32)
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    let text = answer["choices"][0]["message"]["content"].as_str().unwrap();
+    let client = swapper.client();
+    let mut question = ChatRequest::new(
+        "smollm2",
+        vec![ChatMessage::user("What is the capital of France?")],
+    );
+    question.max_tokens = Some(32);
+    let answer = client.chat(&question).await.unwrap();
+    let text = answer.text().unwrap();
     assert!(text.contains("Paris"), "{text}");
-    assert_eq!(answer["object"], "chat.completion");
-    assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 5);
-    assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+    assert_eq!(answer.object, "chat.completion");
+    assert!(answer.usage.prompt_tokens > 5);
+    assert_eq!(answer.choices[0].finish_reason, "stop");
 
     let response = swapper
         .stream("smollm2", "What is the capital of France?", 32)
@@ -47,38 +53,25 @@ async fn smollm_answers_paris_streamed_and_not_and_minilm_embeds() {
         "{usage}"
     );
 
-    let (status, embedded) = swapper
-        .json(
-            "/v1/embeddings",
-            json!({"model": "minilm", "input": [
-                "The cat sits on the mat", "A cat is sitting on a mat", "Quarterly tax filing deadlines"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{embedded}");
-    let data = embedded["data"].as_array().unwrap();
-    assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 384);
-    let paraphrase = cosine(&data[0]["embedding"], &data[1]["embedding"]);
-    let unrelated = cosine(&data[0]["embedding"], &data[2]["embedding"]);
+    let texts = [
+        "The cat sits on the mat",
+        "A cat is sitting on a mat",
+        "Quarterly tax filing deadlines",
+    ]
+    .map(String::from);
+    let data = client.embed("minilm", &texts).await.unwrap();
+    assert_eq!(data.len(), 3, "one vector per text");
+    assert_eq!(data[0].len(), 384);
+    let paraphrase = cosine(&data[0], &data[1]);
+    let unrelated = cosine(&data[0], &data[2]);
     println!("figure: MiniLM cosine paraphrase {paraphrase:.3}, unrelated {unrelated:.3}");
     assert!(paraphrase > 0.6, "{paraphrase}");
     assert!(unrelated < 0.2, "{unrelated}");
 
-    let models: Value = reqwest::Client::new()
-        .get(format!("{}/v1/models", swapper.url))
-        .bearer_auth(&swapper.root)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let models = client.models().await.unwrap();
+    let ids: Vec<&str> = models.data.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, vec!["espeak", "minilm", "smollm2", "tiny", "whisper"]);
+    assert_eq!(models.data[1].kind, "embedding");
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -127,6 +120,36 @@ async fn bad_input_gets_openai_errors_and_the_swapper_stays_healthy() {
         .json("/v1/embeddings", json!({"model": "minilm", "input": []}))
         .await;
     assert_eq!(got, 400, "{answer}");
+    for (body, says) in [
+        (json!({"model": "minilm", "input": 5}), "non-empty list"),
+        (
+            json!({"model": "minilm", "input": ["a", 1]}),
+            "a list of strings",
+        ),
+    ] {
+        let (got, answer) = swapper.json("/v1/embeddings", body.clone()).await;
+        assert_eq!(got, 400, "{body} → {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    // Through the client every caller uses: a refusal, with the swapper's code, told apart
+    // from the swapper being unavailable.
+    let client = swapper.client();
+    let refused = client
+        .chat(&ChatRequest::new("nope", vec![ChatMessage::user("hi")]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(404), "{refused}");
+    assert_eq!(refused.code(), Some("model_not_found"));
+    assert!(!refused.is_unavailable());
+    let refused = client.embed("minilm", &[]).await.unwrap_err();
+    assert_eq!(refused.status(), Some(400), "{refused}");
+    assert_eq!(refused.code(), Some("invalid_request"));
+    let down = SwapperClient::new("http://127.0.0.1:9", None)
+        .embed("minilm", &["a".into()])
+        .await
+        .unwrap_err();
+    assert!(down.is_unavailable(), "{down}");
     let malformed = swapper
         .post("/v1/chat/completions")
         .header("content-type", "application/json")
@@ -509,37 +532,25 @@ async fn whisper_transcribes_wav_and_telegram_ogg_opus_with_timestamps() {
     // The same speech as a Telegram voice message: OGG/Opus at 48 kHz.
     let pcm = daarion_audio::decode(&wav).unwrap();
     let ogg = daarion_audio::encode_ogg_opus(&pcm).unwrap();
-    let (status, body) = transcribe(
-        &swapper,
-        "/v1/audio/transcriptions",
-        ogg,
-        &[
-            ("model", "whisper"),
-            ("response_format", "verbose_json"),
-            ("language", "en"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let verbose: Value = serde_json::from_str(&body).unwrap();
-    let rate = wer(JFK, verbose["text"].as_str().unwrap());
+    // verbose_json, through the client the gateway uses.
+    let verbose = swapper
+        .client()
+        .transcribe("whisper", ogg, "voice.oga", Some("en"))
+        .await
+        .unwrap();
+    let rate = wer(JFK, &verbose.text);
     println!(
         "figure: whisper tiny.en WER on jfk.wav as OGG/Opus: {:.1} %",
         rate * 100.0
     );
-    assert!(rate < 0.10, "WER {rate}: {verbose}");
-    assert_eq!(verbose["language"], "en");
-    assert!(
-        (verbose["duration"].as_f64().unwrap() - 11.0).abs() < 0.2,
-        "{verbose}"
-    );
-    let segments = verbose["segments"].as_array().unwrap();
+    assert!(rate < 0.10, "WER {rate}: {verbose:?}");
+    assert_eq!(verbose.task, "transcribe");
+    assert_eq!(verbose.language, "en");
+    assert!((verbose.duration - 11.0).abs() < 0.2, "{verbose:?}");
+    let segments = &verbose.segments;
     assert!(!segments.is_empty());
-    assert!(
-        segments
-            .windows(2)
-            .all(|w| w[0]["end"].as_f64() <= w[1]["start"].as_f64().map(|s| s + 0.01))
-    );
+    assert!(segments.windows(2).all(|w| w[0].end <= w[1].start + 0.01));
+    assert!(segments.iter().enumerate().all(|(i, s)| s.id == i));
     assert_eq!(swapper.model("whisper").await["state"], "loaded");
     assert_eq!(swapper.status().await["budget_source"], "configured");
 
@@ -563,6 +574,21 @@ async fn whisper_transcribes_wav_and_telegram_ogg_opus_with_timestamps() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("unsupported or damaged audio"), "{body}");
+    // What a caller of the client sees: a refusal it can tell the user about.
+    match swapper
+        .client()
+        .transcribe("whisper", b"just text".to_vec(), "voice.oga", None)
+        .await
+    {
+        Err(ClientError::Refused { status, body, .. }) => {
+            assert_eq!(status, 400);
+            assert!(
+                body.message.contains("unsupported or damaged audio"),
+                "{body:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     let (status, body) = transcribe(
         &swapper,
         "/v1/audio/transcriptions",
@@ -660,14 +686,9 @@ async fn speech_from_espeak_reads_back_through_whisper() {
     );
     assert!(rate <= 0.2, "whisper heard {heard} for {said:?}");
 
-    let r = swapper
-        .post("/v1/audio/speech")
-        .json(&json!({"model": "espeak", "input": "Hello", "response_format": "wav", "speed": 1.5}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let wav = r.bytes().await.unwrap();
+    let mut hello = SpeechRequest::new("espeak", "Hello", SpeechFormat::Wav);
+    hello.speed = 1.5;
+    let wav = swapper.client().speech(&hello).await.unwrap();
     assert_eq!(&wav[..4], b"RIFF");
     assert!(daarion_audio::decode(&wav).unwrap().seconds() > 0.2);
     let r = swapper
@@ -823,38 +844,34 @@ async fn a_vision_model_reads_inline_images_and_bad_ones_get_clear_errors() {
     let words = json!({"type": "text", "text": "What is in this picture?"});
 
     // The image goes through the projector into the context: the prompt grows by its tokens
-    // (2x2 patches of the fixture's 28x28 input), and an answer follows.
-    let (status, text_only) = swapper
-        .json("/v1/chat/completions", ask("eyes", vec![words.clone()]))
-        .await;
-    assert_eq!(status, 200, "{text_only}");
-    let (status, seen) = swapper
-        .json(
-            "/v1/chat/completions",
-            ask("eyes", vec![image_part(&picture), words.clone()]),
-        )
-        .await;
-    assert_eq!(status, 200, "{seen}");
-    let grown = seen["usage"]["prompt_tokens"].as_u64().unwrap()
-        - text_only["usage"]["prompt_tokens"].as_u64().unwrap();
-    assert!(grown >= 4, "the image added {grown} tokens: {seen}");
-    assert!(seen["choices"][0]["message"]["content"].is_string());
-    assert_eq!(seen["usage"]["completion_tokens"], 4);
+    // (2x2 patches of the fixture's 28x28 input), and an answer follows. Asked through the
+    // client the gateway and the router use.
+    let client = swapper.client();
+    let look = |parts: Vec<Part>| {
+        let mut request = ChatRequest::new("eyes", vec![ChatMessage::user(parts)]);
+        request.max_tokens = Some(4);
+        request
+    };
+    let question = || Part::text("What is in this picture?");
+    let text_only = client.chat(&look(vec![question()])).await.unwrap();
+    let seen = client
+        .chat(&look(vec![Part::image_url(&picture), question()]))
+        .await
+        .unwrap();
+    let grown = seen.usage.prompt_tokens - text_only.usage.prompt_tokens;
+    assert!(grown >= 4, "the image added {grown} tokens: {seen:?}");
+    assert!(seen.text().is_some());
+    assert_eq!(seen.usage.completion_tokens, 4);
     // Two images: twice the image tokens.
-    let (status, two) = swapper
-        .json(
-            "/v1/chat/completions",
-            ask(
-                "eyes",
-                vec![image_part(&picture), image_part(&picture), words.clone()],
-            ),
-        )
-        .await;
-    assert_eq!(status, 200, "{two}");
-    assert!(
-        two["usage"]["prompt_tokens"].as_u64().unwrap()
-            >= seen["usage"]["prompt_tokens"].as_u64().unwrap() + 4
-    );
+    let two = client
+        .chat(&look(vec![
+            Part::image_url(&picture),
+            Part::image_url(&picture),
+            question(),
+        ]))
+        .await
+        .unwrap();
+    assert!(two.usage.prompt_tokens >= seen.usage.prompt_tokens + 4);
 
     let not_an_image = format!(
         "data:image/png;base64,{}",
@@ -931,6 +948,16 @@ async fn a_vision_model_reads_inline_images_and_bad_ones_get_clear_errors() {
         )
         .await;
     assert_eq!(status, 200);
+    client
+        .describe_image("eyes", &picture, "What is in this picture?", 4)
+        .await
+        .unwrap();
+    // An image the model cannot read is the caller's mistake, not the swapper being down.
+    let refused = client
+        .describe_image("eyes", &truncated, "What is this?", 4)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(400), "{refused}");
     swapper.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -956,14 +983,12 @@ async fn edge_tts_voice_reads_back_through_whisper() {
     assert_eq!(swapper.status().await["files_present"]["aria"], true);
 
     let said = "Please call me back tomorrow morning.";
-    let r = swapper
-        .post("/v1/audio/speech")
-        .json(&json!({"model": "aria", "input": said, "response_format": "opus"}))
-        .send()
+    let client = swapper.client();
+    let ogg = client
+        .speak("aria", said, SpeechFormat::Opus)
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
-    let (rate, heard) = read_back(&swapper, r.bytes().await.unwrap().to_vec(), said).await;
+    let (rate, heard) = read_back(&swapper, ogg, said).await;
     println!(
         "figure: edge-tts (local service) → whisper tiny.en read-back WER: {:.1} %",
         rate * 100.0
@@ -972,19 +997,10 @@ async fn edge_tts_voice_reads_back_through_whisper() {
 
     // What the service was sent: the voice's long name, the browser's origin, MP3 at 24 kHz,
     // the speed as a rate, and the text unescaped on its side.
-    let r = swapper
-        .post("/v1/audio/speech")
-        .json(&json!({"model": "aria", "input": "Tom & <Jerry>", "response_format": "wav", "speed": 1.5}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(
-        daarion_audio::decode(&r.bytes().await.unwrap())
-            .unwrap()
-            .seconds()
-            > 0.2
-    );
+    let mut request = SpeechRequest::new("aria", "Tom & <Jerry>", SpeechFormat::Wav);
+    request.speed = 1.5;
+    let wav = client.speech(&request).await.unwrap();
+    assert!(daarion_audio::decode(&wav).unwrap().seconds() > 0.2);
     let seen = edge.seen.lock().unwrap().clone();
     let last = seen.last().unwrap();
     assert_eq!(
@@ -1001,6 +1017,12 @@ async fn edge_tts_voice_reads_back_through_whisper() {
 
     // A voice the service hangs up on, and a service that cannot be reached: each a clear
     // error at load, in OpenAI's format; the swapper keeps serving.
+    let down = client
+        .speak("offline", "hello", SpeechFormat::Opus)
+        .await
+        .unwrap_err();
+    assert!(down.is_unavailable(), "a voice that cannot load: {down}");
+    assert_eq!(down.status(), Some(503));
     for (model, says) in [("nobody", "voice"), ("offline", "cannot reach")] {
         let (status, body) = swapper
             .json(
@@ -1151,22 +1173,23 @@ fn png_size(png: &[u8]) -> (u32, u32) {
     (word(16), word(20))
 }
 
-/// The decoded `b64_json` pictures and the seed of a `/v1/images/generations` answer.
-async fn draw(swapper: &Swapper, body: Value) -> (Vec<Vec<u8>>, Value) {
+/// The decoded `b64_json` pictures and the seed of a `/v1/images/generations` answer, asked
+/// through the client.
+async fn draw(swapper: &Swapper, body: Value) -> (Vec<Vec<u8>>, i64) {
     use base64::Engine;
-    let (status, answer) = swapper.json("/v1/images/generations", body).await;
-    assert_eq!(status, 200, "{answer}");
-    let pictures = answer["data"]
-        .as_array()
-        .unwrap()
+    let request: ImageRequest = serde_json::from_value(body).unwrap();
+    let answer = swapper.client().generate_image(&request).await.unwrap();
+    assert_eq!(answer.output_format, "png");
+    let pictures = answer
+        .data
         .iter()
         .map(|d| {
             base64::engine::general_purpose::STANDARD
-                .decode(d["b64_json"].as_str().unwrap())
+                .decode(&d.b64_json)
                 .unwrap()
         })
         .collect();
-    (pictures, answer["seed"].clone())
+    (pictures, answer.seed)
 }
 
 #[tokio::test]
@@ -1219,10 +1242,7 @@ async fn image_generation_runs_stable_diffusion_for_real() {
     .await;
     assert_eq!(two.len(), 2);
     assert!(two.iter().all(|p| png_size(p) == (128, 64)));
-    assert!(
-        fresh_seed.as_i64().is_some_and(|s| s >= 0),
-        "a seed is chosen and told: {fresh_seed}"
-    );
+    assert!(fresh_seed >= 0, "a seed is chosen and told: {fresh_seed}");
     // Loaded once and kept. stable-diffusion.cpp reads its weights at the first picture, so what
     // was measured at load is far below what the model holds: the high-water mark replaces it,
     // in the status and in the ledger.

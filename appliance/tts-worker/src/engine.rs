@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use daarion_audio::{Pcm, decode, encode_ogg_opus, encode_wav, resample};
-use serde_json::{Value, json};
+use daarion_worker_io::{Event, Ready, codes};
 
 use crate::edge::Edge;
 use crate::protocol::{Args, EngineKind, Format, Speak};
@@ -51,13 +51,18 @@ impl Engine {
         Ok(engine)
     }
 
-    pub fn ready_event(&self) -> Value {
+    pub fn ready_event(&self) -> Ready {
         let engine = if self.edge.is_some() {
             "edge-tts"
         } else {
             "espeak-ng"
         };
-        json!({"event": "ready", "engine": engine, "model": self.exe, "voice": self.voice})
+        Ready {
+            engine: Some(engine.to_owned()),
+            model: Some(self.exe.clone()),
+            voice: Some(self.voice.clone()),
+            ..Ready::default()
+        }
     }
 
     fn synthesise(&self, text: &str, speed: f32) -> Result<Pcm, String> {
@@ -96,31 +101,31 @@ impl Engine {
         decode(&wav).map_err(|e| format!("the engine's audio is unreadable: {e}"))
     }
 
-    pub fn speak(&self, request: &Speak) -> Value {
+    pub fn speak(&self, request: &Speak) -> Event {
         let id = request.id;
-        let error = |code: &str, message: String| json!({"id": id, "event": "error", "code": code, "message": message});
+        let error = |code: &str, message: String| Event::error(id, code, message);
         let text = request.text.trim();
         if text.is_empty() {
-            return error("bad_request", "the input is empty".into());
+            return error(codes::BAD_REQUEST, "the input is empty".into());
         }
         if text.chars().count() > MAX_CHARS {
             return error(
-                "bad_request",
+                codes::BAD_REQUEST,
                 format!("the input is longer than {MAX_CHARS} characters"),
             );
         }
         if !(0.25..=4.0).contains(&request.speed) {
-            return error("bad_request", "speed must be 0.25 to 4.0".into());
+            return error(codes::BAD_REQUEST, "speed must be 0.25 to 4.0".into());
         }
         let pcm = match self.synthesise(text, request.speed) {
             Ok(pcm) => pcm,
-            Err(e) => return error("internal", e),
+            Err(e) => return error(codes::INTERNAL, e),
         };
         let bytes = match request.format {
             Format::Wav => encode_wav(&pcm),
             Format::Opus => match encode_ogg_opus(&pcm) {
                 Ok(b) => b,
-                Err(e) => return error("internal", e.0),
+                Err(e) => return error(codes::INTERNAL, e.0),
             },
             Format::Pcm => resample(&pcm.samples, pcm.rate, PCM_RATE)
                 .iter()
@@ -128,9 +133,13 @@ impl Engine {
                 .collect(),
         };
         if let Err(e) = std::fs::write(&request.path, &bytes) {
-            return error("internal", format!("cannot write the audio: {e}"));
+            return error(codes::INTERNAL, format!("cannot write the audio: {e}"));
         }
-        json!({"id": id, "event": "audio", "bytes": bytes.len(), "duration": pcm.seconds()})
+        Event::Audio {
+            id,
+            bytes: bytes.len() as u64,
+            duration: pcm.seconds(),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ fn main() {
         match request {
             Request::Speak(request) => daarion_worker_io::reply(&engine.speak(&request)),
             Request::Cancel { .. } => {}
+            other => daarion_worker_io::reply(&other.unsupported("the text-to-speech worker")),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The worker's command line and its JSON-lines messages (the swapper's common framing).
+//! The worker's command line; its JSON-lines messages are the framing every worker shares
+//! ([`daarion_worker_io`]), re-exported here.
 
-use serde::Deserialize;
+pub use daarion_worker_io::{AudioFormat as Format, Request, Speak};
 
 /// Which engine speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,38 +65,4 @@ impl Args {
         }
         Ok(parsed)
     }
-}
-
-/// What the audio is encoded as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Wav,
-    /// OGG/Opus, Telegram's voice format.
-    Opus,
-    /// Raw 16-bit little-endian mono at 24 kHz (as OpenAI's `pcm`).
-    Pcm,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Speak {
-    pub id: u64,
-    pub text: String,
-    pub format: Format,
-    /// 0.25 to 4.0; 1.0 is the engine's normal rate.
-    #[serde(default = "one")]
-    pub speed: f32,
-    /// Where to write the audio; the swapper reads and removes it.
-    pub path: String,
-}
-
-fn one() -> f32 {
-    1.0
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum Request {
-    Speak(Speak),
-    Cancel { id: u64 },
 }

@@ -1,6 +1,6 @@
 //! One whisper model, loaded once, transcribing one file at a time.
 
-use serde_json::{Value, json};
+use daarion_worker_io::{Event, Ready, Segment, codes};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
 use crate::protocol::{Args, Transcribe};
@@ -25,21 +25,25 @@ impl Engine {
         })
     }
 
-    pub fn ready_event(&self) -> Value {
-        json!({"event": "ready", "model": self.model, "multilingual": self.ctx.is_multilingual()})
+    pub fn ready_event(&self) -> Ready {
+        Ready {
+            model: Some(self.model.clone()),
+            multilingual: Some(self.ctx.is_multilingual()),
+            ..Ready::default()
+        }
     }
 
     /// The transcript event, or an error event for the request.
-    pub fn transcribe(&self, request: &Transcribe) -> Value {
+    pub fn transcribe(&self, request: &Transcribe) -> Event {
         let id = request.id;
-        let error = |code: &str, message: String| json!({"id": id, "event": "error", "code": code, "message": message});
+        let error = |code: &str, message: String| Event::error(id, code, message);
         let bytes = match std::fs::read(&request.path) {
             Ok(b) => b,
-            Err(e) => return error("bad_request", format!("cannot read the audio: {e}")),
+            Err(e) => return error(codes::BAD_REQUEST, format!("cannot read the audio: {e}")),
         };
         let pcm = match audio::decode_for_whisper(&bytes) {
             Ok(pcm) => pcm,
-            Err(e) => return error("bad_audio", e.0),
+            Err(e) => return error(codes::BAD_AUDIO, e.0),
         };
         let language = match (&request.language, self.ctx.is_multilingual()) {
             (Some(l), _) => l.clone(),
@@ -48,7 +52,12 @@ impl Engine {
         };
         let mut state = match self.ctx.create_state() {
             Ok(s) => s,
-            Err(e) => return error("internal", format!("cannot create a whisper state: {e}")),
+            Err(e) => {
+                return error(
+                    codes::INTERNAL,
+                    format!("cannot create a whisper state: {e}"),
+                );
+            }
         };
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.threads);
@@ -59,7 +68,7 @@ impl Engine {
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
         if let Err(e) = state.full(params, &pcm.samples) {
-            return error("internal", format!("transcription failed: {e}"));
+            return error(codes::INTERNAL, format!("transcription failed: {e}"));
         }
         let mut segments = Vec::new();
         let mut text = String::new();
@@ -69,23 +78,22 @@ impl Engine {
                 .map(|s| s.into_owned())
                 .unwrap_or_default();
             text.push_str(&piece);
-            segments.push(json!({
+            segments.push(Segment {
                 // whisper counts in centiseconds.
-                "start": segment.start_timestamp() as f64 / 100.0,
-                "end": segment.end_timestamp() as f64 / 100.0,
-                "text": piece.trim(),
-            }));
+                start: segment.start_timestamp() as f64 / 100.0,
+                end: segment.end_timestamp() as f64 / 100.0,
+                text: piece.trim().to_owned(),
+            });
         }
         let detected = whisper_rs::get_lang_str(state.full_lang_id_from_state())
             .unwrap_or(language.as_str())
             .to_owned();
-        json!({
-            "id": id,
-            "event": "transcript",
-            "text": text.trim(),
-            "language": detected,
-            "duration": pcm.seconds(),
-            "segments": segments,
-        })
+        Event::Transcript {
+            id,
+            text: text.trim().to_owned(),
+            language: detected,
+            duration: pcm.seconds(),
+            segments,
+        }
     }
 }

@@ -21,6 +21,7 @@ fn main() {
         match request {
             Request::Transcribe(request) => daarion_worker_io::reply(&engine.transcribe(&request)),
             Request::Cancel { .. } => {}
+            other => daarion_worker_io::reply(&other.unsupported("the whisper.cpp worker")),
         }
     }
 }

@@ -1,7 +1,7 @@
-//! The worker's command line and its JSON-lines messages (the same framing as the llama.cpp
-//! worker, so the swapper drives both alike).
+//! The worker's command line; its JSON-lines messages are the framing every worker shares
+//! ([`daarion_worker_io`]), re-exported here, so the swapper drives all workers alike.
 
-use serde::Deserialize;
+pub use daarion_worker_io::{Request, Transcribe};
 
 #[derive(Debug)]
 pub struct Args {
@@ -49,28 +49,6 @@ impl Args {
         }
         Ok(parsed)
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Transcribe {
-    pub id: u64,
-    /// The audio file, written by the swapper; any format [`crate::audio::decode`] reads.
-    pub path: String,
-    /// ISO 639-1; `None` detects it (multilingual models only).
-    pub language: Option<String>,
-    /// Translate to English instead of transcribing.
-    #[serde(default)]
-    pub translate: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum Request {
-    Transcribe(Transcribe),
-    /// Accepted for the common protocol; a transcription runs to its end.
-    Cancel {
-        id: u64,
-    },
 }
 
 #[cfg(test)]

@@ -51,11 +51,7 @@ impl Probe {
             }
             UnitName::Service(s) => Probe::Http {
                 base: format!("http://{}", config.service(s).dial()),
-                client: reqwest::Client::builder()
-                    .timeout(PROBE_TIMEOUT)
-                    .no_proxy()
-                    .build()
-                    .map_err(|e| e.to_string())?,
+                client: daarion_client::http_client(daarion_client::Timeouts::total(PROBE_TIMEOUT)),
             },
         })
     }

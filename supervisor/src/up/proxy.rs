@@ -5,7 +5,6 @@
 //! through the proxy that the service would refuse. Bodies stream both ways (the chat's SSE).
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -50,11 +49,7 @@ impl Proxy {
     pub fn new(config: &Config) -> Proxy {
         Proxy {
             // No overall timeout: a chat answer streams for as long as the model talks.
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .no_proxy()
-                .build()
-                .expect("a plain HTTP client builds"),
+            http: daarion_client::http_client(daarion_client::Timeouts::streaming()),
             control: config.service(ServiceName::ControlPlane).dial(),
             memory: config.service(ServiceName::Memory).dial(),
             swapper: config.service(ServiceName::Swapper).dial(),

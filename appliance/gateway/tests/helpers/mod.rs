@@ -274,6 +274,18 @@ pub struct Gateway {
     dir: std::path::PathBuf,
 }
 
+/// Who calls the gateway's own API (web chat, pairings).
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    Nobody,
+    Bearer(&'a str),
+    /// An admin's browser session: its cookie, and the CSRF token it should echo.
+    Session {
+        cookie: &'a str,
+        csrf: Option<&'a str>,
+    },
+}
+
 /// Fast limits, so tests of ordering and splitting do not wait a second per edit.
 pub fn test_limits() -> daarion_gateway::Limits {
     daarion_gateway::Limits {
@@ -377,6 +389,48 @@ impl Gateway {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A call to the gateway's own API as `credential`, with a JSON body if given.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        credential: Credential<'_>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .stack
+            .http
+            .request(method, format!("{}{path}", self.url));
+        match credential {
+            Credential::Nobody => {}
+            Credential::Bearer(token) => request = request.bearer_auth(token),
+            Credential::Session { cookie, csrf } => {
+                request = request.header("cookie", cookie);
+                if let Some(csrf) = csrf {
+                    request = request.header("x-csrf-token", csrf);
+                }
+            }
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A private text message from user 7 in `chat`, accepted by the webhook.
+    pub async fn message(&self, chat: i64, text: &str) {
+        let (status, body) = self.post(&text_update(chat, 7, text, false)).await;
+        assert_eq!(status, 200, "{text}: {body}");
+    }
+
+    /// Waits until one of the messages `chat` shows contains `needle`.
+    pub async fn until_shown_containing(&self, chat: i64, needle: &str) {
+        self.until(&format!("\"{needle}\" in chat {chat}"), |t| {
+            t.shown(chat).iter().any(|m| m.contains(needle))
+        })
+        .await;
     }
 
     /// Waits until `cond` holds for the fake's calls (at most 90 s: the tests of this binary run

@@ -3,10 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use time::OffsetDateTime;
-use uuid::Uuid;
+use daarion_memory_client::audit::{AuditQuery, AuditRow};
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -14,45 +11,7 @@ use super::error::ApiError;
 use super::openapi::ErrorEnvelope;
 use super::usage::instant;
 use crate::App;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    actor: Option<String>,
-    action: Option<String>,
-    target: Option<String>,
-    from: Option<String>,
-    /// The next page: rows before this `at` (RFC 3339)…
-    before: Option<String>,
-    /// …and, at that same `at`, before this id (the last row seen), so no row is skipped.
-    before_id: Option<Uuid>,
-    #[serde(default = "fifty")]
-    limit: i64,
-}
-
-fn fifty() -> i64 {
-    50
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct AuditRow {
-    pub id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub actor: String,
-    pub action: String,
-    pub target: Option<String>,
-    pub outcome: String,
-    pub source: String,
-    pub trace_id: String,
-    #[schema(value_type = Option<Object>)]
-    pub before: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    pub after: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    pub detail: Option<Value>,
-}
+use crate::rows::Row;
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = [AuditRow]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn audit(
@@ -66,7 +25,7 @@ pub async fn audit(
     }
     let from = instant("from", query.from.as_deref())?;
     let before = instant("before", query.before.as_deref())?;
-    let rows: Vec<AuditRow> = sqlx::query_as(
+    let rows = sqlx::query_as::<_, Row<AuditRow>>(
         "SELECT id, at, actor, action, target, outcome, source, trace_id, before, after, detail \
          FROM audit_log \
          WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) \
@@ -83,5 +42,5 @@ pub async fn audit(
     .bind(query.before_id)
     .fetch_all(&app.pool)
     .await?;
-    Ok(Json(rows))
+    Ok(Json(Row::all(rows)))
 }

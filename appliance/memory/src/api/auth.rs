@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use crate::App;
 
-pub const ACTING_FOR: &str = "x-daarion-acting-for";
+pub use daarion_memory_client::ACTING_FOR;
 
 #[derive(Debug, Clone)]
 pub struct Caller {

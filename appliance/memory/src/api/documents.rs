@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use daarion_memory_client::documents::{
+    Chunk, Document, DocumentWithChunks, MAX_DOCUMENT_BYTES, NewDocument,
+};
 use uuid::Uuid;
 
 use super::auth::Caller;
@@ -14,49 +15,7 @@ use super::error::ApiError;
 use super::openapi::ErrorEnvelope;
 use super::users;
 use crate::App;
-
-/// The largest document text accepted (2 MiB).
-pub const MAX_BYTES: usize = 2 * 1024 * 1024;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewDocument {
-    title: String,
-    /// The text (documents in other formats are parsed to text before they come here).
-    content: String,
-    #[serde(default = "plain")]
-    mime: String,
-    #[serde(default = "upload")]
-    source: String,
-    agent_id: Option<String>,
-}
-
-fn plain() -> String {
-    "text/plain".into()
-}
-
-fn upload() -> String {
-    "upload".into()
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Document {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub agent_id: Option<String>,
-    pub title: String,
-    pub mime: String,
-    pub source: String,
-    pub bytes: i32,
-    pub created_by: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// Chunks in all, and how many are indexed, waiting, failed.
-    pub chunks: i64,
-    pub indexed: i64,
-    pub pending: i64,
-    pub failed: i64,
-}
+use crate::rows::Row;
 
 const DOCUMENT: &str = "SELECT d.id, d.user_id, d.agent_id, d.title, d.mime, d.source, d.bytes, d.created_by, d.created_at, \
        count(c.id) AS chunks, \
@@ -79,11 +38,11 @@ pub async fn add(
     if title.is_empty() || title.chars().count() > 300 {
         return Err(ApiError::invalid("title", "1 to 300 characters"));
     }
-    if body.content.len() > MAX_BYTES {
+    if body.content.len() > MAX_DOCUMENT_BYTES {
         return Err(ApiError::TooLarge {
             what: "the document",
             size: body.content.len(),
-            limit: MAX_BYTES,
+            limit: MAX_DOCUMENT_BYTES,
         });
     }
     let pieces = crate::chunk::chunks(&body.content);
@@ -131,10 +90,11 @@ pub async fn add(
 }
 
 async fn load(app: &App, id: Uuid) -> Result<Document, ApiError> {
-    sqlx::query_as(&format!("{DOCUMENT} WHERE d.id = $1 GROUP BY d.id"))
+    sqlx::query_as::<_, Row<Document>>(&format!("{DOCUMENT} WHERE d.id = $1 GROUP BY d.id"))
         .bind(id)
         .fetch_optional(&app.pool)
         .await?
+        .map(Row::into_inner)
         .ok_or_else(|| ApiError::NotFound(format!("document {id}")))
 }
 
@@ -146,36 +106,26 @@ pub async fn list(
     Path(user_id): Path<Uuid>,
 ) -> Result<Json<Vec<Document>>, ApiError> {
     caller.read(user_id)?;
-    Ok(Json(
-        sqlx::query_as(&format!(
+    Ok(Json(Row::all(
+        sqlx::query_as::<_, Row<Document>>(&format!(
             "{DOCUMENT} WHERE d.user_id = $1 GROUP BY d.id ORDER BY d.created_at DESC LIMIT 200"
         ))
         .bind(user_id)
         .fetch_all(&app.pool)
         .await?,
-    ))
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Chunk {
-    pub id: Uuid,
-    pub ordinal: i32,
-    pub content: String,
-    /// `pending`, `indexed` or `failed`.
-    pub state: String,
-    pub error: Option<String>,
+    )))
 }
 
 /// `GET /v1/documents/{id}`: the document and its chunks, each with its index state.
-#[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents", params(("id" = Uuid, Path)), responses((status = 200, description = "the document and its chunks"), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents", params(("id" = Uuid, Path)), responses((status = 200, description = "the document and its chunks", body = DocumentWithChunks), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn get(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<Uuid>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DocumentWithChunks>, ApiError> {
     let document = load(&app, id).await?;
     caller.read(document.user_id)?;
-    let chunks: Vec<Chunk> = sqlx::query_as(
+    let chunks = sqlx::query_as::<_, Row<Chunk>>(
         "SELECT c.id, c.ordinal, c.content, coalesce(s.state, 'pending') AS state, s.error \
          FROM chunks c LEFT JOIN index_state s ON s.kind = 'chunk' AND s.item_id = c.id \
          WHERE c.document_id = $1 ORDER BY c.ordinal",
@@ -183,7 +133,8 @@ pub async fn get(
     .bind(id)
     .fetch_all(&app.pool)
     .await?;
-    Ok(Json(
-        serde_json::json!({"document": document, "chunks": chunks}),
-    ))
+    Ok(Json(DocumentWithChunks {
+        document,
+        chunks: Row::all(chunks),
+    }))
 }

@@ -4,35 +4,18 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use daarion_memory_client::facts::{Fact, FactsQuery, Forget, MAX_FACT_BYTES, NewFact, Supersede};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::keys;
 #[allow(unused_imports)]
 use super::openapi::ErrorEnvelope;
 use super::users;
 use crate::App;
-
-const MAX_FACT_BYTES: usize = 4000;
-
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Fact {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub agent_id: Option<String>,
-    pub content: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub valid_from: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub valid_to: Option<OffsetDateTime>,
-    pub supersedes: Option<Uuid>,
-    pub reason: String,
-    pub source_message_id: Option<Uuid>,
-    pub forgotten: bool,
-    pub created_by: String,
-}
+use crate::rows::Row;
 
 const COLUMNS: &str = "id, user_id, agent_id, content, valid_from, valid_to, supersedes, reason, source_message_id, forgotten, created_by";
 
@@ -51,22 +34,15 @@ fn check_content(content: &str) -> Result<(), ApiError> {
 }
 
 async fn load(executor: impl sqlx::PgExecutor<'_>, id: Uuid, lock: bool) -> Result<Fact, ApiError> {
-    sqlx::query_as(&format!(
+    sqlx::query_as::<_, Row<Fact>>(&format!(
         "SELECT {COLUMNS} FROM facts WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     ))
     .bind(id)
     .fetch_optional(executor)
     .await?
+    .map(Row::into_inner)
     .ok_or_else(|| ApiError::NotFound(format!("fact {id}")))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewFact {
-    content: String,
-    agent_id: Option<String>,
-    source_message_id: Option<Uuid>,
 }
 
 #[utoipa::path(post, path = "/v1/users/{id}/facts", tag = "facts", params(("id" = Uuid, Path)), request_body = NewFact, responses((status = 201, body = Fact), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
@@ -91,7 +67,7 @@ pub async fn add(
             ));
         }
     }
-    let fact: Fact = sqlx::query_as(&format!(
+    let fact = sqlx::query_as::<_, Row<Fact>>(&format!(
         "INSERT INTO facts (id, user_id, agent_id, content, source_message_id, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     ))
@@ -102,28 +78,21 @@ pub async fn add(
     .bind(body.source_message_id)
     .bind(&caller.name)
     .fetch_one(&app.pool)
-    .await?;
-    app.cache.forget(&facts_key(&app, user_id)).await;
+    .await?
+    .into_inner();
+    app.cache.forget(&keys::facts(&app, user_id)).await;
     Ok((StatusCode::CREATED, Json(fact)))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Include superseded and forgotten facts.
-    #[serde(default)]
-    history: bool,
-}
-
-#[utoipa::path(get, path = "/v1/users/{id}/facts", tag = "facts", params(("id" = Uuid, Path), ListQuery), responses((status = 200, body = [Fact]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/v1/users/{id}/facts", tag = "facts", params(("id" = Uuid, Path), FactsQuery), responses((status = 200, body = [Fact]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn list(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
     Path(user_id): Path<Uuid>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<FactsQuery>,
 ) -> Result<Json<Vec<Fact>>, ApiError> {
     caller.read(user_id)?;
-    let key = facts_key(&app, user_id);
+    let key = keys::facts(&app, user_id);
     if !query.history
         && let Some(cached) = app.cache.get::<Vec<Fact>>(&key).await
     {
@@ -135,29 +104,18 @@ pub async fn list(
     } else {
         " AND valid_to IS NULL"
     };
-    let facts: Vec<Fact> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM facts WHERE user_id = $1{filter} ORDER BY valid_from"
-    ))
-    .bind(user_id)
-    .fetch_all(&app.pool)
-    .await?;
+    let facts = Row::all(
+        sqlx::query_as::<_, Row<Fact>>(&format!(
+            "SELECT {COLUMNS} FROM facts WHERE user_id = $1{filter} ORDER BY valid_from"
+        ))
+        .bind(user_id)
+        .fetch_all(&app.pool)
+        .await?,
+    );
     if !query.history {
         app.cache.put(&key, &facts).await;
     }
     Ok(Json(facts))
-}
-
-/// The cache entry of a user's current facts.
-fn facts_key(app: &App, user: Uuid) -> String {
-    app.cache.key(&format!("facts:{user}"))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Supersede {
-    content: String,
-    reason: String,
-    source_message_id: Option<Uuid>,
 }
 
 /// `POST /v1/facts/{id}/supersede`: the new fact and the end of the old one, in one transaction.
@@ -186,7 +144,7 @@ pub async fn supersede(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    let new: Fact = sqlx::query_as(&format!(
+    let new = sqlx::query_as::<_, Row<Fact>>(&format!(
         "INSERT INTO facts (id, user_id, agent_id, content, valid_from, supersedes, reason, source_message_id, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     ))
@@ -200,16 +158,11 @@ pub async fn supersede(
     .bind(body.source_message_id)
     .bind(&caller.name)
     .fetch_one(&mut *tx)
-    .await?;
+    .await?
+    .into_inner();
     tx.commit().await?;
-    app.cache.forget(&facts_key(&app, new.user_id)).await;
+    app.cache.forget(&keys::facts(&app, new.user_id)).await;
     Ok((StatusCode::CREATED, Json(new)))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Forget {
-    reason: String,
 }
 
 /// `POST /v1/facts/{id}/forget`: ends the fact's validity and records who asked and why in the
@@ -232,12 +185,13 @@ pub async fn forget(
             "fact {id} is already forgotten"
         )));
     }
-    let fact: Fact = sqlx::query_as(&format!(
+    let fact = sqlx::query_as::<_, Row<Fact>>(&format!(
         "UPDATE facts SET valid_to = coalesce(valid_to, now()), forgotten = true WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
     .fetch_one(&mut *tx)
-    .await?;
+    .await?
+    .into_inner();
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor, action, target, source, trace_id, before, detail) \
          VALUES ($1, now(), $2, 'fact.forget', $3, 'memory', $4, $5, $6)",
@@ -251,7 +205,7 @@ pub async fn forget(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    app.cache.forget(&facts_key(&app, fact.user_id)).await;
+    app.cache.forget(&keys::facts(&app, fact.user_id)).await;
     Ok(Json(fact))
 }
 
@@ -264,7 +218,7 @@ pub async fn history(
 ) -> Result<Json<Vec<Fact>>, ApiError> {
     let fact = load(&app.pool, id, false).await?;
     caller.read(fact.user_id)?;
-    let chain: Vec<Fact> = sqlx::query_as(&format!(
+    let chain = sqlx::query_as::<_, Row<Fact>>(&format!(
         "WITH RECURSIVE back AS ( \
              SELECT {COLUMNS}, 0 AS depth FROM facts WHERE id = $1 \
              UNION ALL SELECT f.id, f.user_id, f.agent_id, f.content, f.valid_from, f.valid_to, f.supersedes, f.reason, f.source_message_id, f.forgotten, f.created_by, b.depth - 1 \
@@ -278,5 +232,5 @@ pub async fn history(
     .bind(id)
     .fetch_all(&app.pool)
     .await?;
-    Ok(Json(chain))
+    Ok(Json(Row::all(chain)))
 }

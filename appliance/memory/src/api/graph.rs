@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use daarion_memory_client::graph::{AroundQuery, End, FindQuery, PathQuery};
 use uuid::Uuid;
 
 use super::auth::Caller;
@@ -83,21 +83,6 @@ async fn check_references(app: &App, body: &NewRelation) -> Result<(), ApiError>
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct FindQuery {
-    user_id: Option<Uuid>,
-    #[serde(default)]
-    q: String,
-    #[serde(default = "twenty")]
-    limit: u32,
-}
-
-fn twenty() -> u32 {
-    20
-}
-
 #[utoipa::path(get, path = "/v1/graph/nodes", tag = "graph", params(FindQuery), responses((status = 200, body = [Node]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn find(
     State(app): State<App>,
@@ -114,24 +99,6 @@ pub async fn find(
     Ok(Json(
         app.graph.find(query.user_id, &query.q, query.limit).await?,
     ))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AroundQuery {
-    #[serde(default = "two")]
-    depth: u32,
-    #[serde(default = "hundred")]
-    limit: u32,
-}
-
-fn two() -> u32 {
-    2
-}
-
-fn hundred() -> u32 {
-    100
 }
 
 /// `GET /v1/graph/nodes/{id}/neighbourhood?depth=&limit=`.
@@ -154,20 +121,6 @@ pub async fn neighbourhood(
     ))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct PathQuery {
-    from: Uuid,
-    to: Uuid,
-    #[serde(default = "four")]
-    max_depth: u32,
-}
-
-fn four() -> u32 {
-    4
-}
-
 /// `GET /v1/graph/path?from=&to=&max_depth=`: a shortest chain, or `null`.
 #[utoipa::path(get, path = "/v1/graph/path", tag = "graph", params(PathQuery), responses((status = 200, description = "a shortest chain, or null", body = Option<Path>), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn path(
@@ -185,12 +138,6 @@ pub async fn path(
             .path(query.from, query.to, query.max_depth)
             .await?,
     ))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct End {
-    reason: String,
 }
 
 /// `POST /v1/graph/relations/{id}/end`: the relation no longer holds (it is kept, ended).

@@ -1,5 +1,8 @@
 //! The memory REST API: users and identities, sessions and messages, facts with history,
 //! full-text search, usage over time and the audit log. Every route needs a credential; see [`auth`].
+//!
+//! Request and response bodies are `daarion-memory-client`'s types, the contract every caller
+//! compiles against; `crate::rows` reads them from query rows.
 
 mod audit_log;
 pub mod auth;
@@ -8,6 +11,7 @@ mod error;
 mod facts;
 mod graph;
 mod index;
+mod keys;
 mod openapi;
 mod search;
 mod sessions;

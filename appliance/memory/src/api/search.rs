@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
+use daarion_memory_client::search::{Hit, SearchQuery};
 use uuid::Uuid;
 
 use super::auth::Caller;
@@ -12,37 +12,7 @@ use super::error::ApiError;
 #[allow(unused_imports)]
 use super::openapi::ErrorEnvelope;
 use crate::App;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SearchQuery {
-    user_id: Uuid,
-    q: String,
-    #[serde(default = "ten")]
-    limit: i64,
-}
-
-fn ten() -> i64 {
-    10
-}
-
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Hit {
-    pub kind: String,
-    pub id: Uuid,
-    pub content: String,
-    /// The fused rank score (higher is better); comparable within one answer only.
-    pub score: f32,
-    /// The matched words marked `<b>…</b>`, or the start of the text for a hit by meaning.
-    pub why: String,
-    /// `words` (full-text), `meaning` (vectors), `graph` (a relation of an entity the query
-    /// names), or more than one.
-    #[sqlx(skip)]
-    pub matched_by: Vec<&'static str>,
-    /// Cosine similarity to the query, for hits by meaning.
-    #[sqlx(skip)]
-    pub similarity: Option<f32>,
-}
+use crate::rows::Row;
 
 /// Reciprocal-rank fusion's constant: damps the weight of the very first ranks.
 const RRF_K: f32 = 60.0;
@@ -60,12 +30,12 @@ pub fn fuse(lists: Vec<(Vec<Hit>, &'static str)>, limit: usize) -> Vec<Hit> {
             {
                 Some(seen) => {
                     seen.score += add;
-                    seen.matched_by.push(how);
+                    seen.matched_by.push(how.to_owned());
                     seen.similarity = seen.similarity.or(hit.similarity);
                 }
                 None => merged.push(Hit {
                     score: add,
-                    matched_by: vec![how],
+                    matched_by: vec![how.to_owned()],
                     ..hit
                 }),
             }
@@ -241,7 +211,7 @@ pub async fn search(
     }
     let limit = query.limit.clamp(1, 100);
     let (by_words, by_meaning, by_graph) = tokio::join!(
-        sqlx::query_as::<_, Hit>(
+        sqlx::query_as::<_, Row<Hit>>(
             "WITH query AS (SELECT websearch_to_tsquery('simple', $2) AS tsq) \
              SELECT kind, id, content, score, why FROM ( \
                SELECT 'fact' AS kind, f.id, f.content, (ts_rank(f.search, query.tsq) * 2)::float4 AS score, \
@@ -266,7 +236,7 @@ pub async fn search(
     );
     Ok(Json(fuse(
         vec![
-            (by_words?, "words"),
+            (Row::all(by_words?), "words"),
             (by_meaning, "meaning"),
             (by_graph, "graph"),
         ],

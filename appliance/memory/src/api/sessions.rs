@@ -3,67 +3,24 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use time::OffsetDateTime;
+use daarion_memory_client::sessions::{
+    MessagesQuery, NewMessage, NewSession, ROLES, Session, StoredMessage,
+};
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::keys;
 #[allow(unused_imports)]
 use super::openapi::ErrorEnvelope;
-use super::state::state_key;
 use super::users;
 use crate::App;
+use crate::rows::Row;
 
-/// A message bigger than this is a document; it goes through ingest, not into the history.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Session {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub agent_id: String,
-    pub chat: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub ended_at: Option<OffsetDateTime>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct StoredMessage {
-    pub id: Uuid,
-    pub session_id: Uuid,
-    pub role: String,
-    pub content: String,
-    pub agent_id: Option<String>,
-    pub model: Option<String>,
-    pub prompt_tokens: Option<i32>,
-    pub completion_tokens: Option<i32>,
-    pub trace_id: Option<String>,
-    #[schema(value_type = Object)]
-    pub versions: Value,
-    /// On an assistant message: the tool calls the model made.
-    #[schema(value_type = Option<Object>)]
-    pub tool_calls: Option<Value>,
-    /// On a tool message: the call it answers.
-    pub tool_call_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
+pub use daarion_memory_client::sessions::MAX_MESSAGE_BYTES;
 
 const SESSION_COLUMNS: &str = "id, user_id, agent_id, chat, started_at, ended_at";
 const MESSAGE_COLUMNS: &str = "id, session_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions, tool_calls, tool_call_id, created_at";
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewSession {
-    user_id: Uuid,
-    agent_id: String,
-    #[serde(default)]
-    chat: String,
-}
 
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = NewSession, responses((status = 201, body = Session), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn create(
@@ -74,7 +31,7 @@ pub async fn create(
     caller.write(body.user_id)?;
     check_new(&body)?;
     users::load(&app.pool, body.user_id).await?;
-    let session: Session = sqlx::query_as(&format!(
+    let session = sqlx::query_as::<_, Row<Session>>(&format!(
         "INSERT INTO sessions (id, user_id, agent_id, chat) VALUES ($1, $2, $3, $4) RETURNING {SESSION_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -82,7 +39,8 @@ pub async fn create(
     .bind(&body.agent_id)
     .bind(&body.chat)
     .fetch_one(&app.pool)
-    .await?;
+    .await?
+    .into_inner();
     Ok((StatusCode::CREATED, Json(session)))
 }
 
@@ -97,7 +55,7 @@ pub async fn open(
     caller.write(body.user_id)?;
     check_new(&body)?;
     // Every turn opens its session: the open one is answered from the cache until it ends.
-    let key = open_key(&app, body.user_id, &body.agent_id, &body.chat);
+    let key = keys::open_session(&app, body.user_id, &body.agent_id, &body.chat);
     if let Some(session) = app.cache.get::<Session>(&key).await {
         return Ok(Json(session));
     }
@@ -111,7 +69,7 @@ pub async fn open(
     .bind(&body.chat)
     .execute(&mut *tx)
     .await?;
-    let existing: Option<Session> = sqlx::query_as(&format!(
+    let existing = sqlx::query_as::<_, Row<Session>>(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND agent_id = $2 AND chat = $3 \
          AND ended_at IS NULL ORDER BY started_at DESC LIMIT 1"
     ))
@@ -121,41 +79,34 @@ pub async fn open(
     .fetch_optional(&mut *tx)
     .await?;
     let session = match existing {
-        Some(session) => session,
-        None => {
-            sqlx::query_as(&format!(
-                "INSERT INTO sessions (id, user_id, agent_id, chat) VALUES ($1, $2, $3, $4) RETURNING {SESSION_COLUMNS}"
-            ))
-            .bind(Uuid::now_v7())
-            .bind(body.user_id)
-            .bind(&body.agent_id)
-            .bind(&body.chat)
-            .fetch_one(&mut *tx)
-            .await?
-        }
+        Some(Row(session)) => session,
+        None => sqlx::query_as::<_, Row<Session>>(&format!(
+            "INSERT INTO sessions (id, user_id, agent_id, chat) VALUES ($1, $2, $3, $4) RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(body.user_id)
+        .bind(&body.agent_id)
+        .bind(&body.chat)
+        .fetch_one(&mut *tx)
+        .await?
+        .into_inner(),
     };
     tx.commit().await?;
     app.cache.put(&key, &session).await;
     Ok(Json(session))
 }
 
-/// Where the open session of a user, agent and chat is cached (lengths keep the parts apart).
-fn open_key(app: &App, user: Uuid, agent: &str, chat: &str) -> String {
-    app.cache
-        .key(&format!("open:{user}:{}:{agent}:{chat}", agent.len()))
-}
-
 /// Drops what is cached of a session that ended.
 async fn forget_session(app: &App, session: &Session) {
     app.cache
-        .forget(&open_key(
+        .forget(&keys::open_session(
             app,
             session.user_id,
             &session.agent_id,
             &session.chat,
         ))
         .await;
-    app.cache.forget(&state_key(app, session.id)).await;
+    app.cache.forget(&keys::state(app, session.id)).await;
 }
 
 fn check_new(body: &NewSession) -> Result<(), ApiError> {
@@ -169,12 +120,13 @@ fn check_new(body: &NewSession) -> Result<(), ApiError> {
 }
 
 pub(crate) async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<Session, ApiError> {
-    sqlx::query_as(&format!(
+    sqlx::query_as::<_, Row<Session>>(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(pool)
     .await?
+    .map(Row::into_inner)
     .ok_or_else(|| ApiError::NotFound(format!("session {id}")))
 }
 
@@ -198,12 +150,13 @@ pub async fn end(
 ) -> Result<Json<Session>, ApiError> {
     let session = load(&app.pool, id).await?;
     caller.write(session.user_id)?;
-    let ended: Session = sqlx::query_as(&format!(
+    let ended = sqlx::query_as::<_, Row<Session>>(&format!(
         "UPDATE sessions SET ended_at = coalesce(ended_at, now()) WHERE id = $1 RETURNING {SESSION_COLUMNS}"
     ))
     .bind(id)
     .fetch_one(&app.pool)
-    .await?;
+    .await?
+    .into_inner();
     // What the session kept between turns ends with it.
     sqlx::query("DELETE FROM session_state WHERE session_id = $1")
         .bind(id)
@@ -211,24 +164,6 @@ pub async fn end(
         .await?;
     forget_session(&app, &ended).await;
     Ok(Json(ended))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMessage {
-    role: String,
-    content: String,
-    agent_id: Option<String>,
-    model: Option<String>,
-    prompt_tokens: Option<u32>,
-    completion_tokens: Option<u32>,
-    trace_id: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    versions: Value,
-    #[schema(value_type = Option<Object>)]
-    tool_calls: Option<Value>,
-    tool_call_id: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/messages", tag = "sessions", params(("id" = Uuid, Path)), request_body = NewMessage, responses((status = 201, body = StoredMessage), (status = 409, description = "the session has ended", body = ErrorEnvelope), (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
@@ -245,7 +180,7 @@ pub async fn add_message(
             limit: MAX_MESSAGE_BYTES,
         });
     }
-    if !["system", "user", "assistant", "tool"].contains(&body.role.as_str()) {
+    if !ROLES.contains(&body.role.as_str()) {
         return Err(ApiError::invalid(
             "role",
             "one of system, user, assistant, tool",
@@ -283,7 +218,7 @@ pub async fn add_message(
         forget_session(&app, &session).await;
         return Err(ApiError::Conflict(format!("session {id} has ended")));
     }
-    let stored: StoredMessage = sqlx::query_as(&format!(
+    let stored = sqlx::query_as::<_, Row<StoredMessage>>(&format!(
         "INSERT INTO messages (id, session_id, user_id, role, content, agent_id, model, prompt_tokens, completion_tokens, trace_id, versions, tool_calls, tool_call_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {MESSAGE_COLUMNS}"
     ))
@@ -301,34 +236,24 @@ pub async fn add_message(
     .bind(&body.tool_calls)
     .bind(&body.tool_call_id)
     .fetch_one(&app.pool)
-    .await?;
-    app.cache.forget(&history_key(&app, id)).await;
+    .await?
+    .into_inner();
+    app.cache.forget(&keys::history(&app, id)).await;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Page {
-    #[serde(default = "fifty")]
-    limit: i64,
-}
-
-fn fifty() -> i64 {
-    50
-}
-
 /// `GET /v1/sessions/{id}/messages?limit=`: the last messages, oldest first.
-#[utoipa::path(get, path = "/v1/sessions/{id}/messages", tag = "sessions", params(("id" = Uuid, Path), Page), responses((status = 200, body = [StoredMessage]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/v1/sessions/{id}/messages", tag = "sessions", params(("id" = Uuid, Path), MessagesQuery), responses((status = 200, body = [StoredMessage]), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn messages(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<Uuid>,
-    Query(page): Query<Page>,
+    Query(page): Query<MessagesQuery>,
 ) -> Result<Json<Vec<StoredMessage>>, ApiError> {
     let session = load(&app.pool, id).await?;
     caller.read(session.user_id)?;
     let limit = page.limit.clamp(1, 500);
-    let key = history_key(&app, id);
+    let key = keys::history(&app, id);
     // The last CACHED messages serve every page that small (the router asks for 100 a turn).
     if limit <= CACHED
         && let Some(cached) = app.cache.get::<Vec<StoredMessage>>(&key).await
@@ -337,13 +262,15 @@ pub async fn messages(
         return Ok(Json(cached[skip..].to_vec()));
     }
     let fetch = limit.max(CACHED);
-    let mut messages: Vec<StoredMessage> = sqlx::query_as(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2"
-    ))
-    .bind(id)
-    .bind(fetch)
-    .fetch_all(&app.pool)
-    .await?;
+    let mut messages = Row::all(
+        sqlx::query_as::<_, Row<StoredMessage>>(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2"
+        ))
+        .bind(id)
+        .bind(fetch)
+        .fetch_all(&app.pool)
+        .await?,
+    );
     messages.reverse();
     if fetch == CACHED {
         app.cache.put(&key, &messages).await;
@@ -354,7 +281,3 @@ pub async fn messages(
 
 /// Messages kept in the cache per session.
 const CACHED: i64 = 100;
-
-fn history_key(app: &App, session: Uuid) -> String {
-    app.cache.key(&format!("history:{session}"))
-}

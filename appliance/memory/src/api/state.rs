@@ -10,48 +10,23 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use daarion_memory_client::state::{Entry, PutEntry};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::keys;
 #[allow(unused_imports)]
 use super::openapi::ErrorEnvelope;
 use super::sessions::load;
 use crate::App;
+use crate::rows::Row;
 
-/// A value bigger than this is not state; it belongs in a message or a document.
-pub const MAX_VALUE_BYTES: usize = 16 * 1024;
-/// Entries per session: state is a handful of values, not a store.
-pub const MAX_ENTRIES: i64 = 100;
+pub use daarion_memory_client::state::{MAX_ENTRIES, MAX_VALUE_BYTES};
+
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Entry {
-    pub key: String,
-    #[schema(value_type = Object)]
-    pub value: Value,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutEntry {
-    #[schema(value_type = Object)]
-    value: Value,
-    /// Seconds until it expires; `memory.session_state_default_ttl_secs` when absent.
-    ttl_secs: Option<u64>,
-}
-
-pub(crate) fn state_key(app: &App, session: Uuid) -> String {
-    app.cache.key(&format!("state:{session}"))
-}
 
 fn check_key(key: &str) -> Result<(), ApiError> {
     let mut chars = key.chars();
@@ -74,17 +49,19 @@ fn check_key(key: &str) -> Result<(), ApiError> {
 
 /// The session's entries that have not expired, through the cache.
 async fn entries(app: &App, session: Uuid) -> Result<Vec<Entry>, ApiError> {
-    let key = state_key(app, session);
+    let key = keys::state(app, session);
     let all = match app.cache.get::<Vec<Entry>>(&key).await {
         Some(cached) => cached,
         None => {
-            let stored: Vec<Entry> = sqlx::query_as(
-                "SELECT key, value, updated_at, expires_at FROM session_state \
-                 WHERE session_id = $1 AND expires_at > clock_timestamp() ORDER BY key",
-            )
-            .bind(session)
-            .fetch_all(&app.pool)
-            .await?;
+            let stored = Row::all(
+                sqlx::query_as::<_, Row<Entry>>(
+                    "SELECT key, value, updated_at, expires_at FROM session_state \
+                     WHERE session_id = $1 AND expires_at > clock_timestamp() ORDER BY key",
+                )
+                .bind(session)
+                .fetch_all(&app.pool)
+                .await?,
+            );
             app.cache.put(&key, &stored).await;
             stored
         }
@@ -177,7 +154,7 @@ pub async fn put(
             "session {id} already keeps {MAX_ENTRIES} state entries; delete some first"
         )));
     }
-    let entry: Entry = sqlx::query_as(
+    let entry = sqlx::query_as::<_, Row<Entry>>(
         "INSERT INTO session_state (session_id, key, value, expires_at) \
          VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4)) \
          ON CONFLICT (session_id, key) DO UPDATE SET value = EXCLUDED.value, \
@@ -189,9 +166,10 @@ pub async fn put(
     .bind(&body.value)
     .bind(ttl as f64)
     .fetch_one(&mut *tx)
-    .await?;
+    .await?
+    .into_inner();
     tx.commit().await?;
-    app.cache.forget(&state_key(&app, id)).await;
+    app.cache.forget(&keys::state(&app, id)).await;
     Ok(Json(entry))
 }
 
@@ -210,7 +188,7 @@ pub async fn delete(
         .bind(&key)
         .execute(&app.pool)
         .await?;
-    app.cache.forget(&state_key(&app, id)).await;
+    app.cache.forget(&keys::state(&app, id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,32 +2,18 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use daarion_memory_client::users::{
+    Identity, Listed, Profile, Resolve, Resolved, User, UsersQuery,
+};
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::keys;
 #[allow(unused_imports)]
 use super::openapi::ErrorEnvelope;
 use crate::App;
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct User {
-    pub id: Uuid,
-    pub display_name: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Resolve {
-    channel: String,
-    external_id: String,
-    #[serde(default)]
-    display_name: String,
-}
+use crate::rows::Row;
 
 fn valid_channel(c: &str) -> bool {
     let mut chars = c.chars();
@@ -37,12 +23,12 @@ fn valid_channel(c: &str) -> bool {
 }
 
 /// `POST /v1/identities/resolve`: the user behind a channel identity, created on first contact.
-#[utoipa::path(post, path = "/v1/identities/resolve", tag = "users", request_body = Resolve, responses((status = 200, description = "the user (created on first contact): user_id, created"), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
+#[utoipa::path(post, path = "/v1/identities/resolve", tag = "users", request_body = Resolve, responses((status = 200, description = "the user (created on first contact)", body = Resolved), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn resolve(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
     Json(body): Json<Resolve>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Resolved>, ApiError> {
     caller.service_write()?;
     if !valid_channel(&body.channel) {
         return Err(ApiError::invalid(
@@ -57,13 +43,12 @@ pub async fn resolve(
         return Err(ApiError::invalid("display_name", "at most 200 characters"));
     }
     // An identity never moves to another user: once known, it is answered from the cache.
-    let identity_key = app
-        .cache
-        .key(&format!("identity:{}:{}", body.channel, body.external_id));
+    let identity_key = keys::identity(&app, &body.channel, &body.external_id);
     if let Some(user_id) = app.cache.get::<Uuid>(&identity_key).await {
-        return Ok(Json(
-            serde_json::json!({"user_id": user_id, "created": false}),
-        ));
+        return Ok(Json(Resolved {
+            user_id,
+            created: false,
+        }));
     }
     let mut tx = app.pool.begin().await?;
     // Serialise first contact of one identity so two racing messages create one user.
@@ -101,36 +86,29 @@ pub async fn resolve(
     };
     tx.commit().await?;
     app.cache.put(&identity_key, &user_id).await;
-    Ok(Json(
-        serde_json::json!({"user_id": user_id, "created": created}),
-    ))
-}
-
-/// Where a user's profile is cached. Nothing changes a profile after first contact; whatever
-/// comes to change one must drop this key.
-pub(crate) fn profile_key(app: &App, user: Uuid) -> String {
-    app.cache.key(&format!("user:{user}"))
+    Ok(Json(Resolved { user_id, created }))
 }
 
 pub(crate) async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<User, ApiError> {
-    sqlx::query_as("SELECT id, display_name, created_at FROM users WHERE id = $1")
+    sqlx::query_as::<_, Row<User>>("SELECT id, display_name, created_at FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
+        .map(Row::into_inner)
         .ok_or_else(|| ApiError::NotFound(format!("user {id}")))
 }
 
 /// `GET /v1/users/{id}`: the user and their identities.
-#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), responses((status = 200, description = "the user and their identities"), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), responses((status = 200, description = "the user and their identities", body = Profile), (status = 404, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope or another user", body = ErrorEnvelope)))]
 pub async fn get(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<Uuid>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Profile>, ApiError> {
     caller.read(id)?;
     // A profile is written once, at first contact: read through the cache every turn after.
-    let key = profile_key(&app, id);
-    if let Some(profile) = app.cache.get::<serde_json::Value>(&key).await {
+    let key = keys::profile(&app, id);
+    if let Some(profile) = app.cache.get::<Profile>(&key).await {
         return Ok(Json(profile));
     }
     let user = load(&app.pool, id).await?;
@@ -140,44 +118,26 @@ pub async fn get(
     .bind(id)
     .fetch_all(&app.pool)
     .await?;
-    let profile = serde_json::json!({
-        "user": user,
-        "identities": identities.into_iter().map(|(c, e)| serde_json::json!({"channel": c, "external_id": e})).collect::<Vec<_>>(),
-    });
+    let profile = Profile {
+        user,
+        identities: identities
+            .into_iter()
+            .map(|(channel, external_id)| Identity {
+                channel,
+                external_id,
+            })
+            .collect(),
+    };
     app.cache.put(&key, &profile).await;
     Ok(Json(profile))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Part of a display name or channel id (case-insensitive).
-    #[serde(default)]
-    q: String,
-    #[serde(default = "fifty")]
-    limit: i64,
-}
-
-fn fifty() -> i64 {
-    50
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Listed {
-    pub id: Uuid,
-    pub display_name: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// `channel:external_id` of each identity.
-    pub identities: Vec<String>,
-}
-
 /// `GET /v1/users`: users, newest first, for the operator (needs `memory:read` across users).
-#[utoipa::path(get, path = "/v1/users", tag = "users", params(ListQuery), responses((status = 200, body = [Listed]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/v1/users", tag = "users", params(UsersQuery), responses((status = 200, body = [Listed]), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn list(
     State(app): State<App>,
     axum::Extension(caller): axum::Extension<Caller>,
-    axum::extract::Query(query): axum::extract::Query<ListQuery>,
+    axum::extract::Query(query): axum::extract::Query<UsersQuery>,
 ) -> Result<Json<Vec<Listed>>, ApiError> {
     caller.read_all()?;
     if !(1..=500).contains(&query.limit) {
@@ -191,8 +151,8 @@ pub async fn list(
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    Ok(Json(
-        sqlx::query_as(
+    Ok(Json(Row::all(
+        sqlx::query_as::<_, Row<Listed>>(
             "SELECT u.id, u.display_name, u.created_at, \
                     coalesce(array_agg(i.channel || ':' || i.external_id ORDER BY i.channel) \
                              FILTER (WHERE i.channel IS NOT NULL), '{}') AS identities \
@@ -206,5 +166,5 @@ pub async fn list(
         .bind(query.limit)
         .fetch_all(&app.pool)
         .await?,
-    ))
+    )))
 }

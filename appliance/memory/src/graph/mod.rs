@@ -8,9 +8,10 @@ pub mod bolt;
 pub mod postgres;
 
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// The graph's nodes, relations and answers are the memory API's own bodies.
+pub use daarion_memory_client::graph::{Edge, NewRelation, Node, NodeRef, Path, Related, Subgraph};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -20,67 +21,6 @@ pub enum GraphError {
     NotFound(String),
     #[error("graph store: {0}")]
     Store(String),
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Node {
-    pub id: Uuid,
-    pub user_id: Option<Uuid>,
-    pub kind: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Edge {
-    pub id: Uuid,
-    pub from_node: Uuid,
-    pub to_node: Uuid,
-    pub relation: String,
-    pub source_message_id: Option<Uuid>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub ended_at: Option<OffsetDateTime>,
-}
-
-/// One end of a relation, named as people say it.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NodeRef {
-    pub kind: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRelation {
-    /// Whose memory; `None` for the shared graph.
-    pub user_id: Option<Uuid>,
-    pub from: NodeRef,
-    pub relation: String,
-    pub to: NodeRef,
-    pub source_message_id: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Related {
-    pub from: Node,
-    pub edge: Edge,
-    pub to: Node,
-    /// `false` when the same open relation already existed.
-    pub created: bool,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Subgraph {
-    pub nodes: Vec<Node>,
-    pub edges: Vec<Edge>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Path {
-    pub nodes: Vec<Node>,
-    pub edges: Vec<Edge>,
 }
 
 /// What a graph backend offers. Every read follows open relations only, within one user's graph

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{
     Edge, GraphError, GraphStore, NewRelation, Node, Path, Related, Subgraph, check, key_of,
 };
+use crate::rows::Row;
 
 pub struct PgGraph {
     pool: PgPool,
@@ -48,7 +49,7 @@ async fn upsert_node(
     .bind(name.trim())
     .execute(&mut *tx)
     .await?;
-    sqlx::query_as(&format!(
+    sqlx::query_as::<_, Row<Node>>(&format!(
         "SELECT {NODE} FROM graph_nodes WHERE user_id IS NOT DISTINCT FROM $1 AND kind = $2 AND key = $3"
     ))
     .bind(user)
@@ -56,6 +57,7 @@ async fn upsert_node(
     .bind(key_of(name))
     .fetch_one(&mut *tx)
     .await
+    .map(Row::into_inner)
 }
 
 impl GraphStore for PgGraph {
@@ -83,7 +85,7 @@ impl GraphStore for PgGraph {
             )
             .await
             .map_err(store)?;
-            let inserted: Option<Edge> = sqlx::query_as(&format!(
+            let inserted = sqlx::query_as::<_, Row<Edge>>(&format!(
                 "INSERT INTO graph_edges (id, from_node, to_node, relation, source_message_id, created_by) \
                  VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (from_node, to_node, relation) WHERE ended_at IS NULL DO NOTHING \
@@ -99,9 +101,9 @@ impl GraphStore for PgGraph {
             .await
             .map_err(store)?;
             let (edge, created) = match inserted {
-                Some(edge) => (edge, true),
+                Some(Row(edge)) => (edge, true),
                 None => (
-                    sqlx::query_as(&format!(
+                    sqlx::query_as::<_, Row<Edge>>(&format!(
                         "SELECT {EDGE} FROM graph_edges WHERE from_node = $1 AND to_node = $2 AND relation = $3 AND ended_at IS NULL"
                     ))
                     .bind(from.id)
@@ -109,7 +111,8 @@ impl GraphStore for PgGraph {
                     .bind(&relation.relation)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(store)?,
+                    .map_err(store)?
+                    .into_inner(),
                     false,
                 ),
             };
@@ -125,11 +128,12 @@ impl GraphStore for PgGraph {
 
     fn node(&self, id: Uuid) -> BoxFuture<'_, Result<Node, GraphError>> {
         Box::pin(async move {
-            sqlx::query_as(&format!("SELECT {NODE} FROM graph_nodes WHERE id = $1"))
+            sqlx::query_as::<_, Row<Node>>(&format!("SELECT {NODE} FROM graph_nodes WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(store)?
+                .map(Row::into_inner)
                 .ok_or_else(|| GraphError::NotFound(format!("node {id}")))
         })
     }
@@ -148,7 +152,7 @@ impl GraphStore for PgGraph {
                     .replace('%', "\\%")
                     .replace('_', "\\_")
             );
-            sqlx::query_as(&format!(
+            sqlx::query_as::<_, Row<Node>>(&format!(
                 "SELECT {NODE} FROM graph_nodes WHERE (user_id IS NOT DISTINCT FROM $1 OR user_id IS NULL) \
                  AND key LIKE $2 ORDER BY key LIMIT $3"
             ))
@@ -157,6 +161,7 @@ impl GraphStore for PgGraph {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
+            .map(Row::all)
             .map_err(store)
         })
     }
@@ -191,20 +196,22 @@ impl GraphStore for PgGraph {
             .fetch_all(&self.pool)
             .await
             .map_err(store)?;
-            let nodes: Vec<Node> = sqlx::query_as(&format!(
+            let nodes = sqlx::query_as::<_, Row<Node>>(&format!(
                 "SELECT {NODE} FROM graph_nodes WHERE id = ANY($1) ORDER BY name"
             ))
             .bind(&ids)
             .fetch_all(&self.pool)
             .await
+            .map(Row::all)
             .map_err(store)?;
-            let edges: Vec<Edge> = sqlx::query_as(&format!(
+            let edges = sqlx::query_as::<_, Row<Edge>>(&format!(
                 "SELECT {EDGE} FROM graph_edges WHERE ended_at IS NULL AND from_node = ANY($1) AND to_node = ANY($1) \
                  ORDER BY created_at"
             ))
             .bind(&ids)
             .fetch_all(&self.pool)
             .await
+            .map(Row::all)
             .map_err(store)?;
             Ok(Subgraph { nodes, edges })
         })
@@ -253,11 +260,14 @@ impl GraphStore for PgGraph {
             let mut edges = Vec::with_capacity(edge_ids.len());
             for id in &edge_ids {
                 edges.push(
-                    sqlx::query_as(&format!("SELECT {EDGE} FROM graph_edges WHERE id = $1"))
-                        .bind(id)
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(store)?,
+                    sqlx::query_as::<_, Row<Edge>>(&format!(
+                        "SELECT {EDGE} FROM graph_edges WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(store)?
+                    .into_inner(),
                 );
             }
             Ok(Some(Path { nodes, edges }))
@@ -266,7 +276,7 @@ impl GraphStore for PgGraph {
 
     fn end<'a>(&'a self, edge: Uuid, reason: &'a str) -> BoxFuture<'a, Result<Edge, GraphError>> {
         Box::pin(async move {
-            sqlx::query_as(&format!(
+            sqlx::query_as::<_, Row<Edge>>(&format!(
                 "UPDATE graph_edges SET ended_at = coalesce(ended_at, clock_timestamp()), \
                    end_reason = coalesce(end_reason, $2) WHERE id = $1 RETURNING {EDGE}"
             ))
@@ -275,6 +285,7 @@ impl GraphStore for PgGraph {
             .fetch_optional(&self.pool)
             .await
             .map_err(store)?
+            .map(Row::into_inner)
             .ok_or_else(|| GraphError::NotFound(format!("relation {edge}")))
         })
     }

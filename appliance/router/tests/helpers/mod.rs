@@ -12,7 +12,7 @@ use std::time::Duration;
 use daarion_control_plane::testing::Plane;
 use daarion_llm::RetryPolicy;
 use daarion_llm::testing::Fake;
-use daarion_swapper::testing::{built_binary as binary, test_models};
+use daarion_swapper::testing::ConfigBuilder;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -65,56 +65,45 @@ impl Stack {
         if swapper {
             let dir = std::env::temp_dir()
                 .join(format!("daarion-router-{}", uuid::Uuid::new_v4().simple()));
-            std::fs::create_dir_all(dir.join("manifests")).unwrap();
-            std::fs::write(
-                dir.join("manifests/smollm2.toml"),
-                "id = \"smollm2\"\nkind = \"chat\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\ncontext = 2048\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
-            )
-            .unwrap();
-            std::fs::write(
-                dir.join("manifests/whisper.toml"),
-                "id = \"whisper-tiny-en\"\nkind = \"stt\"\nfile = \"ggml-tiny.en.bin\"\nestimate_mb = 150\nidle_ttl_secs = 3600\n",
-            )
-            .unwrap();
-            // SmolLM2 with a random-weight projector: it reads images (as noise) and answers in
-            // words, which is what the gateway's photo path needs.
-            std::fs::write(
-                dir.join("manifests/eyes.toml"),
-                format!(
-                    "id = \"eyes\"\nkind = \"vision\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\nmmproj = \"{}\"\ncontext = 1024\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
-                    daarion_swapper::testing::fixture("tiny-random-mmproj-smollm2.gguf").display()
-                ),
-            )
-            .unwrap();
-            // A tiny random SD 1.x model (pictures of noise, made for real), and an image model
-            // whose file was never downloaded: drawing with it fails cleanly.
-            std::fs::write(
-                dir.join("manifests/sketch.toml"),
-                format!(
-                    "id = \"sketch\"\nkind = \"image\"\nfile = \"{}\"\nestimate_mb = 400\n[image]\nsteps = 1\ncfg_scale = 1.0\nwidth = 64\nheight = 64\n",
-                    daarion_swapper::testing::fixture("tiny-random-sd1.safetensors").display()
-                ),
-            )
-            .unwrap();
-            std::fs::write(
-                dir.join("manifests/paint.toml"),
-                "id = \"paint\"\nkind = \"image\"\nfile = \"no-such-flux.gguf\"\nestimate_mb = 100\n",
-            )
-            .unwrap();
-            std::fs::write(
-                dir.join("manifests/espeak.toml"),
-                "id = \"espeak-en\"\nkind = \"tts\"\nfile = \"/usr/bin/espeak-ng\"\nvoice = \"en-us\"\nestimate_mb = 20\n",
-            )
-            .unwrap();
-            let mut sc = config.clone();
-            sc.general.data_dir = dir.join("data");
-            sc.general.models_dir = test_models();
-            sc.models.manifests_dir = dir.join("manifests");
-            sc.models.budget_mb = 2048;
-            sc.models.llama_worker = binary("daarion-llama-worker");
-            sc.models.whisper_worker = binary("daarion-whisper-worker");
-            sc.models.tts_worker = binary("daarion-tts-worker");
-            sc.models.sd_worker = binary("daarion-sd-worker");
+            let fixture = |name: &str| {
+                daarion_swapper::testing::fixture(name)
+                    .display()
+                    .to_string()
+            };
+            let sc = ConfigBuilder::new(&config, &dir)
+                .model("smollm2", "chat", "smollm2-135m-instruct-q4_1.gguf", 2048)
+                .manifest(
+                    "whisper",
+                    "id = \"whisper-tiny-en\"\nkind = \"stt\"\nfile = \"ggml-tiny.en.bin\"\nestimate_mb = 150\nidle_ttl_secs = 3600\n",
+                )
+                // SmolLM2 with a random-weight projector: it reads images (as noise) and answers
+                // in words, which is what the gateway's photo path needs.
+                .manifest(
+                    "eyes",
+                    &format!(
+                        "id = \"eyes\"\nkind = \"vision\"\nfile = \"smollm2-135m-instruct-q4_1.gguf\"\nmmproj = \"{}\"\ncontext = 1024\nestimate_mb = 300\nidle_ttl_secs = 3600\n",
+                        fixture("tiny-random-mmproj-smollm2.gguf")
+                    ),
+                )
+                // A tiny random SD 1.x model (pictures of noise, made for real), and an image
+                // model whose file was never downloaded: drawing with it fails cleanly.
+                .manifest(
+                    "sketch",
+                    &format!(
+                        "id = \"sketch\"\nkind = \"image\"\nfile = \"{}\"\nestimate_mb = 400\n[image]\nsteps = 1\ncfg_scale = 1.0\nwidth = 64\nheight = 64\n",
+                        fixture("tiny-random-sd1.safetensors")
+                    ),
+                )
+                .manifest(
+                    "paint",
+                    "id = \"paint\"\nkind = \"image\"\nfile = \"no-such-flux.gguf\"\nestimate_mb = 100\n",
+                )
+                .manifest(
+                    "espeak",
+                    "id = \"espeak-en\"\nkind = \"tts\"\nfile = \"/usr/bin/espeak-ng\"\nvoice = \"en-us\"\nestimate_mb = 20\n",
+                )
+                .every_worker()
+                .build();
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             config.swapper.listen = listener.local_addr().unwrap();
             let run = daarion_swapper::run(sc, listener, shutdown.clone());
@@ -320,6 +309,26 @@ impl Stack {
         (status, events)
     }
 
+    /// `POST /v1/chat/completions` with `token` (none: no credential at all).
+    pub async fn completions(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.router_url))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// The typed client the gateway uses, with the root token.
+    pub fn router_client(&self) -> daarion_router_client::RouterClient {
+        daarion_router_client::RouterClient::new(
+            self.router_url.clone(),
+            Some(self.plane.root.clone()),
+        )
+    }
+
     pub async fn route(&self, body: &Value) -> Vec<(String, Value)> {
         let root = self.plane.root.clone();
         let (status, events) = self.route_as(&root, body).await;
@@ -363,6 +372,39 @@ pub fn event<'a>(events: &'a [(String, Value)], name: &str) -> &'a Value {
 
 pub fn names(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// Every event named `name`, in order.
+pub fn all<'a>(events: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, data)| data)
+        .collect()
+}
+
+/// The session a turn ran in, from its `start` event.
+pub fn session_of(events: &[(String, Value)]) -> String {
+    event(events, "start")["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The user a turn was for, from its `start` event.
+pub fn user_of(events: &[(String, Value)]) -> String {
+    event(events, "start")["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The roles of messages (stored, or in a model request), in order.
+pub fn roles(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The streamed text of a turn.

@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 pub mod edge;
 
-pub use daarion_swapper::testing::{built_binary as binary, test_models};
+pub use daarion_swapper::testing::test_models;
 use std::time::Duration;
+
+use daarion_swapper::testing::ConfigBuilder;
+use daarion_swapper_client::SwapperClient;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -24,10 +27,6 @@ pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
-}
-
-pub fn worker() -> PathBuf {
-    binary("daarion-llama-worker")
 }
 
 pub struct Swapper {
@@ -71,16 +70,11 @@ pub fn workspace() -> PathBuf {
 
 impl Swapper {
     pub async fn start(dir: &std::path::Path, budget_mb: u64) -> Swapper {
-        let mut config = daarion_config::Config::defaults();
-        config.general.data_dir = dir.join("data");
-        config.general.models_dir = test_models();
-        config.models.manifests_dir = dir.join("manifests");
-        config.models.budget_mb = budget_mb;
-        config.models.llama_worker = worker();
-        config.models.whisper_worker = binary("daarion-whisper-worker");
-        config.models.tts_worker = binary("daarion-tts-worker");
-        config.models.sd_worker = binary("daarion-sd-worker");
         // `models.threads` stays the shipped 0 ("all cores"): the workers' own default runs.
+        let mut config = ConfigBuilder::new(&daarion_config::Config::defaults(), dir)
+            .budget_mb(budget_mb)
+            .every_worker()
+            .build();
         config.supervisor.admin_token_file = dir.join("admin.token");
         let root = config.supervisor.root_token().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -101,6 +95,11 @@ impl Swapper {
             task,
             http,
         }
+    }
+
+    /// The swapper as the other services call it.
+    pub fn client(&self) -> SwapperClient {
+        SwapperClient::new(&self.url, Some(self.root.clone()))
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
