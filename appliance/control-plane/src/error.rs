@@ -68,9 +68,7 @@ impl IntoResponse for ControlError {
                 ErrorResponse::unavailable("quota store unavailable; try again")
             }
             ControlError::Conflict(_) => ErrorResponse::conflict(message),
-            ControlError::Invalid { .. } => {
-                ErrorResponse::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
-            }
+            ControlError::Invalid { .. } => ErrorResponse::invalid(message),
             ControlError::PromptTooLarge { .. } => {
                 ErrorResponse::new(StatusCode::PAYLOAD_TOO_LARGE, "prompt_too_large", message)
             }

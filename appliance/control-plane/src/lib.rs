@@ -24,10 +24,10 @@ pub mod testing;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
 use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
 use daarion_db::PgCheck;
+use daarion_db::redis::RedisCheck;
 use daarion_telemetry::Readiness;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -47,8 +47,8 @@ pub enum StartError {
     Bus(#[from] daarion_bus::BusError),
     #[error(transparent)]
     Serve(#[from] daarion_http::ServeError),
-    #[error("cannot connect to Redis at {url}: {message}")]
-    Redis { url: String, message: String },
+    #[error(transparent)]
+    Redis(#[from] daarion_db::redis::RedisError),
 }
 
 /// The API routes, every one behind authentication except login and logout, and the OpenAPI
@@ -89,14 +89,7 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(admins::logout))
         .with_state(app)
         .split_for_parts();
-    let document = Arc::new(openapi);
-    router.route(
-        "/openapi.json",
-        get(move || {
-            let document = document.clone();
-            async move { axum::Json(document.as_ref().clone()) }
-        }),
-    )
+    daarion_http::openapi::with_document(router, openapi)
 }
 
 /// Runs the control plane until `shutdown`.
@@ -105,19 +98,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let pool = daarion_db::connect(&config.database).await?;
-    if config.database.migrate_on_start {
-        daarion_db::migrate(&pool).await?;
-    }
-    let redis_err = |e: redis::RedisError| StartError::Redis {
-        url: daarion_config::redact_url(&config.redis.url),
-        message: e.to_string(),
-    };
-    let redis = redis::Client::open(config.redis.url.as_str())
-        .map_err(redis_err)?
-        .get_connection_manager()
-        .await
-        .map_err(redis_err)?;
+    let pool = daarion_db::open(&config.database).await?;
+    let redis = daarion_db::redis::connect(&config.redis.url).await?;
     let bus = Bus::connect(&config.bus, "control-plane").await?;
     bus.ensure_topology().await?;
     let app = App {
@@ -139,19 +121,10 @@ pub async fn run(
         app.bus.clone(),
         shutdown.clone(),
     ));
-    let redis = app.redis.clone();
     let readiness = Readiness::new()
         .with_check(PgCheck(app.pool.clone()))
         .with_check(BusCheck(app.bus.clone()))
-        .with_fn("redis", move || {
-            let mut redis = redis.clone();
-            Box::pin(async move {
-                redis::cmd("PING")
-                    .query_async::<String>(&mut redis)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-        });
+        .with_check(RedisCheck(app.redis.clone()));
     let served = daarion_http::serve_app(
         "control-plane",
         routes(app.clone()),

@@ -65,6 +65,19 @@ async fn connect_with(
         .await
 }
 
+/// How a service that owns tables starts with them: connected, and migrated first when
+/// `database.migrate_on_start` says so (the default; `daarion migrate` does it otherwise).
+pub async fn open(config: &DatabaseConfig) -> Result<PgPool, DbError> {
+    let pool = connect(config).await?;
+    if config.migrate_on_start {
+        let applied = migrate(&pool).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+    }
+    Ok(pool)
+}
+
 /// Applies pending migrations; returns the versions applied now (empty when up to date).
 pub async fn migrate(pool: &PgPool) -> Result<Vec<i64>, DbError> {
     let before = applied_versions(pool).await.unwrap_or_default();

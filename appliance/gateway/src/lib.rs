@@ -44,6 +44,7 @@ use daarion_bus::topology::TELEGRAM_UPDATES;
 use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
 use daarion_control_client::{ControlClient, Introspector};
+use daarion_db::redis::RedisCheck;
 use daarion_memory_client::MemoryClient;
 use daarion_router_client::RouterClient;
 use daarion_swapper_client::SwapperClient;
@@ -102,8 +103,8 @@ pub enum StartError {
     NoRootToken(String),
     #[error(transparent)]
     Bus(#[from] daarion_bus::BusError),
-    #[error("cannot connect to Redis: {0}")]
-    Redis(String),
+    #[error(transparent)]
+    Redis(#[from] daarion_db::redis::RedisError),
     #[error("cannot watch the control plane for changes: {0}")]
     Watch(String),
     #[error(transparent)]
@@ -129,11 +130,7 @@ pub async fn app(config: Config, limits: Limits) -> Result<App, StartError> {
     })?;
     let bus = Bus::connect(&config.bus, "gateway").await?;
     bus.ensure_topology().await?;
-    let redis = redis::Client::open(config.redis.url.as_str())
-        .map_err(|e| StartError::Redis(e.to_string()))?
-        .get_connection_manager()
-        .await
-        .map_err(|e| StartError::Redis(e.to_string()))?;
+    let redis = daarion_db::redis::connect(&config.redis.url).await?;
     let control_url = format!("http://{}", config.control_plane.dial());
     Ok(App {
         control: ControlClient::new(&control_url, root.clone(), Duration::from_secs(60)),
@@ -196,18 +193,9 @@ pub async fn serve(
         })
     };
     let poller = tokio::spawn(polling::run(app.clone(), shutdown.clone()));
-    let redis = app.redis.clone();
     let readiness = Readiness::new()
         .with_check(BusCheck(app.bus.clone()))
-        .with_fn("redis", move || {
-            let mut redis = redis.clone();
-            Box::pin(async move {
-                redis::cmd("PING")
-                    .query_async::<String>(&mut redis)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-        });
+        .with_check(RedisCheck(app.redis.clone()));
     let served = daarion_http::serve_app(
         "gateway",
         routes(app.clone()),

@@ -353,7 +353,7 @@ async fn the_web_chat_streams_the_router_events_for_the_callers_own_user() {
     assert!(body.contains("hello web"), "{body}");
     let empty = json!({"text": "", "agent": "a"});
     let r = chat(Credential::Bearer(&token), &empty).await;
-    assert_eq!(r.status(), 400, "the router's error comes through");
+    assert_eq!(r.status(), 422, "the router's error comes through");
 
     // An admin's browser session: the cookie and its CSRF token.
     daarion_control_plane::admins::create_admin(

@@ -49,6 +49,14 @@ impl ErrorResponse {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// A request that is the JSON asked for but whose values are wrong (an empty text, a name
+    /// with forbidden characters, a number out of range): 422 `invalid` in every DAARION API.
+    /// A body that is not the JSON asked for at all stays a 400 (axum's rejection), and the
+    /// OpenAI-compatible routes answer as OpenAI does (400 `invalid_request_error`).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }

@@ -5,6 +5,7 @@
 mod error;
 mod metrics;
 mod middleware;
+pub mod openapi;
 mod serve;
 
 pub use error::{ErrorBody, ErrorEnvelope, ErrorResponse};

@@ -83,13 +83,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), MemoryError> {
-    let pool = daarion_db::connect(&config.database).await?;
-    if config.database.migrate_on_start {
-        let applied = daarion_db::migrate(&pool).await?;
-        if !applied.is_empty() {
-            tracing::info!(?applied, "migrations applied");
-        }
-    }
+    let pool = daarion_db::open(&config.database).await?;
     let bus = Bus::connect(&config.bus, "memory").await?;
     bus.ensure_topology().await?;
     let cache = cache::Cache::connect(&config.redis.url, &config.redis.key_prefix).await;

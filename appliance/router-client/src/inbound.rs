@@ -17,7 +17,7 @@ pub const PICTURE_TYPES: [&str; 5] = [
     "image/bmp",
 ];
 
-/// Why a message cannot be routed as it is; the router answers `Invalid` with 400 and
+/// Why a message cannot be routed as it is; the router answers `Invalid` with 422 and
 /// `TooLarge` with 413.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InboundError {

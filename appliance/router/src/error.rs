@@ -87,7 +87,8 @@ impl RouterError {
             RouterError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
             RouterError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             RouterError::AuthUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "auth_unavailable"),
-            RouterError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
+            // The one rule of every DAARION API (`daarion_http::ErrorResponse::invalid`).
+            RouterError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             RouterError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             RouterError::UnknownAgent(_) => (StatusCode::NOT_FOUND, "unknown_agent"),
             RouterError::UnknownUser(_) => (StatusCode::NOT_FOUND, "unknown_user"),
@@ -148,6 +149,11 @@ impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         self.0.log();
         let (status, code) = self.0.status_code();
+        // OpenAI answers every request it cannot take as it stands with a 400.
+        let status = match status {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            other => other,
+        };
         let kind = match status {
             StatusCode::UNAUTHORIZED => "authentication_error",
             StatusCode::FORBIDDEN => "permission_error",

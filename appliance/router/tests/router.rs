@@ -638,7 +638,7 @@ async fn bad_input_gets_clear_errors_and_the_conversation_stays_consistent() {
     // (request, status, the error's code and a word of its message; "" checks nothing)
     let refused = [
         (msg.clone(), 404, "unknown_agent", ""),
-        (Stack::message("12", "   "), 400, "", "empty"),
+        (Stack::message("12", "   "), 422, "invalid", "empty"),
         (Stack::message("12", &"x".repeat(1 << 20)), 413, "", ""),
         (json!({"text": "no channel"}), 422, "", ""),
         // No route without a default agent.
@@ -1082,7 +1082,7 @@ async fn the_image_tools_draw_with_the_image_model_and_look_with_the_vision_mode
     bad["images"] = json!([{"mime": "text/html", "data": "aGk="}]);
     let root = stack.plane.root.clone();
     let (status, events) = stack.route_as(&root, &bad).await;
-    assert_eq!(status, 400, "{events:?}");
+    assert_eq!(status, 422, "{events:?}");
     stack.stop().await;
 }
 

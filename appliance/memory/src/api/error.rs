@@ -60,9 +60,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::NotFound(_) => ErrorResponse::not_found(message),
             ApiError::Conflict(_) => ErrorResponse::conflict(message),
-            ApiError::Invalid { .. } => {
-                ErrorResponse::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
-            }
+            ApiError::Invalid { .. } => ErrorResponse::invalid(message),
             ApiError::TooLarge { .. } => {
                 ErrorResponse::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
             }

@@ -20,7 +20,6 @@ mod usage;
 mod users;
 
 use axum::Router;
-use axum::routing::get;
 
 pub use error::ApiError;
 pub use sessions::MAX_MESSAGE_BYTES;
@@ -66,12 +65,5 @@ pub fn routes(app: App) -> Router {
         ))
         .with_state(app)
         .split_for_parts();
-    let document = std::sync::Arc::new(document);
-    router.route(
-        "/openapi.json",
-        get(move || {
-            let document = document.clone();
-            async move { axum::Json(document.as_ref().clone()) }
-        }),
-    )
+    daarion_http::openapi::with_document(router, document)
 }

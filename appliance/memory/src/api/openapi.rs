@@ -1,7 +1,6 @@
 //! The OpenAPI document served at `/openapi.json`, assembled from the same annotated handlers
 //! that build the router (utoipa-axum's `routes!`): no route without its documentation.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 /// The error body every service answers with, defined once in `daarion-http`.
@@ -31,10 +30,6 @@ struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+        daarion_http::openapi::add_bearer(openapi);
     }
 }
