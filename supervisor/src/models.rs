@@ -86,7 +86,7 @@ pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<Exit
 
 async fn pull(config: &Config, manifest: &Manifest) -> anyhow::Result<ExitCode> {
     let mut shown = 0u64;
-    let result = daarion_swapper::pull::pull(manifest, &config.general.models_dir, |p| {
+    let result = daarion_swapper::download::download(manifest, &config.general.models_dir, |p| {
         // A line per tenth (or per 64 MiB when the size is unknown), not per chunk.
         let step = p.total.map_or(64 << 20, |t| (t / 10).max(1));
         if p.done >= shown + step || Some(p.done) == p.total {

@@ -6,9 +6,9 @@ use daarion_bus::{Envelope, HandlerError, consume};
 use daarion_db::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::{App, MemoryError};
+use crate::{App, ServiceError};
 
-pub(crate) async fn run_logger(app: App, shutdown: CancellationToken) -> Result<(), MemoryError> {
+pub(crate) async fn run_logger(app: App, shutdown: CancellationToken) -> Result<(), ServiceError> {
     consume(&app.bus, AUDIT_LOGGER, shutdown, |event| {
         let pool = app.pool.clone();
         async move { store_audit(&pool, &event).await }

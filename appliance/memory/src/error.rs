@@ -1,5 +1,7 @@
+/// Why the memory service could not start, or stopped: a store, the bus or the server failed
+/// (the client side of the memory API has its own `daarion_memory_client::MemoryError`).
 #[derive(Debug, thiserror::Error)]
-pub enum MemoryError {
+pub enum ServiceError {
     #[error(transparent)]
     Db(#[from] daarion_db::DbError),
     #[error(transparent)]

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::embed::Embedder;
-use crate::{App, MemoryError};
+use crate::{App, ServiceError};
 
 pub const MAX_ATTEMPTS: i32 = 8;
 const RELAY_BATCH: i64 = 100;
@@ -57,7 +57,7 @@ pub fn event_id(kind: &str, id: Uuid, attempts: i32) -> Uuid {
     )
 }
 
-pub(crate) async fn run(app: App, shutdown: CancellationToken) -> Result<(), MemoryError> {
+pub(crate) async fn run(app: App, shutdown: CancellationToken) -> Result<(), ServiceError> {
     let Some(embedder) = app.embedder.clone() else {
         tracing::warn!("no root token to call the swapper with: the vector index is not kept");
         return Ok(());
@@ -90,7 +90,7 @@ pub(crate) async fn run(app: App, shutdown: CancellationToken) -> Result<(), Mem
     Ok(())
 }
 
-async fn relay(app: &App, shutdown: CancellationToken) -> Result<(), MemoryError> {
+async fn relay(app: &App, shutdown: CancellationToken) -> Result<(), ServiceError> {
     let mut listener = PgListener::connect_with(&app.pool).await?;
     listener.listen("daarion_index").await?;
     loop {

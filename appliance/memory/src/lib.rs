@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use audit::store_audit;
-pub use error::MemoryError;
+pub use error::ServiceError;
 pub use usage::store_usage;
 
 /// Everything a request handler or consumer of this service needs.
@@ -55,7 +55,7 @@ pub struct App {
 /// The embedded engine under the data directory, or the Qdrant server `memory.qdrant.url` names.
 async fn open_vectors(
     config: &Config,
-) -> Result<Arc<dyn daarion_vectors::VectorStore>, MemoryError> {
+) -> Result<Arc<dyn daarion_vectors::VectorStore>, ServiceError> {
     let qdrant = &config.memory.qdrant;
     if qdrant.url.is_empty() {
         let dir = config.general.data_dir.join("vectors");
@@ -82,7 +82,7 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), MemoryError> {
+) -> Result<(), ServiceError> {
     let pool = daarion_db::open(&config.database).await?;
     let bus = Bus::connect(&config.bus, "memory").await?;
     bus.ensure_topology().await?;
@@ -134,7 +134,7 @@ pub async fn run(
     shutdown.cancel();
     let consumed = consumers
         .await
-        .map_err(|e| MemoryError::Task(e.to_string()))?;
+        .map_err(|e| ServiceError::Task(e.to_string()))?;
     served?;
     consumed?;
     app.pool.close().await;

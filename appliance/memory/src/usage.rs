@@ -7,9 +7,12 @@ use daarion_bus::{Envelope, HandlerError, consume};
 use daarion_db::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::{App, MemoryError};
+use crate::{App, ServiceError};
 
-pub(crate) async fn run_recorder(app: App, shutdown: CancellationToken) -> Result<(), MemoryError> {
+pub(crate) async fn run_recorder(
+    app: App,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
     consume(&app.bus, USAGE_RECORDER, shutdown, |event| {
         let pool = app.pool.clone();
         async move { store_usage(&pool, &event).await }

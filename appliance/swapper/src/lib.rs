@@ -12,12 +12,12 @@ mod audio_api;
 pub mod budget;
 mod chat_api;
 mod chat_content;
+pub mod download;
 mod error;
 mod image_api;
 mod ledger;
 pub mod manifest;
 mod metrics;
-pub mod pull;
 mod pulls;
 pub mod scheduler;
 #[cfg(feature = "testing")]

@@ -1,6 +1,6 @@
 //! Downloads started from the admin API (`POST /v1/swapper/models/{id}/pull`), run in the
 //! background with their progress kept for `GET /v1/swapper/status`: the admin UI shows it. The
-//! download itself is `pull::pull` (resumable, checksum-verified), the same as the CLI's.
+//! download itself is `download::download` (resumable, checksum-verified), the same as the CLI's.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -58,7 +58,7 @@ impl Pulls {
         tokio::spawn(async move {
             let id = manifest.id.clone();
             let progress = pulls.clone();
-            let result = crate::pull::pull(&manifest, &models_dir, |p| {
+            let result = crate::download::download(&manifest, &models_dir, |p| {
                 progress.set(
                     &id,
                     PullStatus {

@@ -14,7 +14,7 @@ pub struct Memory {
     pub plane: Plane,
     pub url: String,
     shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), daarion_memory::MemoryError>>,
+    task: tokio::task::JoinHandle<Result<(), daarion_memory::ServiceError>>,
     pub http: reqwest::Client,
 }
 

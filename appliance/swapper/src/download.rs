@@ -50,7 +50,7 @@ fn part_path(target: &std::path::Path) -> PathBuf {
 
 /// The model's file, then each other file it needs (a vision model's projector, an image
 /// model's parts) that the manifest says where to fetch from.
-pub async fn pull(
+pub async fn download(
     manifest: &Manifest,
     models_dir: &std::path::Path,
     mut on_progress: impl FnMut(Progress),
