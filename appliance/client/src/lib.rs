@@ -287,18 +287,19 @@ impl Service {
     }
 }
 
-/// The `/ready` probe of a service that needs another one: it answers `/health`.
-pub struct ServiceCheck(pub Service);
+/// The `/ready` probe of a service that needs another one: it answers `/health`. `name` is the
+/// check's name in the readiness report (`memory`, `control-plane`).
+pub struct ServiceCheck(pub &'static str, pub Service);
 
 impl daarion_telemetry::Check for ServiceCheck {
     fn name(&self) -> &str {
-        self.0.name
+        self.0
     }
     fn check(
         &self,
     ) -> std::pin::Pin<Box<dyn Future<Output = daarion_telemetry::CheckResult> + Send + '_>> {
         Box::pin(async move {
-            self.0
+            self.1
                 .ping()
                 .await
                 .map(|()| "reachable".to_owned())

@@ -47,7 +47,7 @@ impl ControlClient {
         }
     }
 
-    pub(crate) fn service(&self) -> &Service {
+    pub fn service(&self) -> &Service {
         &self.inner.service
     }
 

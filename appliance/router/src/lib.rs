@@ -23,6 +23,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use daarion_bus::{Bus, BusCheck};
+use daarion_client::ServiceCheck;
 use daarion_config::Config;
 use daarion_control_client::{ControlClient, Introspector};
 use daarion_llm::RetryPolicy;
@@ -144,30 +145,10 @@ pub async fn serve(
         .watch(&app.bus)
         .await
         .map_err(|e| StartError::Watch(e.to_string()))?;
-    let control = app.control.clone();
-    let memory = app.memory.clone();
     let readiness = Readiness::new()
         .with_check(BusCheck(app.bus.clone()))
-        .with_fn("control-plane", move || {
-            let control = control.clone();
-            Box::pin(async move {
-                control
-                    .ping()
-                    .await
-                    .map(|()| "reachable".to_owned())
-                    .map_err(|e| e.to_string())
-            })
-        })
-        .with_fn("memory", move || {
-            let memory = memory.clone();
-            Box::pin(async move {
-                memory
-                    .ping()
-                    .await
-                    .map(|()| "reachable".to_owned())
-                    .map_err(|e| e.to_string())
-            })
-        });
+        .with_check(ServiceCheck("control-plane", app.control.service().clone()))
+        .with_check(ServiceCheck("memory", app.memory.service().clone()));
     // Non-streamed completions wait for the whole answer, model loading included.
     let mut http = app.config.http.clone();
     http.request_timeout_secs = http.request_timeout_secs.max(600);
