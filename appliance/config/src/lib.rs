@@ -50,9 +50,19 @@ impl Config {
         source: Source<'_>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        Self::load_from(Path::new(DEFAULT_PATH), source, env)
+    }
+
+    /// [`Config::load_with_env`] with the default file's place given, so tests can put a file
+    /// there, or none, without touching `/etc`.
+    pub(crate) fn load_from(
+        default_path: &Path,
+        source: Source<'_>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let mut tree = layers::parse("compiled-in defaults", DEFAULT_TOML)?;
         let file = match source {
-            Source::Default => layers::read_optional(Path::new(DEFAULT_PATH))?,
+            Source::Default => layers::read_optional(default_path)?,
             Source::Explicit(path) => Some(layers::read_required(path)?),
         };
         if let Some((origin, text)) = file {

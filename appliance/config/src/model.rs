@@ -59,11 +59,16 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     pub connect_timeout_secs: u64,
     pub migrate_on_start: bool,
+    pub statement_timeout_ms: u64,
 }
 
 impl DatabaseConfig {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms)
     }
 }
 
@@ -75,6 +80,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("migrate_on_start", &self.migrate_on_start)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
             .finish()
     }
 }

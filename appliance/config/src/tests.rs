@@ -72,6 +72,29 @@ fn file_overrides_default_and_env_overrides_file() {
 
 #[test]
 fn missing_default_file_is_fine_but_explicit_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("daarion.toml");
+    let config = Config::load_from(
+        &missing,
+        Source::Default,
+        env(&[("DAARION__BUS__PREFIX", "fromenv")]),
+    )
+    .expect("no default file means defaults only");
+    let defaults = Config::defaults();
+    assert_eq!(config.bus.max_deliveries, defaults.bus.max_deliveries);
+    assert_eq!(config.gateway.listen, defaults.gateway.listen);
+    assert_eq!(
+        config.bus.prefix, "fromenv",
+        "the environment still applies"
+    );
+    // The same place, once a file is there, is read: the missing case above was not luck.
+    std::fs::write(&missing, "[bus]\nmax_deliveries = 7\n").unwrap();
+    let config = Config::load_from(&missing, Source::Default, env(&[])).unwrap();
+    assert_eq!(config.bus.max_deliveries, 7, "the default file is a layer");
+    // Unreadable is not missing: a directory in its place is an error naming it.
+    let err = Config::load_from(dir.path(), Source::Default, env(&[])).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+
     let err = Config::load_with_env(
         Source::Explicit(Path::new("/nonexistent/daarion.toml")),
         env(&[]),

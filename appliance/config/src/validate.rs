@@ -45,6 +45,11 @@ impl Config {
             "must be at least 1",
         );
         check(
+            self.database.statement_timeout_ms >= 1,
+            "database.statement_timeout_ms",
+            "must be at least 1",
+        );
+        check(
             has_scheme(&self.redis.url, &["redis", "rediss", "redis+unix", "unix"]),
             "redis.url",
             "must start with redis://, rediss:// or unix://",

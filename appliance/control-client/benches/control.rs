@@ -1,6 +1,8 @@
 //! Control-plane figures on this machine: a cached policy decision (next to the same decision
-//! asked of the control plane over HTTP), and quota check-and-consume under concurrent load
-//! (next to a bare Redis INCRBY round trip, the floor it is built on).
+//! asked of the control plane over HTTP), quota check-and-consume under concurrent load
+//! (next to a bare Redis INCRBY round trip, the floor it is built on), and how soon a prompt
+//! change is announced on NATS and seen through a client's cache (the tests only guard these
+//! against hanging).
 //! Run: `cargo bench -p daarion-control-client --bench control` (PostgreSQL, Redis, NATS here).
 
 use std::time::{Duration, Instant};
@@ -9,6 +11,7 @@ use daarion_client::{Timeouts, http_client};
 use daarion_control_client::{ControlClient, Usage};
 use daarion_control_plane::testing::Plane;
 use daarion_policy::Action;
+use futures::StreamExt;
 use serde_json::json;
 
 fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
@@ -162,5 +165,57 @@ async fn main() {
         samples,
         started.elapsed(),
     );
+
+    // A prompt change: POST to its announcement on the bus, and to a watching client's cache
+    // (an hour of TTL, so only the announcement can refresh it).
+    let subject = plane.bus.bus.naming().subject("control.changed.prompt");
+    let mut announced = plane.bus.bus.client().subscribe(subject).await.unwrap();
+    plane.bus.bus.client().flush().await.unwrap();
+    let watched = ControlClient::new(plane.url(""), reader.clone(), Duration::from_secs(3600));
+    let watcher = watched.watch(&plane.bus.bus).await.unwrap();
+    plane
+        .post("/prompts/helper", json!({"content": "Version 1."}))
+        .await;
+    let mut version = 1;
+    while watched.active_prompt("helper").await.unwrap().version != version {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), announced.next()).await
+    {
+    }
+    let n = 50;
+    let (mut to_bus, mut to_cache) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let started = Instant::now();
+    for _ in 0..n {
+        version += 1;
+        let t = Instant::now();
+        let changed = plane.post(
+            "/prompts/helper",
+            json!({"content": format!("Version {version}.")}),
+        );
+        let seen = async {
+            announced.next().await.expect("the subscription stays open");
+            t.elapsed()
+        };
+        let (_, seen) = tokio::join!(changed, seen);
+        to_bus.push(seen.as_secs_f64() * 1e6);
+        loop {
+            let prompt = watched.active_prompt("helper").await.unwrap();
+            if prompt.version == version {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "never invalidated");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        to_cache.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let elapsed = started.elapsed();
+    row("prompt change to announcement on NATS", to_bus, elapsed);
+    row(
+        "prompt change to a watching client's cache",
+        to_cache,
+        elapsed,
+    );
+    watcher.abort();
     plane.stop().await;
 }

@@ -1,9 +1,15 @@
 //! Checking API tokens that the control plane minted, for the services that accept them (memory,
 //! swapper). Answers are cached by the token's SHA-256 for a short time, so a busy caller costs
 //! one control-plane round trip per 30 seconds, and a revoked token stops working within that.
+//!
+//! Anyone who can reach a service can send bearers by the million, so the cache is bounded (a
+//! fixed number of entries, least recently used evicted first) and a refusal is cached only
+//! briefly. Questions about tokens never seen active are rate limited (a token bucket): past it
+//! the caller gets an error (503) without the control plane being asked, while tokens already
+//! known to be active keep being checked, so legitimate callers ride out a flood.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use daarion_client::reqwest::{Method, header};
@@ -11,7 +17,31 @@ use daarion_client::{Service, Timeouts, http_client};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-const CACHE_FOR: Duration = Duration::from_secs(30);
+/// How the cache and the rate of unknown tokens are bounded.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Entries kept at most: about 100 bytes each.
+    capacity: usize,
+    /// How long an active token's answer is trusted (the revocation delay).
+    active_for: Duration,
+    /// How long a refusal is remembered: a retried wrong token costs nothing, a token minted
+    /// right after a failed try works soon.
+    refused_for: Duration,
+    /// Control-plane questions about tokens not known active, in a burst and then per second.
+    burst: f64,
+    per_second: f64,
+}
+
+const LIMITS: Limits = Limits {
+    capacity: 10_000,
+    active_for: Duration::from_secs(30),
+    refused_for: Duration::from_secs(5),
+    burst: 20.0,
+    per_second: 5.0,
+};
+
+/// The error [`Introspector::check`] answers when unknown tokens arrive faster than allowed.
+pub const TOO_MANY_UNKNOWN: &str = "too many unknown tokens: try again shortly";
 
 /// What the control plane said about a token: its name and scopes, or `None` when unknown.
 pub type Introspection = Option<(String, Vec<String>)>;
@@ -129,24 +159,127 @@ pub struct Identity {
     pub scopes: Vec<String>,
 }
 
-type Entries = HashMap<Vec<u8>, (Introspection, Instant)>;
+struct Entry {
+    answer: Introspection,
+    fetched: Instant,
+    used: Instant,
+}
+
+/// The answers by token hash, and the bucket of questions about tokens not known active.
+struct Cache {
+    limits: Limits,
+    entries: HashMap<[u8; 32], Entry>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// What the cache says about a token.
+enum Cached {
+    Fresh(Introspection),
+    /// Known active once, its answer now too old: asked again, never rate limited.
+    WasActive,
+    Unknown,
+}
+
+impl Cache {
+    fn new(limits: Limits) -> Cache {
+        Cache {
+            limits,
+            entries: HashMap::new(),
+            tokens: limits.burst,
+            refilled: Instant::now(),
+        }
+    }
+
+    fn lookup(&mut self, key: &[u8; 32], now: Instant) -> Cached {
+        let limits = self.limits;
+        let Some(entry) = self.entries.get_mut(key) else {
+            return Cached::Unknown;
+        };
+        let ttl = match entry.answer {
+            Some(_) => limits.active_for,
+            None => limits.refused_for,
+        };
+        if now.duration_since(entry.fetched) < ttl {
+            entry.used = now;
+            Cached::Fresh(entry.answer.clone())
+        } else if entry.answer.is_some() {
+            Cached::WasActive
+        } else {
+            self.entries.remove(key);
+            Cached::Unknown
+        }
+    }
+
+    /// Takes one question from the bucket, `false` when it is empty.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.limits.per_second).min(self.limits.burst);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+
+    fn insert(&mut self, key: [u8; 32], answer: Introspection, now: Instant) {
+        if !self.entries.contains_key(&key) && self.entries.len() >= self.limits.capacity {
+            self.evict(now);
+        }
+        let entry = Entry {
+            answer,
+            fetched: now,
+            used: now,
+        };
+        self.entries.insert(key, entry);
+    }
+
+    /// Makes room: expired refusals first, else the least recently used entry. A linear scan,
+    /// but only when full, and the rate of new entries is bounded by the bucket.
+    fn evict(&mut self, now: Instant) {
+        let refused_for = self.limits.refused_for;
+        self.entries
+            .retain(|_, e| e.answer.is_some() || now.duration_since(e.fetched) < refused_for);
+        if self.entries.len() < self.limits.capacity {
+            return;
+        }
+        if let Some(oldest) = self
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.used)
+            .map(|(key, _)| *key)
+        {
+            self.entries.remove(&oldest);
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Introspector {
     /// Asks with the appliance's root token, which introspection requires.
     control: Service,
-    cache: Arc<Mutex<Entries>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl Introspector {
     /// `base` is the control plane (`http://127.0.0.1:9200`); `root_token` the appliance's own
     /// admin token, which introspection requires.
     pub fn new(base: &str, root_token: impl Into<String>) -> Introspector {
+        Introspector::with_limits(base, root_token, LIMITS)
+    }
+
+    fn with_limits(base: &str, root_token: impl Into<String>, limits: Limits) -> Introspector {
         let http = http_client(Timeouts::total(Duration::from_secs(5)));
         Introspector {
             control: Service::new("the control plane", base, Some(root_token.into()), http),
-            cache: Arc::default(),
+            cache: Arc::new(Mutex::new(Cache::new(limits))),
         }
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        // A panic elsewhere while holding the lock leaves the map whole: keep using it.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The introspector a service builds from its configuration: it asks the configured control
@@ -157,17 +290,22 @@ impl Introspector {
         Some(Introspector::new(&base, root))
     }
 
-    /// `Err` when the control plane could not be asked (the caller answers 503, not 401).
+    /// `Err` when the control plane could not be asked, or unknown tokens arrive too fast to
+    /// ask about this one ([`TOO_MANY_UNKNOWN`]): the caller answers 503, not 401.
     pub async fn check(&self, token: &str) -> Result<Introspection, String> {
-        let key = Sha256::digest(token.as_bytes()).to_vec();
-        if let Some((known, at)) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            && at.elapsed() < CACHE_FOR
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         {
-            return Ok(known.clone());
+            let mut cache = self.cache();
+            let now = Instant::now();
+            match cache.lookup(&key, now) {
+                Cached::Fresh(known) => return Ok(known),
+                Cached::WasActive => {}
+                Cached::Unknown => {
+                    if !cache.take(now) {
+                        return Err(TOO_MANY_UNKNOWN.into());
+                    }
+                }
+            }
         }
         let query = TokenQuery {
             token: token.to_owned(),
@@ -187,10 +325,7 @@ impl Introspector {
                 answer.scopes.unwrap_or_default(),
             )
         });
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (known.clone(), Instant::now()));
+        self.cache().insert(key, known.clone(), Instant::now());
         Ok(known)
     }
 
@@ -251,6 +386,132 @@ mod tests {
         let introspector = Introspector::new("http://127.0.0.1:1", "root");
         let asked = identify(Some("root"), Some(&introspector), &with_bearer("other")).await;
         assert!(asked.is_err(), "{asked:?}");
+    }
+
+    /// A control plane whose introspection counts its questions; tokens starting `good` exist.
+    async fn control_plane() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let app = axum::Router::new().route(
+            "/auth/introspect",
+            axum::routing::post(move |axum::Json(query): axum::Json<TokenQuery>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    axum::Json(if query.token.starts_with("good") {
+                        TokenStatus::known("bot".into(), vec!["memory:read".into()])
+                    } else {
+                        TokenStatus::unknown()
+                    })
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (base, asked)
+    }
+
+    fn asked(counter: &std::sync::atomic::AtomicUsize) -> usize {
+        counter.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    const SMALL: Limits = Limits {
+        capacity: 50,
+        active_for: Duration::from_secs(30),
+        refused_for: Duration::from_secs(5),
+        burst: 10.0,
+        per_second: 0.001,
+    };
+
+    #[tokio::test]
+    async fn a_flood_of_random_bearers_neither_grows_the_cache_nor_reaches_the_control_plane() {
+        let (base, counter) = control_plane().await;
+        let introspector = Introspector::with_limits(&base, "root", SMALL);
+        let good = introspector.check("good-token").await.unwrap();
+        assert_eq!(good, Some(("bot".into(), vec!["memory:read".into()])));
+        let mut refused = 0;
+        for i in 0..2000 {
+            match introspector.check(&format!("random-{i}")).await {
+                Ok(None) => {}
+                Err(e) if e == TOO_MANY_UNKNOWN => refused += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(asked(&counter) <= 11, "asked {} times", asked(&counter));
+        assert!(refused >= 1989, "{refused} refused");
+        assert!(introspector.cache().entries.len() <= SMALL.capacity);
+        // The known token still passes, from the cache, during the flood.
+        assert_eq!(introspector.check("good-token").await.unwrap(), good);
+    }
+
+    #[tokio::test]
+    async fn a_retried_wrong_token_is_answered_from_the_cache() {
+        let (base, counter) = control_plane().await;
+        let introspector = Introspector::with_limits(&base, "root", SMALL);
+        for _ in 0..100 {
+            assert_eq!(introspector.check("wrong").await, Ok(None));
+        }
+        assert_eq!(asked(&counter), 1);
+    }
+
+    #[tokio::test]
+    async fn answers_expire_and_a_once_active_token_is_rechecked_even_when_the_bucket_is_empty() {
+        let (base, counter) = control_plane().await;
+        let limits = Limits {
+            active_for: Duration::from_millis(50),
+            refused_for: Duration::from_millis(50),
+            burst: 2.0,
+            ..SMALL
+        };
+        let introspector = Introspector::with_limits(&base, "root", limits);
+        assert!(introspector.check("good-a").await.unwrap().is_some());
+        assert_eq!(introspector.check("bad").await, Ok(None));
+        assert_eq!(
+            introspector.check("bad-2").await,
+            Err(TOO_MANY_UNKNOWN.into())
+        );
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(introspector.check("good-a").await.unwrap().is_some());
+        assert_eq!(
+            asked(&counter),
+            3,
+            "the expired active token was asked again"
+        );
+        // The expired refusal is forgotten, and the empty bucket now refuses to ask.
+        assert_eq!(
+            introspector.check("bad").await,
+            Err(TOO_MANY_UNKNOWN.into())
+        );
+    }
+
+    #[test]
+    fn a_full_cache_evicts_expired_refusals_then_the_least_recently_used() {
+        let limits = Limits {
+            capacity: 3,
+            ..SMALL
+        };
+        let mut cache = Cache::new(limits);
+        let start = Instant::now();
+        let key = |n: u8| [n; 32];
+        let active = Some(("bot".to_owned(), vec![]));
+        cache.insert(key(1), active.clone(), start);
+        cache.insert(key(2), active.clone(), start);
+        cache.insert(key(3), None, start);
+        let later = start + Duration::from_secs(6);
+        assert!(matches!(cache.lookup(&key(1), later), Cached::Fresh(_)));
+        cache.insert(key(4), active.clone(), later);
+        assert!(
+            !cache.entries.contains_key(&key(3)),
+            "the expired refusal went first"
+        );
+        cache.insert(key(5), active, later);
+        assert_eq!(cache.entries.len(), 3);
+        assert!(
+            !cache.entries.contains_key(&key(2)),
+            "then the least recently used"
+        );
+        assert!(cache.entries.contains_key(&key(1)));
     }
 
     #[test]

@@ -42,8 +42,12 @@ async fn seeded() -> Plane {
     plane
 }
 
+/// Long enough never to fail a healthy run on a loaded machine; how fast it really is, is
+/// measured by `benches/control.rs`.
+const HANG_GUARD: Duration = Duration::from_secs(30);
+
 #[tokio::test]
-async fn a_change_reaches_the_cache_over_nats_within_a_second() {
+async fn a_change_reaches_the_cache_over_nats() {
     let plane = seeded().await;
     let token = plane.token(&["read"]).await;
     // An hour of TTL: only the announcement can make the client see the new version.
@@ -66,22 +70,14 @@ async fn a_change_reaches_the_cache_over_nats_within_a_second() {
             json!({"content": "You are very helpful."}),
         )
         .await;
-    let seen = loop {
+    loop {
         let prompt = client.active_prompt("helper").await.unwrap();
         if prompt.version == 2 {
-            break changed.elapsed();
+            break;
         }
-        assert!(
-            changed.elapsed() < Duration::from_secs(5),
-            "never invalidated"
-        );
+        assert!(changed.elapsed() < HANG_GUARD, "never invalidated");
         tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    println!(
-        "figure: prompt change to client cache: {} ms",
-        seen.as_millis()
-    );
-    assert!(seen < Duration::from_secs(1), "{seen:?}");
+    }
 
     // Policy and roles are invalidated the same way.
     plane
@@ -100,7 +96,7 @@ async fn a_change_reaches_the_cache_over_nats_within_a_second() {
             assert!(!report.decision.allow, "tool no longer granted");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(started.elapsed() < HANG_GUARD, "policy never invalidated");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     watcher.abort();

@@ -80,13 +80,19 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(auth::introspect))
         .routes(routes!(auth::whoami))
         .routes(routes!(admins::list, admins::add))
+        // Inside authentication: an unauthenticated caller learns nothing about its body.
+        .route_layer(axum::middleware::from_fn(daarion_http::refuse_nul))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::authenticate,
         ))
         // The only routes without a credential: getting one, and giving it up.
-        .routes(routes!(admins::login))
-        .routes(routes!(admins::logout))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(admins::login))
+                .routes(routes!(admins::logout))
+                .route_layer(axum::middleware::from_fn(daarion_http::refuse_nul)),
+        )
         .with_state(app)
         .split_for_parts();
     daarion_http::openapi::with_document(router, openapi)

@@ -1,6 +1,6 @@
 //! The control plane against the real PostgreSQL and NATS.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use daarion_control_plane::testing::Plane;
 use futures::StreamExt;
@@ -336,22 +336,23 @@ async fn concurrent_versions_get_distinct_numbers() {
 }
 
 #[tokio::test]
-async fn changes_are_audited_and_announced_within_a_second() {
+async fn changes_are_audited_and_announced() {
     let plane = Plane::start().await;
     let subject = plane.bus.bus.naming().subject("control.changed.>");
     let mut announcements = plane.bus.bus.client().subscribe(subject).await.unwrap();
     plane.bus.bus.client().flush().await.unwrap();
 
     agent(&plane, "helper").await;
-    let started = Instant::now();
     plane
         .post("/prompts/helper", json!({"content": "Be kind."}))
         .await;
     let mut got = Vec::new();
     while got.len() < 2 {
-        let message = tokio::time::timeout(Duration::from_secs(5), announcements.next())
+        // A guard against hanging, not a figure: `cargo bench -p daarion-control-client --bench
+        // control` measures how soon a change is announced.
+        let message = tokio::time::timeout(Duration::from_secs(30), announcements.next())
             .await
-            .expect("announcement within 5 s")
+            .expect("announcement within 30 s")
             .unwrap();
         let event: Value = serde_json::from_slice(&message.payload).unwrap();
         got.push((message.subject.to_string(), event));
@@ -360,11 +361,6 @@ async fn changes_are_audited_and_announced_within_a_second() {
         .iter()
         .find(|(s, _)| s.ends_with("control.changed.prompt"))
         .expect("a prompt announcement");
-    println!(
-        "figure: prompt change to announcement: {} ms",
-        started.elapsed().as_millis()
-    );
-    assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(prompt.1["payload"]["id"], "helper");
     assert_eq!(prompt.1["payload"]["version"], 1);
 

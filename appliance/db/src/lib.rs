@@ -37,6 +37,11 @@ pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, DbError> {
         .url
         .parse()
         .map_err(|e: sqlx::Error| DbError::Url(e.to_string()))?;
+    // A startup parameter, so every connection the pool ever opens has it, reconnects included.
+    let options = options.options([(
+        "statement_timeout",
+        config.statement_timeout().as_millis().to_string(),
+    )]);
     connect_with(options, config.max_connections, config.connect_timeout())
         .await
         .map_err(|e| DbError::Connect {
@@ -81,7 +86,17 @@ pub async fn open(config: &DatabaseConfig) -> Result<PgPool, DbError> {
 /// Applies pending migrations; returns the versions applied now (empty when up to date).
 pub async fn migrate(pool: &PgPool) -> Result<Vec<i64>, DbError> {
     let before = applied_versions(pool).await.unwrap_or_default();
-    MIGRATOR.run(pool).await?;
+    // A migration may rewrite a large table: it is not held to the per-statement limit.
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
+    let ran = MIGRATOR.run_direct(&mut *conn).await;
+    // RESET returns to the connection's startup value before it goes back to the pool.
+    sqlx::query("RESET statement_timeout")
+        .execute(&mut *conn)
+        .await?;
+    ran?;
     let after = applied_versions(pool).await?;
     Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
 }

@@ -68,3 +68,37 @@ async fn unreachable_server_is_a_clear_error() {
     assert!(err.contains("127.0.0.1:1"), "{err}");
     assert!(!err.contains("secret"), "password leaked: {err}");
 }
+
+#[tokio::test]
+async fn every_pooled_connection_has_the_statement_timeout() {
+    let db = TestDb::new().await.unwrap();
+    let mut config = daarion_config::Config::defaults().database;
+    config.url = db.url.clone();
+    config.statement_timeout_ms = 200;
+    let pool = connect(&config).await.unwrap();
+    let shown: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(shown, "200ms");
+    let started = std::time::Instant::now();
+    let slow = sqlx::query("SELECT pg_sleep(5)").execute(&pool).await;
+    let err = slow.unwrap_err().to_string();
+    assert!(err.contains("statement timeout"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // Migrations are exempt, and the connection they used gets its limit back.
+    migrate(&pool).await.unwrap();
+    let after: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(after, "200ms");
+    pool.close().await;
+    db.drop_schema().await;
+}
+
+#[test]
+fn the_shipped_statement_timeout_is_ten_seconds() {
+    let config = daarion_config::Config::defaults().database;
+    assert_eq!(config.statement_timeout_ms, 10_000);
+}

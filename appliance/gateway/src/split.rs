@@ -81,14 +81,14 @@ mod tests {
 
     #[test]
     fn code_blocks_stay_whole_when_they_fit() {
-        let text = format!(
-            "{}\n```\n{}\n```\nafter",
-            "intro ".repeat(10),
-            "let x = 1;\n".repeat(5)
-        );
+        let block = format!("```\n{}\n```", "let x = 1;\n".repeat(5));
+        let text = format!("{}\n{block}\nafter", "intro ".repeat(10));
+        assert!(block.chars().count() <= 70, "the block must fit one piece");
         let pieces = split(&text, 70);
-        let opened = pieces.iter().position(|p| p.contains("```")).unwrap();
-        assert!(!pieces[..opened].iter().any(|p| p.contains("let x")));
+        assert!(
+            pieces.iter().any(|p| p.contains(&block)),
+            "the block is cut: {pieces:?}"
+        );
         assert_eq!(pieces.concat(), text);
     }
 

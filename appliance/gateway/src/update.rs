@@ -83,6 +83,13 @@ pub fn chat_key(update: &Value) -> String {
     )
 }
 
+/// Telegram text without NUL characters. Stripped, not refused: a Telegram user cannot be
+/// answered a 422, a NUL means nothing in a chat, and PostgreSQL refuses it in text (the
+/// router would refuse the whole message, the memory service fail to store it).
+fn without_nul(text: &str) -> String {
+    text.replace('\0', "")
+}
+
 fn sender(from: &Value) -> Option<Sender> {
     let id = from["id"].as_i64()?;
     let first = from["first_name"].as_str().unwrap_or_default();
@@ -90,7 +97,10 @@ fn sender(from: &Value) -> Option<Sender> {
         Some(last) => format!("{first} {last}"),
         None => first.to_owned(),
     };
-    Some(Sender { id, name })
+    Some(Sender {
+        id,
+        name: without_nul(&name),
+    })
 }
 
 fn mentions(text: &str, username: &str) -> bool {
@@ -147,7 +157,8 @@ pub fn normalise(update: &Value, username: &str) -> Incoming {
     let text = message["text"]
         .as_str()
         .or(message["caption"].as_str())
-        .map(str::to_owned);
+        .map(without_nul)
+        .filter(|t| !t.is_empty());
 
     let addressed_media =
         !chat.group || replied_to_bot || text.as_deref().is_some_and(|t| mentions(t, username));
@@ -206,7 +217,7 @@ pub fn normalise(update: &Value, username: &str) -> Incoming {
         let name = message["contact"]["first_name"]
             .as_str()
             .unwrap_or_default();
-        format!("[shared contact: {name}, {phone}]")
+        without_nul(&format!("[shared contact: {name}, {phone}]"))
     } else {
         return Incoming::Ignore("message without text".into());
     };
@@ -263,6 +274,30 @@ mod tests {
             m[k] = v.clone();
         }
         json!({"update_id": 1, "message": m})
+    }
+
+    #[test]
+    fn nul_characters_are_stripped_from_text_captions_and_names() {
+        let from = json!({"id": 7, "first_name": "A\u{0}nn", "last_name": "L\u{0}"});
+        let update = json!({"update_id": 1, "message": {"message_id": 1, "date": 0,
+            "chat": {"id": 1, "type": "private"}, "from": from, "text": "he\u{0}llo"}});
+        match normalise(&update, "bot") {
+            Incoming::Text { text, from, .. } => {
+                assert_eq!(text, "hello");
+                assert_eq!(from.name, "Ann L");
+            }
+            other => panic!("{other:?}"),
+        }
+        let only_nul = json!({"update_id": 2, "message": {"message_id": 2, "date": 0,
+            "chat": {"id": 1, "type": "private"}, "from": {"id": 7}, "text": "\u{0}"}});
+        assert!(matches!(normalise(&only_nul, "bot"), Incoming::Ignore(_)));
+        let photo = json!({"update_id": 3, "message": {"message_id": 3, "date": 0,
+            "chat": {"id": 1, "type": "private"}, "from": {"id": 7},
+            "photo": [{"file_id": "p"}], "caption": "c\u{0}at"}});
+        match normalise(&photo, "bot") {
+            Incoming::Photo { caption, .. } => assert_eq!(caption.as_deref(), Some("cat")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

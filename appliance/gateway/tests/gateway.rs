@@ -138,9 +138,28 @@ async fn a_wrong_secret_is_refused_and_nothing_is_processed() {
 async fn five_messages_in_one_chat_are_answered_in_order_and_chats_in_parallel() {
     let gw = Gateway::start(false, Some("a")).await;
     let fake = gw.stack.fake().await;
-    // The answer echoes the question, so order can be checked.
+    // The first answer streams slowly: a start, then 20 s of empty chunks (each within the
+    // provider's 2 s stall limit), then its end. Another chat is answered inside that window.
+    let mut slow = vec![
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Let me think"}}]}),
+    ];
+    slow.extend((0..50).map(|_| json!({"choices": [{"index": 0, "delta": {}}]})));
+    slow.push(
+        json!({"choices": [{"index": 0, "delta": {"content": " ok"}, "finish_reason": "stop"}]}),
+    );
+    fake.then(Reply::Stream {
+        chunks: sse(&slow),
+        gap: Duration::from_millis(400),
+        stall: false,
+    });
     fake.always(openai_answer("ok"));
-    for i in 0..5 {
+    let (status, _) = gw.post(&text_update(20, 7, "question 0", false)).await;
+    assert_eq!(status, 200);
+    gw.until("the first answer under way", |t| {
+        t.shown(20).iter().any(|m| m.starts_with("Let me think"))
+    })
+    .await;
+    for i in 1..5 {
         let (status, _) = gw
             .post(&text_update(20, 7, &format!("question {i}"), false))
             .await;
@@ -148,10 +167,21 @@ async fn five_messages_in_one_chat_are_answered_in_order_and_chats_in_parallel()
     }
     let (status, _) = gw.post(&text_update(21, 8, "another chat", false)).await;
     assert_eq!(status, 200);
+    gw.until("the other chat's answer", |t| {
+        t.shown(21).iter().any(|m| m == "ok")
+    })
+    .await;
+    // Overlap in time: chat 21 was answered while chat 20's first answer was still streaming.
+    let first = gw.telegram.shown(20);
+    assert!(
+        first.len() == 1 && first[0].ends_with('…'),
+        "chat 21 waited for chat 20: {first:?}"
+    );
     gw.until("six answers", |t| {
         t.shown(20).len() == 5 && t.shown(21).len() == 1
     })
     .await;
+    assert_eq!(gw.telegram.shown(20)[0], "Let me think ok");
     let questions: Vec<String> = fake
         .bodies()
         .iter()

@@ -5,11 +5,13 @@
 mod error;
 mod metrics;
 mod middleware;
+mod nul;
 pub mod openapi;
 mod serve;
 
 pub use error::{ErrorBody, ErrorEnvelope, ErrorResponse};
 pub use middleware::{REQUEST_ID, json_errors, trace_requests};
+pub use nul::refuse_nul;
 pub use serve::{ServeError, build_app, serve, serve_app};
 
 /// Compares a presented credential with the expected one in time that does not depend on where

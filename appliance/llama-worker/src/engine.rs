@@ -14,6 +14,9 @@ use llama_cpp_2::mtmd::{MtmdBitmap, MtmdContext, MtmdContextParams, MtmdInputTex
 use llama_cpp_2::sampling::LlamaSampler;
 
 use crate::protocol::{Args, Chat, Embed};
+// The swapper's own check, made again here: a worker started by hand (or a caller other than
+// the swapper) gets the same refusal before llama.cpp decodes anything.
+use daarion_worker_io::image_header::{self, MAX_IMAGES_PER_REQUEST};
 
 /// Where a request's events go: stdout in the worker process, a closure in benchmarks.
 pub type Emit<'a> = &'a mut dyn FnMut(Event);
@@ -299,6 +302,13 @@ impl Engine {
         let (n_ctx, n_batch) = (self.n_ctx, self.n_batch);
         let vision = self.vision.as_mut().expect("checked by the caller");
         let mut bitmaps = Vec::new();
+        let count = chat.messages.iter().map(|m| m.images.len()).sum::<usize>();
+        if count > MAX_IMAGES_PER_REQUEST {
+            return Err((
+                codes::BAD_REQUEST,
+                format!("a request may carry at most {MAX_IMAGES_PER_REQUEST} images"),
+            ));
+        }
         for (index, encoded) in chat.messages.iter().flat_map(|m| &m.images).enumerate() {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
@@ -308,6 +318,10 @@ impl Engine {
                         format!("image {index} is not base64: {e}"),
                     )
                 })?;
+            // The decoder allocates what the header claims: a small file can ask for gigabytes.
+            if let Some(why) = image_header::refusal(&bytes) {
+                return Err((codes::BAD_IMAGE, format!("image {index}: {why}")));
+            }
             let bitmap = MtmdBitmap::from_buffer(vision, &bytes, false).map_err(|_| {
                 (
                     codes::BAD_IMAGE,

@@ -15,6 +15,7 @@ mod error;
 pub mod facts;
 pub mod graph;
 pub mod index;
+pub mod limits;
 pub mod search;
 pub mod sessions;
 pub mod state;

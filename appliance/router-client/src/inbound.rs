@@ -37,6 +37,15 @@ fn invalid(field: &'static str, message: impl Into<String>) -> InboundError {
     }
 }
 
+/// PostgreSQL refuses a NUL in text: a message holding one would fail when memory stores it,
+/// after the model had answered. Refused up front, naming the field.
+fn no_nul(field: &'static str, text: &str) -> Result<(), InboundError> {
+    if text.contains('\0') {
+        return Err(invalid(field, "must not contain a NUL character"));
+    }
+    Ok(())
+}
+
 /// A picture sent with the message (a Telegram photo): the `describe_image` tool asks the
 /// agent's vision model about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +156,18 @@ impl Inbound {
         if self.text.trim().is_empty() {
             return Err(invalid("text", "the message is empty"));
         }
+        no_nul("text", &self.text)?;
+        no_nul("chat_id", &self.chat_id)?;
+        no_nul("bot", self.bot.as_deref().unwrap_or_default())?;
+        no_nul("agent", self.agent.as_deref().unwrap_or_default())?;
+        if let UserRef::Identity {
+            external_id,
+            display_name,
+        } = &self.user
+        {
+            no_nul("user", external_id)?;
+            no_nul("user", display_name)?;
+        }
         let channel_ok = !self.channel.is_empty()
             && self.channel.len() <= 32
             && self
@@ -252,6 +273,25 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(by_id.user, UserRef::Id { .. }));
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused_naming_the_field() {
+        let refused = |field: &str, value: serde_json::Value| {
+            let mut message = serde_json::json!({
+                "channel": "telegram", "chat_id": "1", "user": {"external_id": "7"}, "text": "hi"
+            });
+            message[field] = value;
+            let inbound: Inbound = serde_json::from_value(message).unwrap();
+            inbound.validate().unwrap_err().to_string()
+        };
+        let says = |field: &str| format!("{field}: must not contain a NUL character");
+        assert_eq!(refused("text", "a\u{0}b".into()), says("text"));
+        assert_eq!(refused("chat_id", "1\u{0}".into()), says("chat_id"));
+        assert_eq!(refused("bot", "b\u{0}".into()), says("bot"));
+        assert_eq!(refused("agent", "\u{0}".into()), says("agent"));
+        let user = serde_json::json!({"external_id": "7", "display_name": "A\u{0}"});
+        assert_eq!(refused("user", user), says("user"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::error::SwapError;
 use crate::manifest::Kind;
 use crate::metrics::{FIRST_TOKEN, TOKENS, TOKENS_PER_SECOND};
 use crate::scheduler::Lease;
+use daarion_worker_io::image_header::MAX_IMAGES_PER_REQUEST;
 
 /// Cancels the generation when the client goes away before it ended.
 struct CancelOnDrop {
@@ -60,6 +61,11 @@ fn worker_chat(body: &ChatRequest<Value>) -> Result<(Chat, usize), SwapError> {
         }
         let (content, pictures) = content_of(&m.content)?;
         images += pictures.len();
+        if images > MAX_IMAGES_PER_REQUEST {
+            return Err(SwapError::BadRequest(format!(
+                "a request may carry at most {MAX_IMAGES_PER_REQUEST} images"
+            )));
+        }
         messages.push(ChatMessage {
             role: m.role.clone(),
             content,

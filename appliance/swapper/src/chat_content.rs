@@ -89,6 +89,10 @@ fn inline_image(url: &str) -> Result<String, SwapError> {
             "the image is not PNG, JPEG, GIF, BMP or WebP".into(),
         ));
     }
+    // Before any decoder sees it: the header alone says how much memory decoding would take.
+    if let Some(why) = daarion_worker_io::image_header::refusal(&bytes) {
+        return Err(SwapError::BadRequest(why));
+    }
     Ok(data.trim().to_owned())
 }
 

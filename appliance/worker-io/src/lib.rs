@@ -6,6 +6,7 @@
 //! compile against. It is pure Rust, so each native worker (which must link its own ggml) can
 //! use it.
 
+pub mod image_header;
 mod messages;
 
 use std::io::{BufRead, Write};

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use daarion_memory_client::facts::{Fact, FactsQuery, Forget, MAX_FACT_BYTES, NewFact, Supersede};
+use daarion_memory_client::limits::{MAX_AGENT_ID_BYTES, MAX_REASON_BYTES};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -13,6 +14,7 @@ use super::error::ApiError;
 use super::keys;
 #[allow(unused_imports)]
 use super::openapi::ErrorEnvelope;
+use super::text;
 use super::users;
 use crate::App;
 use crate::rows::Row;
@@ -54,6 +56,7 @@ pub async fn add(
 ) -> Result<(StatusCode, Json<Fact>), ApiError> {
     caller.write(user_id)?;
     check_content(&body.content)?;
+    text::bounded("agent_id", body.agent_id.as_deref(), MAX_AGENT_ID_BYTES)?;
     users::load(&app.pool, user_id).await?;
     if let Some(message) = body.source_message_id {
         let owner: Option<Uuid> = sqlx::query_scalar("SELECT user_id FROM messages WHERE id = $1")
@@ -130,6 +133,7 @@ pub async fn supersede(
     if body.reason.trim().is_empty() {
         return Err(ApiError::invalid("reason", "say why the fact changed"));
     }
+    text::bounded("reason", Some(&body.reason), MAX_REASON_BYTES)?;
     let mut tx = app.pool.begin().await?;
     let old = load(&mut *tx, id, true).await?;
     caller.write(old.user_id)?;
@@ -177,6 +181,7 @@ pub async fn forget(
     if body.reason.trim().is_empty() {
         return Err(ApiError::invalid("reason", "say why the fact is forgotten"));
     }
+    text::bounded("reason", Some(&body.reason), MAX_REASON_BYTES)?;
     let mut tx = app.pool.begin().await?;
     let old = load(&mut *tx, id, true).await?;
     caller.write(old.user_id)?;

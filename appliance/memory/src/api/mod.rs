@@ -16,6 +16,7 @@ mod openapi;
 mod search;
 mod sessions;
 pub mod state;
+mod text;
 mod usage;
 mod users;
 
@@ -59,6 +60,8 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(graph::find))
         .routes(routes!(graph::neighbourhood))
         .routes(routes!(graph::path))
+        // Inside authentication: an unauthenticated caller learns nothing about its body.
+        .route_layer(axum::middleware::from_fn(daarion_http::refuse_nul))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::authenticate,

@@ -3,6 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use daarion_memory_client::limits::{
+    MAX_AGENT_ID_BYTES, MAX_JSON_FIELD_BYTES, MAX_MODEL_BYTES, MAX_TRACE_ID_BYTES,
+};
 use daarion_memory_client::sessions::{
     MessagesQuery, NewMessage, NewSession, ROLES, Session, StoredMessage,
 };
@@ -13,6 +16,7 @@ use super::error::ApiError;
 use super::keys;
 #[allow(unused_imports)]
 use super::openapi::ErrorEnvelope;
+use super::text;
 use super::users;
 use crate::App;
 use crate::rows::Row;
@@ -119,6 +123,16 @@ fn check_new(body: &NewSession) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Every field but `content` (bounded above, with 413) is metadata, bounded so a message cannot
+/// smuggle megabytes into each later prompt and cached history page.
+fn check_metadata(body: &NewMessage) -> Result<(), ApiError> {
+    text::bounded("agent_id", body.agent_id.as_deref(), MAX_AGENT_ID_BYTES)?;
+    text::bounded("model", body.model.as_deref(), MAX_MODEL_BYTES)?;
+    text::bounded("trace_id", body.trace_id.as_deref(), MAX_TRACE_ID_BYTES)?;
+    text::bounded_json("versions", Some(&body.versions), MAX_JSON_FIELD_BYTES)?;
+    text::bounded_json("tool_calls", body.tool_calls.as_ref(), MAX_JSON_FIELD_BYTES)
+}
+
 pub(crate) async fn load(pool: &daarion_db::PgPool, id: Uuid) -> Result<Session, ApiError> {
     sqlx::query_as::<_, Row<Session>>(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
@@ -211,6 +225,7 @@ pub async fn add_message(
             "an object of names to versions",
         ));
     }
+    check_metadata(&body)?;
     let session = load(&app.pool, id).await?;
     caller.write(session.user_id)?;
     if session.ended_at.is_some() {

@@ -1,5 +1,7 @@
 //! The graph in PostgreSQL: `graph_nodes` and `graph_edges` (migration 0008).
 
+use std::collections::{HashMap, HashSet};
+
 use futures::future::BoxFuture;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -58,6 +60,77 @@ async fn upsert_node(
     .fetch_one(&mut *tx)
     .await
     .map(Row::into_inner)
+}
+
+/// The shortest chain of open relations from `from` to `to` (at most `max_depth` of them),
+/// as its node and relation ids. Breadth first with a visited set, one query per level: an
+/// all-paths recursive query grows with the number of simple paths, which a 22-node clique
+/// makes astronomical, while this touches each relation at most twice.
+async fn bfs(
+    pool: &PgPool,
+    from: Uuid,
+    to: Uuid,
+    max_depth: u32,
+    user: Option<Uuid>,
+) -> Result<Option<(Vec<Uuid>, Vec<Uuid>)>, GraphError> {
+    // Each reached node: the node and relation it was reached through.
+    let mut reached: HashMap<Uuid, Option<(Uuid, Uuid)>> = HashMap::from([(from, None)]);
+    let mut frontier = vec![from];
+    let mut depth = 0;
+    while !reached.contains_key(&to) && !frontier.is_empty() && depth < max_depth {
+        depth += 1;
+        let edges: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+            "SELECT id, from_node, to_node FROM graph_edges \
+             WHERE ended_at IS NULL AND (from_node = ANY($1) OR to_node = ANY($1)) \
+             ORDER BY created_at, id",
+        )
+        .bind(&frontier)
+        .fetch_all(pool)
+        .await
+        .map_err(store)?;
+        let in_frontier: HashSet<Uuid> = frontier.iter().copied().collect();
+        let mut candidates = Vec::new();
+        for &(edge, a, b) in &edges {
+            for (here, there) in [(a, b), (b, a)] {
+                if in_frontier.contains(&here) && !reached.contains_key(&there) {
+                    candidates.push((there, here, edge));
+                }
+            }
+        }
+        let ids: Vec<Uuid> = candidates.iter().map(|c| c.0).collect();
+        // Only this user's graph and the shared one.
+        let allowed: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(
+            "SELECT id FROM graph_nodes WHERE id = ANY($1) \
+             AND (user_id IS NOT DISTINCT FROM $2 OR user_id IS NULL)",
+        )
+        .bind(&ids)
+        .bind(user)
+        .fetch_all(pool)
+        .await
+        .map_err(store)?
+        .into_iter()
+        .collect();
+        frontier.clear();
+        for (there, here, edge) in candidates {
+            if allowed.contains(&there) && !reached.contains_key(&there) {
+                reached.insert(there, Some((here, edge)));
+                frontier.push(there);
+            }
+        }
+    }
+    if !reached.contains_key(&to) {
+        return Ok(None);
+    }
+    let (mut nodes, mut edges) = (vec![to], vec![]);
+    let mut at = to;
+    while let Some(Some((previous, edge))) = reached.get(&at) {
+        nodes.push(*previous);
+        edges.push(*edge);
+        at = *previous;
+    }
+    nodes.reverse();
+    edges.reverse();
+    Ok(Some((nodes, edges)))
 }
 
 impl GraphStore for PgGraph {
@@ -229,28 +302,9 @@ impl GraphStore for PgGraph {
             if end.user_id.is_some() && end.user_id != start.user_id {
                 return Ok(None);
             }
-            // Breadth first: every chain grows one relation per step and never revisits a node.
-            let found: Option<(Vec<Uuid>, Vec<Uuid>)> = sqlx::query_as(
-                "WITH RECURSIVE bfs(node, nodes, edges) AS ( \
-                   SELECT $1::uuid, ARRAY[$1::uuid], ARRAY[]::uuid[] \
-                   UNION ALL \
-                   SELECT nxt.id, b.nodes || nxt.id, b.edges || e.id \
-                   FROM bfs b \
-                   JOIN graph_edges e ON (e.from_node = b.node OR e.to_node = b.node) AND e.ended_at IS NULL \
-                   JOIN graph_nodes nxt ON nxt.id = CASE WHEN e.from_node = b.node THEN e.to_node ELSE e.from_node END \
-                   WHERE cardinality(b.edges) < $3 AND b.node <> $2 AND NOT nxt.id = ANY(b.nodes) \
-                     AND (nxt.user_id IS NOT DISTINCT FROM $4 OR nxt.user_id IS NULL) \
-                 ) \
-                 SELECT nodes, edges FROM bfs WHERE node = $2 ORDER BY cardinality(edges) LIMIT 1",
-            )
-            .bind(from)
-            .bind(to)
-            .bind(i32::try_from(max_depth).unwrap_or(i32::MAX))
-            .bind(start.user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store)?;
-            let Some((node_ids, edge_ids)) = found else {
+            let Some((node_ids, edge_ids)) =
+                bfs(&self.pool, from, to, max_depth, start.user_id).await?
+            else {
                 return Ok(None);
             };
             let mut nodes = Vec::with_capacity(node_ids.len());

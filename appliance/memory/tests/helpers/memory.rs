@@ -16,6 +16,8 @@ pub struct Memory {
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), daarion_memory::ServiceError>>,
     pub http: reqwest::Client,
+    /// Where its vectors are: the embedded engine, or a Qdrant server in that test binary.
+    pub vectors: super::vectors::Vectors,
 }
 
 /// An answer: its status and its body (JSON, or the text as a JSON string).
@@ -105,7 +107,9 @@ impl Memory {
     /// With a change to the memory service's configuration.
     pub async fn start_with(change: impl FnOnce(&mut daarion_config::Config)) -> Memory {
         let plane = Plane::start().await;
+        let vectors = super::vectors::Vectors::new().await;
         let mut config = plane.config.clone();
+        vectors.configure(&mut config);
         change(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -129,6 +133,7 @@ impl Memory {
             shutdown,
             task,
             http,
+            vectors,
         }
     }
 
@@ -184,6 +189,7 @@ impl Memory {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
+        self.vectors.clean().await;
         self.plane.stop().await;
     }
 
@@ -193,6 +199,7 @@ impl Memory {
         self.shutdown.cancel();
         (&mut self.task).await.unwrap().unwrap();
         let mut config = self.plane.config.clone();
+        self.vectors.configure(&mut config);
         change(&mut config);
         let listener = TcpListener::bind(self.url.trim_start_matches("http://"))
             .await
