@@ -116,7 +116,7 @@ where
     use std::sync::Arc;
     use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-    type Job = (Message, OwnedSemaphorePermit);
+    type Job = (Message, OwnedSemaphorePermit, Waiting);
     let consumer_err = |message: String| BusError::Consumer {
         consumer: spec.durable.to_owned(),
         message,
@@ -145,13 +145,16 @@ where
                     Err(_) => {
                         // Idle: refuse new work, finish what was already queued, and go.
                         rx.close();
-                        while let Ok((message, _permit)) = rx.try_recv() {
+                        while let Ok((message, _permit, waiting)) = rx.try_recv() {
+                            drop(waiting);
                             handle_one(&bus, spec, &message, &handler).await;
                         }
                         return;
                     }
                 };
-                let (message, _permit) = job;
+                let (message, _permit, waiting) = job;
+                // From here `handle_one` keeps it alive while it runs.
+                drop(waiting);
                 handle_one(&bus, spec, &message, &handler).await;
             }
         });
@@ -189,7 +192,8 @@ where
             let key = decode::<T>(&message.payload)
                 .map(|e| key_of(&e.payload))
                 .unwrap_or_default();
-            let mut job = (message, permit);
+            let waiting = keep_waiting(bus, &message);
+            let mut job = (message, permit, waiting);
             loop {
                 let sender = queues.entry(key.clone()).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
@@ -313,8 +317,39 @@ where
 
 /// Runs the handler, telling the server "still working" every half ack-wait so a slow handler
 /// is not raced by a redelivery of the same message.
+/// How often a message in hand is reported "in progress": half of `ack_wait`.
+fn progress_period(bus: &Bus) -> Duration {
+    Duration::from_secs(bus.config().ack_wait_secs).max(Duration::from_secs(2)) / 2
+}
+
+/// A message queued behind another of its key is not lost, only waiting; without word from
+/// us JetStream would redeliver it after `ack_wait` and it would be handled twice (a user
+/// answered twice). Until its key's worker takes it, it is reported "in progress" like a
+/// message in hand; dropping the guard stops that.
+struct Waiting(tokio::task::JoinHandle<()>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn keep_waiting(bus: &Bus, message: &Message) -> Waiting {
+    let period = progress_period(bus);
+    let message = message.clone();
+    Waiting(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = message.ack_with(AckKind::Progress).await {
+                tracing::debug!(error = %e, "progress ack for a waiting message failed");
+            }
+        }
+    }))
+}
+
 async fn with_progress<F: Future>(bus: &Bus, message: &Message, work: F) -> F::Output {
-    let period = Duration::from_secs(bus.config().ack_wait_secs).max(Duration::from_secs(2)) / 2;
+    let period = progress_period(bus);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut work = std::pin::pin!(work);
     loop {
