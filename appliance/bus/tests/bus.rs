@@ -564,3 +564,57 @@ async fn keyed_consumer_keeps_each_keys_order_and_runs_keys_in_parallel() {
     );
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_message_waiting_behind_a_slow_one_of_its_key_is_handled_once() {
+    use daarion_bus::consume_keyed;
+    use daarion_bus::topology::TELEGRAM_UPDATES;
+    let t = TestBus::new().await;
+    // The first message of the key takes longer than `ack_wait` (5 s in tests); the second
+    // waits behind it all that time and must not be redelivered as if it were lost.
+    for n in 0..2 {
+        let event = Envelope::new("message.received.telegram", "test", json!({"n": n}));
+        t.bus.publish(&event).await.unwrap();
+    }
+    let handled = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let shutdown = CancellationToken::new();
+    let ack_wait = Duration::from_secs(t.bus.config().ack_wait_secs);
+    let task = {
+        let (bus, handled, shutdown) = (t.bus.clone(), handled.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            consume_keyed(
+                &bus,
+                TELEGRAM_UPDATES,
+                shutdown,
+                8,
+                |_: &Value| "one chat".to_owned(),
+                move |e: Envelope<Value>| {
+                    let handled = handled.clone();
+                    async move {
+                        let n = e.payload["n"].as_u64().unwrap();
+                        if n == 0 {
+                            tokio::time::sleep(ack_wait * 3 / 2).await;
+                        }
+                        handled.lock().unwrap().push(n);
+                        Ok(())
+                    }
+                },
+            )
+            .await
+        })
+    };
+    // `eventually` gives up after 10 s; the slow first message alone takes 7.5.
+    for _ in 0..600 {
+        if handled.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    t.drained("MESSAGES", "telegram-updates").await;
+    // A redelivery would have come by now (it is due `ack_wait` after the first delivery).
+    tokio::time::sleep(ack_wait).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(*handled.lock().unwrap(), [0, 1]);
+    t.cleanup().await;
+}
