@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use daarion_swapper::testing::{ConfigBuilder, bmp, fixture};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+
+// The swapper test helpers, shared with `tests/swapper.rs`; this target uses a few of them.
+#[allow(dead_code, unused_imports)]
+mod helpers;
+
+use helpers::Swapper;
 
 /// A PNG that is all header: its IHDR claims `width`×`height`, and no pixel data follows.
 fn png_header(width: u32, height: u32) -> Vec<u8> {
@@ -25,99 +29,60 @@ fn part(bytes: &[u8], media: &str) -> Value {
     json!({"type": "image_url", "image_url": {"url": format!("data:{media};base64,{data}")}})
 }
 
-struct Swapper {
-    url: String,
-    root: String,
-    shutdown: CancellationToken,
-    http: reqwest::Client,
+/// A swapper whose one model can see (a vision manifest with its projector).
+async fn start() -> Swapper {
+    let dir = std::env::temp_dir().join(format!(
+        "daarion-image-limits-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = ConfigBuilder::new(&daarion_config::Config::defaults(), &dir)
+        .manifest(
+            "eyes",
+            &format!(
+                "id = \"eyes\"\nkind = \"vision\"\nfile = \"tiny-random-llama.gguf\"\nmmproj = \"{}\"\ncontext = 512\nestimate_mb = 300\n",
+                fixture("tiny-random-mmproj.gguf").display()
+            ),
+        )
+        .build();
+    config.supervisor.admin_token_file = dir.join("admin.token");
+    std::fs::write(&config.supervisor.admin_token_file, "root-image-limits\n").unwrap();
+    Swapper::serve(config).await
 }
 
-impl Swapper {
-    async fn start() -> Swapper {
-        let dir = std::env::temp_dir().join(format!(
-            "daarion-image-limits-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut config = ConfigBuilder::new(&daarion_config::Config::defaults(), &dir)
-            .manifest(
-                "eyes",
-                &format!(
-                    "id = \"eyes\"\nkind = \"vision\"\nfile = \"tiny-random-llama.gguf\"\nmmproj = \"{}\"\ncontext = 512\nestimate_mb = 300\n",
-                    fixture("tiny-random-mmproj.gguf").display()
-                ),
-            )
-            .build();
-        config.supervisor.admin_token_file = dir.join("admin.token");
-        std::fs::write(&config.supervisor.admin_token_file, "root-image-limits\n").unwrap();
-        let root = config.supervisor.root_token().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        tokio::spawn(daarion_swapper::run(config, listener, shutdown.clone()));
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http.get(format!("{url}/health")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        Swapper {
-            url,
-            root,
-            shutdown,
-            http,
-        }
-    }
+/// Asks the vision model; (status, the error's message).
+async fn chat(swapper: &Swapper, content: Vec<Value>) -> (u16, String) {
+    let body = json!({"model": "eyes", "max_tokens": 1,
+                      "messages": [{"role": "user", "content": content}]});
+    let (status, answer) = swapper.json("/v1/chat/completions", body).await;
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    (status, message.to_owned())
+}
 
-    async fn chat(&self, content: Vec<Value>) -> (u16, String) {
-        let body = json!({"model": "eyes", "max_tokens": 1,
-                          "messages": [{"role": "user", "content": content}]});
-        let answer = self
-            .http
-            .post(format!("{}/v1/chat/completions", self.url))
-            .bearer_auth(&self.root)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = answer.status().as_u16();
-        let body: Value = answer.json().await.unwrap_or(Value::Null);
-        let message = body["error"]["message"].as_str().unwrap_or_default();
-        (status, message.to_owned())
-    }
-
-    /// The models with a worker running.
-    async fn loaded(&self) -> Vec<Value> {
-        let status: Value = self
-            .http
-            .get(format!("{}/v1/swapper/status", self.url))
-            .bearer_auth(&self.root)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let models = status["models"].as_array().unwrap();
-        models
-            .iter()
-            .filter(|m| m["state"] != "unloaded")
-            .cloned()
-            .collect()
-    }
+/// The models with a worker running.
+async fn loaded(swapper: &Swapper) -> Vec<Value> {
+    let status = swapper.status().await;
+    status["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["state"] != "unloaded")
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
 async fn a_png_header_claiming_60000_by_60000_is_refused_without_decoding() {
-    let swapper = Swapper::start().await;
+    let swapper = start().await;
     let started = Instant::now();
-    let (status, message) = swapper
-        .chat(vec![
+    let (status, message) = chat(
+        &swapper,
+        vec![
             json!({"type": "text", "text": "What is this?"}),
             part(&png_header(60_000, 60_000), "image/png"),
-        ])
-        .await;
+        ],
+    )
+    .await;
     assert_eq!(status, 400, "{message}");
     assert_eq!(
         message,
@@ -128,24 +93,24 @@ async fn a_png_header_claiming_60000_by_60000_is_refused_without_decoding() {
     let mut lying = bmp(2, 2);
     lying[18..22].copy_from_slice(&100_000u32.to_le_bytes());
     lying[22..26].copy_from_slice(&100_000u32.to_le_bytes());
-    let (status, message) = swapper.chat(vec![part(&lying, "image/bmp")]).await;
+    let (status, message) = chat(&swapper, vec![part(&lying, "image/bmp")]).await;
     assert_eq!(status, 400, "{message}");
     assert!(message.contains("100000x100000"), "{message}");
     assert_eq!(
-        swapper.loaded().await,
+        loaded(&swapper).await,
         Vec::<Value>::new(),
         "no worker decoded it"
     );
-    swapper.shutdown.cancel();
+    swapper.stop().await;
 }
 
 #[tokio::test]
 async fn a_request_carries_at_most_eight_images() {
-    let swapper = Swapper::start().await;
+    let swapper = start().await;
     let image = bmp(2, 2);
     let nine = vec![part(&image, "image/bmp"); 9];
-    let (status, message) = swapper.chat(nine).await;
+    let (status, message) = chat(&swapper, nine).await;
     assert_eq!(status, 400, "{message}");
     assert_eq!(message, "a request may carry at most 8 images");
-    swapper.shutdown.cancel();
+    swapper.stop().await;
 }

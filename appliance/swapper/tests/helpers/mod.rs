@@ -76,6 +76,11 @@ impl Swapper {
             .every_worker()
             .build();
         config.supervisor.admin_token_file = dir.join("admin.token");
+        Swapper::serve(config).await
+    }
+
+    /// A swapper on `config` (its admin token file written), answering `/health`.
+    pub async fn serve(config: daarion_config::Config) -> Swapper {
         let root = config.supervisor.root_token().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
