@@ -75,7 +75,10 @@ preflight() {
 
 # ---------------------------------------------------------------------------------------------
 step_packages() {
-  local pkgs=(postgresql redis-server python3 python3-pip ca-certificates espeak-ng)
+  # poppler-utils, tesseract (uk/ru/en) and ffmpeg: the parser reads documents, scans and
+  # recordings with them; util-linux's prlimit/unshare contain those tools.
+  local pkgs=(postgresql redis-server python3 python3-pip ca-certificates espeak-ng
+    poppler-utils tesseract-ocr tesseract-ocr-ukr tesseract-ocr-rus ffmpeg util-linux)
   [ -n "$BINARY" ] || pkgs+=(build-essential pkg-config cmake libclang-dev)
   local missing=()
   for p in "${pkgs[@]}"; do
@@ -199,10 +202,12 @@ step_user() {
 
 step_dirs() {
   local need=0
-  [ -d "$ETC" ] && [ -d "$DATA/models" ] || need=1
+  [ -d "$ETC" ] && [ -d "$ETC/secrets" ] && [ -d "$DATA/models" ] || need=1
   if [ "$need" = 0 ] && [ "$(stat -c '%U:%a' "$DATA")" = "$USER_NAME:750" ]; then unchanged "directories"; return; fi
   changed "creating $ETC and $DATA"
   run install -d -m 0750 -o root -g "$USER_NAME" "$ETC"
+  # Provider and bot secrets (`file:NAME` references resolve here and nowhere else).
+  run install -d -m 0700 -o "$USER_NAME" -g "$USER_NAME" "$ETC/secrets"
   run install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$DATA" "$DATA/models"
 }
 

@@ -78,6 +78,7 @@ check "schema migrated" bash -c "runuser -u postgres -- psql -d daarion -Atqc 's
 check "unit installed" cmp -s systemd/daarion.service /etc/systemd/system/daarion.service
 check "first admin created" bash -c "runuser -u postgres -- psql -d daarion -Atqc \"select username from admin_accounts\" | grep -qx admin"
 check "admin password file is 0600" mode_is /etc/daarion/admin-password 600
+check "secrets directory is 0700" mode_is /etc/daarion/secrets 700
 check "admin password not printed" bash -c "! grep -qF \"\$(cat /etc/daarion/admin-password)\" <<<'$first'"
 check "password not printed" bash -c "! grep -q \"\$(sed -n 's|.*daarion:\\([^@]*\\)@.*|\\1|p' /etc/daarion/daarion.toml)\" <<<'$first'"
 

@@ -42,6 +42,17 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v lame >/dev/null || need+=(lame)
 # The admin UI's end-to-end tests drive Debian's Chromium (never a downloaded browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# daarion-formats reads documents with poppler and tesseract (Ukrainian, Russian, English),
+# recordings with ffmpeg, contains tools with util-linux's prlimit/unshare; its tests make
+# encrypted PDFs with qpdf and render text in DejaVu.
+command -v pdftotext >/dev/null || need+=(poppler-utils)
+command -v tesseract >/dev/null || need+=(tesseract-ocr)
+[ -f /usr/share/tesseract-ocr/5/tessdata/ukr.traineddata ] || need+=(tesseract-ocr-ukr)
+[ -f /usr/share/tesseract-ocr/5/tessdata/rus.traineddata ] || need+=(tesseract-ocr-rus)
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v qpdf >/dev/null || need+=(qpdf)
+command -v prlimit >/dev/null || need+=(util-linux)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   $SUDO apt-get update -qq
@@ -100,6 +111,16 @@ if [ ! -f "$FIXTURES_DIR/tiny-random-mmproj.gguf" ] || [ ! -f "$FIXTURES_DIR/tin
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_mmproj.py "$FIXTURES_DIR/tiny-random-mmproj-smollm2.gguf" 576 >/dev/null
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_sd.py "$FIXTURES_DIR/tiny-random-sd1.safetensors" >/dev/null
   $SUDO "$FIXTURES_DIR/.venv/bin/python3" tests/fixtures/tiny_flux.py "$FIXTURES_DIR/tiny-random-flux" >/dev/null
+fi
+
+# --- The document fixtures' Python (daarion-formats tests: PDFs with reportlab, scans with Pillow)
+PYENV_DIR="${DAARION_TEST_PYTHON:-/var/cache/daarion/pyenv}"
+# pypdfium2 and pdfminer.six are the Python peers the formats bench measures extraction against.
+if ! "$PYENV_DIR/bin/python3" -c 'import reportlab, PIL, pypdfium2, pdfminer' 2>/dev/null; then
+  log "making the document fixtures' Python venv in $PYENV_DIR"
+  $SUDO python3 -m venv "$PYENV_DIR"
+  $SUDO "$PYENV_DIR/bin/python3" -m pip install --quiet --disable-pip-version-check reportlab==4.2.5 pillow==11.0.0 \
+    pypdfium2==5.15.2 pdfminer.six==20260107
 fi
 
 # --- FalkorDB, the Bolt server the graph backend's tests run against ---------------------------

@@ -95,6 +95,20 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set an account's password (generated, or read with `--password-stdin`) and end all of
+    /// its sessions: for a forgotten password, or one that may have leaked.
+    Password {
+        username: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: it cannot log in, and its sessions end at once.
+    Disable { username: String },
+    /// Enable a disabled account again.
+    Enable { username: String },
+    /// End every session of an account ("sign out everywhere").
+    SignOut { username: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! `daarion`: the one binary of the appliance. Every subcommand is a thin shell over a library
 //! crate; see `docs/architecture.md`.
 
+mod admin;
 mod child_exec;
 mod cli;
 mod client;
@@ -93,13 +94,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             up::run(config, cli.config.clone(), shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Admin {
-            command:
-                cli::AdminCommand::Create {
-                    username,
-                    password_stdin,
-                },
-        } => admin_create(&config, &username, password_stdin).await,
+        Command::Admin { command } => admin::run(&config, command).await,
         Command::Models { command } => models::run(&config, command).await,
         Command::Telegram {
             command: cli::TelegramCommand::Approve { code },
@@ -127,30 +122,6 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Stop { unit } => client::act(&config, &unit, "stop").await,
         Command::ChildExec { .. } => unreachable!("handled before the runtime starts"),
     }
-}
-
-async fn admin_create(
-    config: &Config,
-    username: &str,
-    password_stdin: bool,
-) -> anyhow::Result<ExitCode> {
-    let (password, generated) = if password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
-        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
-    } else {
-        (daarion_control_plane::admins::generate_password(), true)
-    };
-    let pool = daarion_db::connect(&config.database).await?;
-    daarion_db::migrate(&pool).await?;
-    daarion_control_plane::admins::create_admin(&pool, username, &password).await?;
-    println!("created admin `{username}`");
-    if generated {
-        println!("password: {password}");
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(config: &Config, name: &str) -> anyhow::Result<()> {

@@ -28,10 +28,13 @@ fn starter(name: ServiceName) -> Option<Start> {
         ServiceName::Gateway => Some(|config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_gateway::run(config, listener, shutdown).await?) })
         }),
-        ServiceName::Ingest
-        | ServiceName::Parser
-        | ServiceName::Crews
-        | ServiceName::CrewsWorker => None,
+        ServiceName::Parser => Some(|config, listener, shutdown| {
+            Box::pin(async move { Ok(daarion_parser::run(config, listener, shutdown).await?) })
+        }),
+        ServiceName::Ingest => Some(|config, listener, shutdown| {
+            Box::pin(async move { Ok(daarion_ingest::run(config, listener, shutdown).await?) })
+        }),
+        ServiceName::Crews | ServiceName::CrewsWorker => None,
     }
 }
 

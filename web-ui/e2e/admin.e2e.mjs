@@ -170,6 +170,44 @@ test("search memory and find a stored fact", async () => {
   await shot("memory");
 });
 
+test(
+  "upload a file for a user, watch it being read, open it, delete it",
+  async () => {
+    await go("Attachments");
+    await page.getByLabel("Find a user").fill("Olena");
+    await page.getByRole("list", { name: "Users" }).getByRole("button", { name: "Olena" }).click();
+    const name = "garden-notes.md";
+    await page.getByLabel("Choose files").setInputFiles({
+      name,
+      mimeType: "text/markdown",
+      buffer: Buffer.from("# Garden\n\nThe greenhouse thermometer hangs by the door.\n"),
+    });
+    const upload = page.getByRole("list", { name: "Uploads" }).locator(`li[data-upload="${name}"]`);
+    await upload.getByText("received").waitFor({ timeout: 30_000 });
+    const table = page.getByRole("table", { name: "Attachments" });
+    const row = table.locator("tr", { hasText: name });
+    await row.waitFor();
+    assert.equal(await row.locator("td").nth(1).textContent(), "markdown");
+    // Polled every 2 s while unfinished: the row moves on by itself, up to indexed.
+    await table.locator(`tr[data-state="indexed"]`, { hasText: name }).waitFor({ timeout: 120_000 });
+    await page.getByLabel("State filter").selectOption("indexed");
+    await table.locator("tr", { hasText: name }).waitFor();
+    await page.getByLabel("State filter").selectOption("failed");
+    await table.locator("tr", { hasText: name }).waitFor({ state: "detached" });
+    await page.getByLabel("State filter").selectOption("");
+    await table.locator("tr", { hasText: name }).getByRole("button", { name: "open" }).click();
+    const detail = page.getByRole("region", { name: `Attachment: ${name}` });
+    await detail.getByTestId("attachment-state").waitFor();
+    await detail.getByTestId("attachment-state").getByText("indexed").first().waitFor();
+    await detail.getByLabel("Extracted text").getByText("greenhouse thermometer").waitFor();
+    await shot("attachments");
+    page.once("dialog", (dialog) => dialog.accept());
+    await detail.getByRole("button", { name: "Delete" }).click();
+    await detail.waitFor({ state: "detached" });
+    await table.locator("tr", { hasText: name }).waitFor({ state: "detached", timeout: 10_000 });
+  },
+);
+
 test("restart a service and watch it come back", async () => {
   await go("Services");
   const row = page.locator('tr[data-unit="router"]');

@@ -11,8 +11,10 @@ import { Policy } from "./pages/Policy";
 import { Config } from "./pages/Config";
 import { Quotas } from "./pages/Quotas";
 import { Memory } from "./pages/Memory";
+import { Attachments } from "./pages/Attachments";
 import { Audit } from "./pages/Audit";
 import { Chat } from "./pages/Chat";
+import { Account } from "./pages/Account";
 import "./style.css";
 
 const PAGES = [
@@ -24,8 +26,10 @@ const PAGES = [
   { path: "/config", title: "Config", view: Config },
   { path: "/quotas", title: "Quotas & usage", view: Quotas },
   { path: "/memory", title: "Memory", view: Memory },
+  { path: "/attachments", title: "Attachments", view: Attachments },
   { path: "/audit", title: "Audit log", view: Audit },
   { path: "/chat", title: "Chat", view: Chat },
+  { path: "/account", title: "Account", view: Account },
 ];
 
 export function navigate(path: string) {

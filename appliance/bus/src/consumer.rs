@@ -274,12 +274,16 @@ where
     );
 
     let work = async {
-        let envelope = match decoded {
+        let mut envelope = match decoded {
             Ok(envelope) => envelope,
             Err(e) => {
                 let reason = e.to_string();
                 return dead_letter(bus, spec, message, stream_sequence, delivered, &reason).await;
             }
+        };
+        envelope.delivery = crate::Delivery {
+            count: u64::try_from(delivered).unwrap_or(0),
+            last: delivered >= bus.config().max_deliveries,
         };
         let started = Instant::now();
         let result = with_progress(bus, message, handler(envelope)).await;

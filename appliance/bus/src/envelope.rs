@@ -19,6 +19,20 @@ pub struct Envelope<T> {
     pub source: String,
     pub schema_version: u32,
     pub payload: T,
+    /// Which delivery of the message this is, set by the consumer (not part of the JSON).
+    #[serde(skip)]
+    pub delivery: Delivery,
+}
+
+/// Where a message stands in its redeliveries, so a handler whose work keeps failing for a
+/// passing reason can record the outcome somewhere a person sees it before the message goes
+/// to the dead letters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// 1 for the first delivery (0 for an envelope that was not delivered by a consumer).
+    pub count: u64,
+    /// A transient failure of this delivery dead-letters the message (`bus.max_deliveries`).
+    pub last: bool,
 }
 
 impl<T> Envelope<T> {
@@ -33,6 +47,7 @@ impl<T> Envelope<T> {
             source: source.into(),
             schema_version: 1,
             payload,
+            delivery: Delivery::default(),
         }
     }
 

@@ -209,8 +209,28 @@ impl Event for AgentRunFailed {
 // ---------------------------------------------------------------------------------------------
 // ATTACHMENTS
 
-/// `attachment.created.<kind>`: a file a user sent is stored (content-addressed) and waits for
-/// the parser.
+/// Where a file came from, so the one who sent it can be answered where they sent it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentOrigin {
+    /// `telegram`, `admin` or `api`.
+    pub channel: String,
+    /// The configured bot that received it (Telegram).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<i64>,
+    /// The user's message that carried the file (a reply quotes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<i64>,
+}
+
+/// Events written before attempts were counted were of the first.
+fn first_attempt() -> u32 {
+    1
+}
+
+/// `attachment.created.<format>`: a file a user sent is stored (content-addressed) and waits for
+/// the parser (again, with the next `attempt`, after a retry).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttachmentCreated {
     pub attachment_id: Uuid,
@@ -221,6 +241,14 @@ pub struct AttachmentCreated {
     pub bytes: u64,
     /// Hex SHA-256 of the content: its key in the blob store.
     pub sha256: String,
+    /// `daarion_formats::Format` as text (`pdf`, `docx`…), detected from the bytes.
+    #[serde(default)]
+    pub format: String,
+    /// Every call the parser makes for this event carries it; a later retry makes it stale.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    #[serde(default)]
+    pub origin: Option<AttachmentOrigin>,
 }
 
 impl Event for AttachmentCreated {
@@ -237,6 +265,14 @@ pub struct AttachmentParsed {
     pub document_id: Uuid,
     /// Pages (or minutes of a recording) read.
     pub pages: u32,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub format: String,
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    #[serde(default)]
+    pub origin: Option<AttachmentOrigin>,
 }
 
 impl Event for AttachmentParsed {
@@ -251,10 +287,39 @@ pub struct AttachmentIndexed {
     pub user_id: Uuid,
     pub document_id: Uuid,
     pub chunks: u32,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub format: String,
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    #[serde(default)]
+    pub origin: Option<AttachmentOrigin>,
 }
 
 impl Event for AttachmentIndexed {
     const TYPE: &'static str = "attachment.indexed";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// `attachment.failed`: the attachment could not be read; nothing of it is searchable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentFailed {
+    pub attachment_id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub format: String,
+    pub attempt: u32,
+    /// For a person: "encrypted PDF", "no text found".
+    pub reason: String,
+    /// Retrying without a change will not help.
+    pub permanent: bool,
+    #[serde(default)]
+    pub origin: Option<AttachmentOrigin>,
+}
+
+impl Event for AttachmentFailed {
+    const TYPE: &'static str = "attachment.failed";
     const SCHEMA_VERSION: u32 = 1;
 }
 

@@ -22,7 +22,7 @@ pub mod topology;
 
 pub use bus::{Bus, BusCheck, PublishOutcome};
 pub use consumer::{HandlerError, consume, consume_keyed};
-pub use envelope::{DecodeError, Envelope, decode};
+pub use envelope::{DecodeError, Delivery, Envelope, decode};
 pub use error::BusError;
 pub use events::Event;
 pub use naming::Naming;

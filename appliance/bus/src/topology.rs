@@ -31,6 +31,7 @@ pub const ATTACHMENTS: StreamSpec = StreamSpec {
         "attachment.created",
         "attachment.parsed",
         "attachment.indexed",
+        "attachment.failed",
     ],
     wildcards: &[],
 };
@@ -112,13 +113,30 @@ pub const USAGE_RECORDER: ConsumerSpec = ConsumerSpec {
     filter: "message.processed",
 };
 
-pub const CONSUMERS: [ConsumerSpec; 6] = [
+/// The gateway tells a Telegram user their file is read (`attachment.indexed`, published bare
+/// by memory's outbox, so the filter is the bare subject)…
+pub const GATEWAY_ATTACHMENT_INDEXED: ConsumerSpec = ConsumerSpec {
+    durable: "gateway-attachment-indexed",
+    stream: "ATTACHMENTS",
+    filter: "attachment.indexed",
+};
+
+/// …or why it could not be read (`attachment.failed`).
+pub const GATEWAY_ATTACHMENT_FAILED: ConsumerSpec = ConsumerSpec {
+    durable: "gateway-attachment-failed",
+    stream: "ATTACHMENTS",
+    filter: "attachment.failed",
+};
+
+pub const CONSUMERS: [ConsumerSpec; 8] = [
     PARSER_PIPELINE,
     CREWAI_WORKER,
     MEMORY_INDEXER,
     AUDIT_LOGGER,
     TELEGRAM_UPDATES,
     USAGE_RECORDER,
+    GATEWAY_ATTACHMENT_INDEXED,
+    GATEWAY_ATTACHMENT_FAILED,
 ];
 
 /// What [`ensure`] did to one stream or consumer.
@@ -358,6 +376,7 @@ mod tests {
             "attachment.created",
             "attachment.parsed",
             "attachment.indexed",
+            "attachment.failed",
             "agent.run.requested",
             "agent.run.completed",
             "agent.run.failed",

@@ -26,11 +26,14 @@ fn tier(name: &str) -> Tier {
         | "daarion-gateway"
         | "daarion-memory"
         | "daarion-router"
-        | "daarion-swapper" => Tier::Service,
+        | "daarion-swapper"
+        | "daarion-ingest"
+        | "daarion-parser" => Tier::Service,
         "daarion-control-client"
         | "daarion-router-client"
         | "daarion-memory-client"
-        | "daarion-swapper-client" => Tier::Contract,
+        | "daarion-swapper-client"
+        | "daarion-ingest-client" => Tier::Contract,
         n if n.ends_with("-worker") => Tier::Worker,
         _ => Tier::Shared,
     }

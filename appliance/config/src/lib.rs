@@ -13,9 +13,9 @@ pub use model::{read_secret_file, redact_url};
 
 pub use error::ConfigError;
 pub use model::{
-    BusConfig, Config, DatabaseConfig, GeneralConfig, GraphConfig, HttpConfig, LogFormat,
-    MemoryConfig, ModelsConfig, QdrantConfig, RedisConfig, ServiceConfig, ServiceName,
-    SupervisorConfig, TelemetryConfig,
+    BlobsConfig, BusConfig, Config, DatabaseConfig, GeneralConfig, GraphConfig, HttpConfig,
+    IngestConfig, LogFormat, MemoryConfig, ModelsConfig, ParserConfig, QdrantConfig, RedisConfig,
+    ServiceConfig, ServiceName, SupervisorConfig, TelemetryConfig,
 };
 
 use std::path::Path;

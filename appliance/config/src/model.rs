@@ -21,8 +21,8 @@ pub struct Config {
     pub gateway: ServiceConfig,
     pub router: ServiceConfig,
     pub swapper: ServiceConfig,
-    pub ingest: ServiceConfig,
-    pub parser: ServiceConfig,
+    pub ingest: IngestConfig,
+    pub parser: ParserConfig,
     pub crews: ServiceConfig,
     pub crews_worker: ServiceConfig,
     pub memory: MemoryConfig,
@@ -33,6 +33,8 @@ pub struct Config {
 pub struct GeneralConfig {
     pub data_dir: PathBuf,
     pub models_dir: PathBuf,
+    /// Where `file:` secret references resolve (`daarion_control_client::resolve_secret_in`).
+    pub secrets_dir: PathBuf,
     pub min_free_disk_mb: u64,
 }
 
@@ -279,6 +281,88 @@ impl ServiceConfig {
     }
 }
 
+/// `[ingest]`: the upload service (:8100) and the blob store it writes files to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// The largest file accepted, in bytes.
+    pub max_bytes: u64,
+    pub blobs: BlobsConfig,
+}
+
+impl IngestConfig {
+    pub fn service(&self) -> ServiceConfig {
+        ServiceConfig {
+            enabled: self.enabled,
+            listen: self.listen,
+        }
+    }
+
+    pub fn dial(&self) -> SocketAddr {
+        self.service().dial()
+    }
+}
+
+/// `[parser]`: the parser service (:8101), which reads every attachment into text. It opens the
+/// blob store `[ingest.blobs]` names, the one ingest writes to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParserConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Attachments read at once; each may run a tool (pdftotext, tesseract, ffmpeg) at a time.
+    pub workers: usize,
+    /// Longer documents fail at once with "too many pages: N > max_pages".
+    pub max_pages: u32,
+    /// Tesseract languages for pages without a text layer and images, e.g. `ukr+rus+eng`.
+    pub ocr_languages: String,
+    /// One run of an external tool (a page, a recording) longer than this is stopped.
+    pub tool_timeout_secs: u64,
+    /// Address space one external tool may use, in MiB.
+    pub tool_memory_mb: u64,
+    /// The swapper's speech-to-text model for audio and video; empty: recordings fail saying so.
+    pub stt_model: String,
+    /// The swapper's vision model describing images next to their OCR text; empty: images get
+    /// their OCR text only (and the parser says so once at start and in `/ready`'s detail).
+    pub vision_model: String,
+}
+
+impl ParserConfig {
+    pub fn service(&self) -> ServiceConfig {
+        ServiceConfig {
+            enabled: self.enabled,
+            listen: self.listen,
+        }
+    }
+
+    pub fn dial(&self) -> SocketAddr {
+        self.service().dial()
+    }
+}
+
+/// `[ingest.blobs]`: where file contents are kept, by their SHA-256. The local directory by
+/// default; an S3-compatible bucket when `s3_bucket` is set. Keys are read from files, so no
+/// secret sits in the config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// Empty: `general.data_dir/blobs`.
+    pub dir: PathBuf,
+    pub s3_bucket: String,
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_access_key_file: PathBuf,
+    pub s3_secret_key_file: PathBuf,
+}
+
+impl BlobsConfig {
+    pub fn is_s3(&self) -> bool {
+        !self.s3_bucket.is_empty()
+    }
+}
+
 /// Every service the supervisor knows, by its config section and command-line name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServiceName {
@@ -357,8 +441,8 @@ impl Config {
             ServiceName::Gateway => self.gateway,
             ServiceName::Router => self.router,
             ServiceName::Swapper => self.swapper,
-            ServiceName::Ingest => self.ingest,
-            ServiceName::Parser => self.parser,
+            ServiceName::Ingest => self.ingest.service(),
+            ServiceName::Parser => self.parser.service(),
             ServiceName::Crews => self.crews,
             ServiceName::CrewsWorker => self.crews_worker,
             ServiceName::Memory => self.memory.service(),

@@ -275,3 +275,38 @@ fn memory_backends_are_checked_and_nested_env_reaches_them() {
         assert!(err.contains(key), "{key} named in: {err}");
     }
 }
+
+#[test]
+fn ingest_defaults_to_the_local_blob_store_and_its_keys_are_checked() {
+    let config = Config::load_with_env(Source::Explicit(Path::new("/dev/null")), env(&[])).unwrap();
+    assert_eq!(config.ingest.max_bytes, 50 * 1024 * 1024);
+    assert!(!config.ingest.blobs.is_s3());
+    assert!(config.ingest.blobs.dir.as_os_str().is_empty());
+    assert_eq!(config.ingest.dial().port(), 8100);
+
+    let err = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[
+            ("DAARION__INGEST__MAX_BYTES", "0"),
+            ("DAARION__INGEST__BLOBS__DIR", "relative/blobs"),
+            ("DAARION__INGEST__BLOBS__S3_ENDPOINT", "minio:9000"),
+            ("DAARION__INGEST__BLOBS__S3_BUCKET", "files"),
+            ("DAARION__INGEST__BLOBS__S3_REGION", ""),
+            (
+                "DAARION__INGEST__BLOBS__S3_ACCESS_KEY_FILE",
+                "/etc/daarion/s3.key",
+            ),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "ingest.max_bytes",
+        "ingest.blobs.dir",
+        "ingest.blobs.s3_endpoint",
+        "ingest.blobs.s3_region",
+        "ingest.blobs.s3_secret_key_file",
+    ] {
+        assert!(err.contains(key), "{key} named in: {err}");
+    }
+}

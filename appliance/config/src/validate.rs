@@ -25,6 +25,11 @@ impl Config {
             "must be an absolute path",
         );
         check(
+            self.general.secrets_dir.is_absolute(),
+            "general.secrets_dir",
+            "must be an absolute path",
+        );
+        check(
             tracing_level_ok(&self.telemetry.log_level),
             "telemetry.log_level",
             "must be a level (error, warn, info, debug, trace) or target=level directives",
@@ -182,6 +187,66 @@ impl Config {
                 && memory.session_state_default_ttl_secs <= memory.session_state_max_ttl_secs,
             "memory.session_state_default_ttl_secs",
             "must be at least 1 and at most memory.session_state_max_ttl_secs",
+        );
+
+        let ingest = &self.ingest;
+        check(
+            ingest.max_bytes >= 1,
+            "ingest.max_bytes",
+            "must be at least 1",
+        );
+        let blobs = &ingest.blobs;
+        check(
+            blobs.dir.as_os_str().is_empty() || blobs.dir.is_absolute(),
+            "ingest.blobs.dir",
+            "must be empty (general.data_dir/blobs) or an absolute path",
+        );
+        check(
+            blobs.s3_endpoint.is_empty() || has_scheme(&blobs.s3_endpoint, &["http", "https"]),
+            "ingest.blobs.s3_endpoint",
+            "must be empty (AWS) or start with http:// or https://",
+        );
+        check(
+            !blobs.is_s3() || !blobs.s3_region.is_empty(),
+            "ingest.blobs.s3_region",
+            "must be set when ingest.blobs.s3_bucket is",
+        );
+        // One key without the other would sign with half a credential.
+        check(
+            blobs.s3_access_key_file.as_os_str().is_empty()
+                == blobs.s3_secret_key_file.as_os_str().is_empty(),
+            "ingest.blobs.s3_secret_key_file",
+            "s3_access_key_file and s3_secret_key_file are set together or not at all",
+        );
+
+        let parser = &self.parser;
+        check(
+            (1..=64).contains(&parser.workers),
+            "parser.workers",
+            "must be 1 to 64",
+        );
+        check(
+            parser.max_pages >= 1,
+            "parser.max_pages",
+            "must be at least 1",
+        );
+        check(
+            !parser.ocr_languages.is_empty()
+                && parser.ocr_languages.split('+').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                }),
+            "parser.ocr_languages",
+            "must be tesseract language codes joined by + (e.g. ukr+rus+eng)",
+        );
+        check(
+            parser.tool_timeout_secs >= 1,
+            "parser.tool_timeout_secs",
+            "must be at least 1",
+        );
+        check(
+            parser.tool_memory_mb >= 64,
+            "parser.tool_memory_mb",
+            "must be at least 64",
         );
 
         let mut by_addr: HashMap<_, &str> = HashMap::new();

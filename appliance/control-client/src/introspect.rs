@@ -46,13 +46,26 @@ pub const TOO_MANY_UNKNOWN: &str = "too many unknown tokens: try again shortly";
 /// What the control plane said about a token: its name and scopes, or `None` when unknown.
 pub type Introspection = Option<(String, Vec<String>)>;
 
+/// What the control plane said about an active token, in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// The user a `memory:user` token was minted for: it acts for that user and no other.
+    pub user: Option<String>,
+}
+
 /// Who a request to a service comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// The appliance's root token: everything.
     Root,
-    /// An API token the control plane minted.
-    Token { name: String, scopes: Vec<String> },
+    /// An API token the control plane minted; `user` when it was minted for one user.
+    Token {
+        name: String,
+        scopes: Vec<String>,
+        user: Option<String>,
+    },
     /// An administrator's browser session (the admin UI).
     Session { name: String, scopes: Vec<String> },
 }
@@ -80,6 +93,14 @@ impl Principal {
     pub fn is_admin(&self) -> bool {
         self.has("admin")
     }
+
+    /// The user this credential was minted for, if any: it may act for that user only.
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Principal::Token { user, .. } => user.as_deref(),
+            Principal::Root | Principal::Session { .. } => None,
+        }
+    }
 }
 
 /// The caller of a request to a service: the root token, else a bearer token the control plane
@@ -103,9 +124,9 @@ pub async fn identify(
     };
     Ok(match token {
         Some(token) => introspector
-            .check(token)
+            .grant(token)
             .await?
-            .map(|(name, scopes)| Principal::Token { name, scopes }),
+            .map(|Grant { name, scopes, user }| Principal::Token { name, scopes, user }),
         None => introspector
             .session(headers)
             .await?
@@ -131,6 +152,9 @@ pub struct TokenStatus {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// The user a user-confined (`memory:user`) token was minted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 impl TokenStatus {
@@ -139,6 +163,7 @@ impl TokenStatus {
             active: false,
             name: None,
             scopes: None,
+            user_id: None,
         }
     }
 
@@ -147,7 +172,13 @@ impl TokenStatus {
             active: true,
             name: Some(name),
             scopes: Some(scopes),
+            user_id: None,
         }
+    }
+
+    /// A token minted for one user (`None`: for none).
+    pub fn for_user(self, user_id: Option<String>) -> TokenStatus {
+        TokenStatus { user_id, ..self }
     }
 }
 
@@ -157,10 +188,13 @@ impl TokenStatus {
 pub struct Identity {
     pub name: String,
     pub scopes: Vec<String>,
+    /// The user the credential was minted for, when it is confined to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 struct Entry {
-    answer: Introspection,
+    answer: Option<Grant>,
     fetched: Instant,
     used: Instant,
 }
@@ -175,7 +209,7 @@ struct Cache {
 
 /// What the cache says about a token.
 enum Cached {
-    Fresh(Introspection),
+    Fresh(Option<Grant>),
     /// Known active once, its answer now too old: asked again, never rate limited.
     WasActive,
     Unknown,
@@ -223,7 +257,7 @@ impl Cache {
         true
     }
 
-    fn insert(&mut self, key: [u8; 32], answer: Introspection, now: Instant) {
+    fn insert(&mut self, key: [u8; 32], answer: Option<Grant>, now: Instant) {
         if !self.entries.contains_key(&key) && self.entries.len() >= self.limits.capacity {
             self.evict(now);
         }
@@ -290,9 +324,17 @@ impl Introspector {
         Some(Introspector::new(&base, root))
     }
 
+    /// The token's name and scopes; see [`Introspector::grant`].
+    pub async fn check(&self, token: &str) -> Result<Introspection, String> {
+        Ok(self
+            .grant(token)
+            .await?
+            .map(|grant| (grant.name, grant.scopes)))
+    }
+
     /// `Err` when the control plane could not be asked, or unknown tokens arrive too fast to
     /// ask about this one ([`TOO_MANY_UNKNOWN`]): the caller answers 503, not 401.
-    pub async fn check(&self, token: &str) -> Result<Introspection, String> {
+    pub async fn grant(&self, token: &str) -> Result<Option<Grant>, String> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         {
             let mut cache = self.cache();
@@ -319,11 +361,10 @@ impl Introspector {
             .json(request)
             .await
             .map_err(|e| e.to_string())?;
-        let known = answer.active.then(|| {
-            (
-                answer.name.unwrap_or_else(|| "?".into()),
-                answer.scopes.unwrap_or_default(),
-            )
+        let known = answer.active.then(|| Grant {
+            name: answer.name.unwrap_or_else(|| "?".into()),
+            scopes: answer.scopes.unwrap_or_default(),
+            user: answer.user_id,
         });
         self.cache().insert(key, known.clone(), Instant::now());
         Ok(known)
@@ -398,7 +439,10 @@ mod tests {
             axum::routing::post(move |axum::Json(query): axum::Json<TokenQuery>| {
                 counter.fetch_add(1, Ordering::SeqCst);
                 async move {
-                    axum::Json(if query.token.starts_with("good") {
+                    axum::Json(if query.token.starts_with("good-user") {
+                        TokenStatus::known("ann".into(), vec!["memory:user".into()])
+                            .for_user(Some("u-ann".into()))
+                    } else if query.token.starts_with("good") {
                         TokenStatus::known("bot".into(), vec!["memory:read".into()])
                     } else {
                         TokenStatus::unknown()
@@ -443,6 +487,27 @@ mod tests {
         assert!(introspector.cache().entries.len() <= SMALL.capacity);
         // The known token still passes, from the cache, during the flood.
         assert_eq!(introspector.check("good-token").await.unwrap(), good);
+    }
+
+    #[tokio::test]
+    async fn a_token_minted_for_a_user_names_that_user() {
+        let (base, _) = control_plane().await;
+        let introspector = Introspector::with_limits(&base, "root", SMALL);
+        let who = identify(
+            Some("root"),
+            Some(&introspector),
+            &with_bearer("good-user-token"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(who.user(), Some("u-ann"));
+        let broad = identify(Some("root"), Some(&introspector), &with_bearer("good-bot"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(broad.user(), None);
+        assert_eq!(Principal::Root.user(), None);
     }
 
     #[tokio::test]
@@ -494,7 +559,11 @@ mod tests {
         let mut cache = Cache::new(limits);
         let start = Instant::now();
         let key = |n: u8| [n; 32];
-        let active = Some(("bot".to_owned(), vec![]));
+        let active = Some(Grant {
+            name: "bot".to_owned(),
+            scopes: vec![],
+            user: None,
+        });
         cache.insert(key(1), active.clone(), start);
         cache.insert(key(2), active.clone(), start);
         cache.insert(key(3), None, start);
@@ -519,6 +588,7 @@ mod tests {
         let token = Principal::Token {
             name: "bot".into(),
             scopes: vec!["memory:read".into()],
+            user: None,
         };
         assert!(token.has("memory:read") && !token.has("memory:write") && !token.is_admin());
         assert_eq!(token.name(), "token:bot");

@@ -25,12 +25,12 @@ mod types;
 pub use client::ControlClient;
 pub use error::ClientError;
 pub use introspect::{
-    CSRF_HEADER, Identity, Introspection, Introspector, Principal, TokenQuery, TokenStatus,
+    CSRF_HEADER, Grant, Identity, Introspection, Introspector, Principal, TokenQuery, TokenStatus,
     identify,
 };
 pub use quota::{
     Consumed, LimitSources, Limits, LimitsStored, QuotaStatus, Settled, Settlement, Usage,
     UsageNow, usd,
 };
-pub use secrets::{SecretError, resolve_secret};
+pub use secrets::{SecretError, resolve_secret_in};
 pub use types::{Agent, AgentPolicy, Announcement, DecisionReport, Prompt, Versioned};

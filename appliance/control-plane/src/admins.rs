@@ -5,26 +5,27 @@
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use axum::Json;
-use axum::extract::State;
-use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::extract::{Request, State};
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use daarion_http::ErrorEnvelope;
+use daarion_http::{ErrorEnvelope, ErrorResponse};
 
 use crate::app::App;
 use crate::changes::Change;
 use crate::error::ControlError;
+use crate::login_guard::{Refusal, client_source, log_field};
 use crate::principal::{Principal, Scope};
-use crate::session::{SESSION_COOKIE, session_cookie, session_hash};
+use crate::session::{CSRF_HEADER, SESSION_COOKIE, session_cookie, session_hash};
 
-const SESSION_HOURS: i64 = 12;
-const MIN_PASSWORD: usize = 12;
+pub(crate) const MIN_PASSWORD: usize = 12;
 
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -32,7 +33,7 @@ fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hash_password(password: &str) -> Result<String, ControlError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, ControlError> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt)
@@ -43,7 +44,7 @@ fn hash_password(password: &str) -> Result<String, ControlError> {
         .map_err(|e| ControlError::invalid("password", e.to_string()))
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
+pub(crate) fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| {
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
@@ -53,7 +54,7 @@ fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A real argon2id hash of a random password, verified for unknown users so they cost the same
 /// time as known ones.
-static DECOY: std::sync::LazyLock<String> =
+pub(crate) static DECOY: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password(&random_hex(16)).unwrap_or_default());
 
 fn valid_username(name: &str) -> bool {
@@ -186,13 +187,89 @@ pub struct Login {
     password: String,
 }
 
+/// Never printed: the password stays out of logs and debug output.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &log_field(&self.username))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most a login (or logout) body may be: a username and a password fit many times over.
+pub const LOGIN_BODY_LIMIT: usize = 4096;
+
+/// Reads at most [`LOGIN_BODY_LIMIT`] bytes of the body before anything else does: a bigger one
+/// is a 413 without being buffered.
+pub async fn limit_login_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, LOGIN_BODY_LIMIT).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => ErrorResponse::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("a login body is at most {LOGIN_BODY_LIMIT} bytes"),
+        )
+        .into_response(),
+    }
+}
+
+/// The answer to a login that is not tried: 429 with `Retry-After` while a backoff runs, 503
+/// with a short one when every hashing slot stayed busy.
+pub(crate) fn refused(refusal: Refusal) -> Response {
+    let (status, code, message, after) = match refusal {
+        Refusal::Backoff(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "login_throttled",
+            "too many failed logins; try again later",
+            // Rounded up: a client that waits exactly this long is let in.
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        ),
+        Refusal::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "login_busy",
+            "too many logins at once; try again shortly",
+            1,
+        ),
+    };
+    let mut response = ErrorResponse::new(status, code, message).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(after.max(1)));
+    response
+}
+
 /// `POST /auth/login`: the same answer for an unknown user and a wrong password, and the same
-/// work (a hash verification) for both, so neither is revealed.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()), request_body = Login, responses((status = 200, description = "session cookie set; body has the CSRF token"), (status = 401, body = ErrorEnvelope)))]
+/// work (a hash verification) for both, so neither is revealed. Failures are counted per
+/// account and per client address; past a few, each attempt must wait longer (429 with
+/// `Retry-After`), the right password included, so guessing is slow whoever guesses.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()), request_body = Login, responses((status = 200, description = "session cookie set; body has the CSRF token"), (status = 401, body = ErrorEnvelope), (status = 413, description = "body over 4 KiB", body = ErrorEnvelope), (status = 429, description = "too many failures: see Retry-After", body = ErrorEnvelope), (status = 503, description = "too many logins at once: see Retry-After", body = ErrorEnvelope)))]
 pub async fn login(
     State(app): State<App>,
+    headers: HeaderMap,
     Json(login): Json<Login>,
-) -> Result<impl IntoResponse, ControlError> {
+) -> Result<Response, ControlError> {
+    let source = client_source(&headers);
+    // Counted under the name as given, bounded, so a long name cannot make the key big.
+    let account_key: String = login.username.chars().take(64).collect();
+    if let Err(refusal) = app.login.check(&account_key, &source) {
+        crate::metrics::LOGIN_REFUSALS
+            .with_label_values(&["backoff"])
+            .inc();
+        return Ok(refused(refusal));
+    }
+    let slot = match app.login.hashing_slot().await {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            crate::metrics::LOGIN_REFUSALS
+                .with_label_values(&["busy"])
+                .inc();
+            return Ok(refused(refusal));
+        }
+    };
     let account: Option<(Uuid, String)> = sqlx::query_as(
         "SELECT id, password_hash FROM admin_accounts WHERE username = $1 AND disabled_at IS NULL",
     )
@@ -207,19 +284,26 @@ pub async fn login(
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false);
+    drop(slot);
     let account_id = match (ok, account) {
         (true, Some((id, _))) => id,
         _ => {
-            tracing::warn!(username = %login.username, "failed admin login");
+            app.login.failed(&account_key, &source);
+            tracing::warn!(username = %log_field(&login.username), source = %source, "failed admin login");
             crate::metrics::AUTH_FAILURES
                 .with_label_values(&["login"])
                 .inc();
             return Err(ControlError::Unauthenticated);
         }
     };
+    app.login.succeeded(&account_key);
+    // Ended sessions go now as well as on the periodic sweep: a login is when they pile up.
+    if let Err(e) = crate::session::sweep(&app.pool).await {
+        tracing::warn!(error = %e, "cannot remove expired sessions");
+    }
     let session = random_hex(32);
     let csrf = random_hex(16);
-    let expires_at = OffsetDateTime::now_utc() + time::Duration::hours(SESSION_HOURS);
+    let expires_at = crate::session::first_deadline(OffsetDateTime::now_utc());
     sqlx::query(
         "INSERT INTO admin_sessions (id_hash, account_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)",
     )
@@ -229,9 +313,10 @@ pub async fn login(
     .bind(expires_at)
     .execute(&app.pool)
     .await?;
+    // The cookie may live as long as the absolute limit; the idle limit is the server's.
     let cookie = format!(
         "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        SESSION_HOURS * 3600
+        crate::session::ABSOLUTE.as_secs()
     );
     Ok((
         [(SET_COOKIE, cookie)],
@@ -240,28 +325,51 @@ pub async fn login(
             "csrf_token": csrf,
             "expires_at": expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         })),
-    ))
+    )
+        .into_response())
 }
 
-/// `POST /auth/logout`: ends the session the cookie names.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(()), responses((status = 204, description = "session ended")))]
+/// A `Set-Cookie` that makes the browser forget the session.
+pub(crate) fn clear_cookie() -> (axum::http::HeaderName, String) {
+    (
+        SET_COOKIE,
+        format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    )
+}
+
+/// `POST /auth/logout`: ends the session the cookie names. A live session must show its CSRF
+/// token, so a cross-site page cannot sign the admin out; a cookie naming no live session is
+/// only cleared.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(()), responses((status = 204, description = "session ended"), (status = 403, description = "a live session without its CSRF token", body = ErrorEnvelope)))]
 pub async fn logout(
     State(app): State<App>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ControlError> {
     if let Some(session) = session_cookie(&headers) {
+        let csrf: Option<String> = sqlx::query_scalar(
+            "SELECT csrf_token FROM admin_sessions WHERE id_hash = $1 AND expires_at > now()",
+        )
+        .bind(session_hash(&session))
+        .fetch_optional(&app.pool)
+        .await?;
+        if let Some(csrf) = csrf {
+            let given = headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !daarion_http::secret_eq(given.as_bytes(), csrf.as_bytes()) {
+                crate::metrics::AUTH_FAILURES
+                    .with_label_values(&["csrf"])
+                    .inc();
+                return Err(ControlError::Csrf);
+            }
+        }
         sqlx::query("DELETE FROM admin_sessions WHERE id_hash = $1")
             .bind(session_hash(&session))
             .execute(&app.pool)
             .await?;
     }
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(
-            SET_COOKIE,
-            format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-        )],
-    ))
+    Ok((StatusCode::NO_CONTENT, [clear_cookie()]))
 }
 
 #[cfg(test)]

@@ -19,4 +19,6 @@ pub struct App {
     pub redis: redis::aio::ConnectionManager,
     /// The appliance's root token (the supervisor's admin token), when its file is readable.
     pub root_token: Option<Arc<str>>,
+    /// Login backoff and the bound on concurrent password hashing.
+    pub login: crate::login_guard::LoginGuard,
 }

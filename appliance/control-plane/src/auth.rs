@@ -29,6 +29,11 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// The user an API token was minted for (`memory:user` tokens), beside the [`Principal`] in a
+/// request's extensions; absent for the root token and sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenUser(pub Uuid);
+
 /// Resolves the bearer token into a [`Principal`] in the request's extensions, or answers 401.
 pub async fn authenticate(
     State(app): State<App>,
@@ -41,7 +46,9 @@ pub async fn authenticate(
         Some(token) => token_principal(&app, &token).await,
         None => {
             let headers = request.headers().clone();
-            session_principal(&app, &headers, request.method().clone()).await
+            session_principal(&app, &headers, request.method().clone())
+                .await
+                .map(|p| (p, None))
         }
     }
     .inspect_err(|e| {
@@ -54,32 +61,53 @@ pub async fn authenticate(
             .with_label_values(&[kind])
             .inc();
     })?;
+    let (principal, user) = principal;
     request.extensions_mut().insert(principal);
+    if let Some(user) = user {
+        request.extensions_mut().insert(TokenUser(user));
+    }
     Ok(next.run(request).await)
 }
 
-async fn token_principal(app: &App, token: &str) -> Result<Principal, ControlError> {
+async fn token_principal(
+    app: &App,
+    token: &str,
+) -> Result<(Principal, Option<Uuid>), ControlError> {
     if app
         .root_token
         .as_deref()
         .is_some_and(|root| daarion_http::secret_eq(root.as_bytes(), token.as_bytes()))
     {
-        return Ok(Principal {
-            name: "root".into(),
-            scopes: vec![Scope::Admin],
-        });
+        return Ok((
+            Principal {
+                name: "root".into(),
+                scopes: vec![Scope::Admin],
+            },
+            None,
+        ));
     }
-    let row: Option<(String, Vec<String>)> = sqlx::query_as(
-        "SELECT name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    let (name, scopes, user) = live_token(app, token)
+        .await?
+        .ok_or(ControlError::Unauthenticated)?;
+    let principal = Principal {
+        name: format!("token:{name}"),
+        scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+    };
+    Ok((principal, user))
+}
+
+/// An unrevoked API token's name, scopes and user.
+async fn live_token(
+    app: &App,
+    token: &str,
+) -> Result<Option<(String, Vec<String>, Option<Uuid>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT name, scopes, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL \
+         AND (expires_at IS NULL OR expires_at > now())",
     )
     .bind(hash(token))
     .fetch_optional(&app.pool)
-    .await?;
-    let (name, scopes) = row.ok_or(ControlError::Unauthenticated)?;
-    Ok(Principal {
-        name: format!("token:{name}"),
-        scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
-    })
+    .await
 }
 
 /// A browser session: the cookie authenticates, and a state-changing request must also carry
@@ -123,22 +151,39 @@ async fn session_principal(
 pub struct NewToken {
     name: String,
     scopes: Vec<String>,
+    /// The memory service's user a `memory:user` token acts for (required with that scope, and
+    /// only with it): the token reaches that user's data and no one else's.
+    #[serde(default)]
+    user_id: Option<Uuid>,
+    /// Seconds from now until the token stops working (at most five years).
+    #[serde(default)]
+    expires_in: Option<u64>,
+    /// Or the moment it stops working.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
 }
+
+/// The partial unique index on live token names (migration 0012).
+const UNIQUE_LIVE_NAME: &str = "api_tokens_live_name";
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TokenInfo {
     id: Uuid,
     name: String,
     scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<Uuid>,
     created_by: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     revoked_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
 }
 
 /// `POST /auth/tokens`: mints a token; the plaintext is in this answer only.
-#[utoipa::path(post, path = "/auth/tokens", tag = "auth", request_body = NewToken, responses((status = 201, description = "the token, shown once, and its record"), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
+#[utoipa::path(post, path = "/auth/tokens", tag = "auth", request_body = NewToken, responses((status = 201, description = "the token, shown once, and its record"), (status = 409, description = "a live token has this name", body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "missing scope", body = ErrorEnvelope)))]
 pub async fn create_token(
     State(app): State<App>,
     axum::Extension(principal): axum::Extension<Principal>,
@@ -163,6 +208,24 @@ pub async fn create_token(
             ));
         }
     }
+    let confined = new.scopes.iter().any(|s| s == Scope::MemoryUser.as_str());
+    match (confined, new.user_id) {
+        (true, None) => {
+            return Err(ControlError::invalid(
+                "user_id",
+                "a memory:user token must name the user it acts for",
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(ControlError::invalid(
+                "user_id",
+                "only a memory:user token is minted for a user",
+            ));
+        }
+        _ => {}
+    }
+    let expires_at =
+        crate::session::token_expiry(new.expires_in, new.expires_at, OffsetDateTime::now_utc())?;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = format!(
@@ -172,16 +235,27 @@ pub async fn create_token(
     let id = Uuid::now_v7();
     let mut tx = app.pool.begin().await?;
     let info: TokenInfo = sqlx::query_as(
-        "INSERT INTO api_tokens (id, name, token_hash, scopes, created_by) VALUES ($1, $2, $3, $4, $5) \
-         RETURNING id, name, scopes, created_by, created_at, revoked_at",
+        "INSERT INTO api_tokens (id, name, token_hash, scopes, user_id, created_by, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         RETURNING id, name, scopes, user_id, created_by, created_at, revoked_at, expires_at",
     )
     .bind(id)
     .bind(name)
     .bind(hash(&token))
     .bind(&new.scopes)
+    .bind(new.user_id)
     .bind(&principal.name)
+    .bind(expires_at)
     .fetch_one(&mut *tx)
-    .await?;
+    .await
+    .map_err(|e| {
+        // Names tell tokens apart in audit and usage records: two live tokens never share one.
+        if e.as_database_error().and_then(|d| d.constraint()) == Some(UNIQUE_LIVE_NAME) {
+            ControlError::Conflict(format!("a live token is already named `{name}`"))
+        } else {
+            e.into()
+        }
+    })?;
     Change::new(&principal, "token.create", format!("token:{id}"))
         .after(serde_json::to_value(&info).unwrap_or_default())
         .record(&mut tx)
@@ -202,7 +276,8 @@ pub async fn list_tokens(
 ) -> Result<Json<Vec<TokenInfo>>, ControlError> {
     principal.require(Scope::Admin)?;
     let tokens = sqlx::query_as(
-        "SELECT id, name, scopes, created_by, created_at, revoked_at FROM api_tokens ORDER BY created_at",
+        "SELECT id, name, scopes, user_id, created_by, created_at, revoked_at, expires_at \
+         FROM api_tokens ORDER BY created_at",
     )
     .fetch_all(&app.pool)
     .await?;
@@ -239,7 +314,10 @@ pub async fn revoke_token(
 /// token too: a service that a browser reaches with the session cookie (the gateway's web chat)
 /// forwards the cookie and the token here to learn who it is talking to.
 #[utoipa::path(post, path = "/auth/whoami", tag = "auth", responses((status = 200, body = Identity), (status = 401, description = "no or wrong credential", body = ErrorEnvelope), (status = 403, description = "a session without its CSRF token", body = ErrorEnvelope)))]
-pub async fn whoami(axum::Extension(principal): axum::Extension<Principal>) -> Json<Identity> {
+pub async fn whoami(
+    axum::Extension(principal): axum::Extension<Principal>,
+    user: Option<axum::Extension<TokenUser>>,
+) -> Json<Identity> {
     let scopes = principal
         .scopes
         .iter()
@@ -248,6 +326,7 @@ pub async fn whoami(axum::Extension(principal): axum::Extension<Principal>) -> J
     Json(Identity {
         name: principal.name,
         scopes,
+        user_id: user.map(|axum::Extension(TokenUser(u))| u.to_string()),
     })
 }
 
@@ -261,14 +340,10 @@ pub async fn introspect(
     Json(body): Json<TokenQuery>,
 ) -> Result<Json<TokenStatus>, ControlError> {
     principal.require(Scope::Admin)?;
-    let row: Option<(String, Vec<String>)> = sqlx::query_as(
-        "SELECT name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(hash(&body.token))
-    .fetch_optional(&app.pool)
-    .await?;
-    Ok(Json(match row {
-        Some((name, scopes)) => TokenStatus::known(name, scopes),
+    Ok(Json(match live_token(&app, &body.token).await? {
+        Some((name, scopes, user)) => {
+            TokenStatus::known(name, scopes).for_user(user.map(|u| u.to_string()))
+        }
         None => TokenStatus::unknown(),
     }))
 }

@@ -126,6 +126,40 @@ fn validate(key: &str, value: &Value, agents: &[String]) -> Result<(), ControlEr
     Ok(())
 }
 
+/// Where a provider or a bot sends its secrets, and which secrets it sends: `None` for keys whose
+/// values hold no secret reference. A value that does not parse (a document stored before its
+/// type) counts as unknown, so any change to it is a change of route.
+fn secret_route(key: &str, value: Option<&Value>) -> Option<Value> {
+    let typed = |ok: Option<Value>| Some(ok.unwrap_or(Value::Null));
+    if ProviderSettings::name_in(key).is_some() {
+        let parsed = value.and_then(|v| serde_json::from_value::<ProviderSettings>(v.clone()).ok());
+        typed(parsed.map(|p| json!([p.base_url, p.api_key_ref])))
+    } else if TelegramBot::name_in(key).is_some() {
+        let parsed = value.and_then(|v| serde_json::from_value::<TelegramBot>(v.clone()).ok());
+        typed(parsed.map(|b| json!([b.api_url, b.public_url, b.token_ref, b.webhook_secret_ref])))
+    } else {
+        None
+    }
+}
+
+/// Pointing a secret somewhere else (a provider's `base_url`, a bot's `api_url` or webhook
+/// `public_url`), or pairing a destination with another secret reference, needs `admin`:
+/// otherwise a `config:write` token could have the appliance send a secret to a server of its
+/// choosing, and the root token with it before references were confined to the secrets
+/// directory.
+fn require_route_unchanged(
+    principal: &Principal,
+    key: &str,
+    before: Option<&Value>,
+    after: &Value,
+) -> Result<(), ControlError> {
+    let now = secret_route(key, Some(after));
+    if now.is_some() && now != secret_route(key, before) {
+        principal.require(Scope::Admin)?;
+    }
+    Ok(())
+}
+
 async fn current(
     executor: impl sqlx::PgExecutor<'_>,
     key: &str,
@@ -225,6 +259,12 @@ pub async fn put(
         .execute(&mut *tx)
         .await?;
     let before = current(&mut *tx, &key).await?;
+    require_route_unchanged(
+        &principal,
+        &key,
+        before.as_ref().map(|b| &b.value),
+        &new.value,
+    )?;
     let version = before.as_ref().map_or(0, |b| b.version) + 1;
     let created: ConfigVersion = sqlx::query_as(&format!(
         "INSERT INTO config_versions (key, version, value, comment, author) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
@@ -360,6 +400,76 @@ mod tests {
             .is_err()
         );
         assert!(validate("anything.else", &json!([1, 2, 3]), &agents).is_ok());
+    }
+
+    #[test]
+    fn moving_a_secret_needs_admin() {
+        let writer = Principal {
+            name: "w".into(),
+            scopes: vec![Scope::ConfigWrite],
+        };
+        let admin = Principal {
+            name: "a".into(),
+            scopes: vec![Scope::Admin],
+        };
+        let provider = |url: &str, key: &str| json!({"kind": "openai", "base_url": url, "api_key_ref": key, "models": ["m"]});
+        let old = provider("https://api.example", "file:openai");
+        let bot = |api: &str| json!({"token_ref": "file:bot", "webhook_secret_ref": "file:hook", "api_url": api});
+        let old_bot = bot("https://api.telegram.org");
+        let mut more_models = old.clone();
+        more_models["models"] = json!(["m", "n"]);
+        for (key, before, after, writer_may) in [
+            (
+                "providers.x",
+                Some(&old),
+                provider("https://evil.example", "file:openai"),
+                false,
+            ),
+            (
+                "providers.x",
+                Some(&old),
+                provider("https://api.example", "file:admin.token"),
+                false,
+            ),
+            ("providers.x", None, old.clone(), false),
+            ("providers.x", Some(&old), more_models, true),
+            (
+                "telegram.b",
+                Some(&old_bot),
+                bot("https://evil.example"),
+                false,
+            ),
+            (
+                "telegram.b",
+                Some(&old_bot),
+                {
+                    let mut b = old_bot.clone();
+                    b["public_url"] = json!("https://evil.example");
+                    b
+                },
+                false,
+            ),
+            (
+                "telegram.b",
+                Some(&old_bot),
+                {
+                    let mut b = old_bot.clone();
+                    b["pairing"] = json!(true);
+                    b
+                },
+                true,
+            ),
+            (
+                "misc.x",
+                None,
+                json!({"base_url": "https://anything"}),
+                true,
+            ),
+        ] {
+            let answer = require_route_unchanged(&writer, key, before, &after);
+            assert_eq!(answer.is_ok(), writer_may, "{key}: {after}");
+            assert!(require_route_unchanged(&admin, key, before, &after).is_ok());
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! audited (`audit.action` with before/after) and announced on `control.changed.<kind>` through a
 //! transactional outbox, so it is never applied without its audit event.
 
+pub mod accounts;
 pub mod admins;
 pub mod agents;
 mod app;
@@ -12,13 +13,14 @@ pub mod auth;
 pub mod changes;
 pub mod config;
 mod error;
+mod login_guard;
 mod metrics;
 mod openapi;
 pub mod policy;
 pub mod principal;
 pub mod prompts;
 pub mod quotas;
-mod session;
+pub mod session;
 pub mod testing;
 
 use std::sync::Arc;
@@ -80,18 +82,36 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(auth::introspect))
         .routes(routes!(auth::whoami))
         .routes(routes!(admins::list, admins::add))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(accounts::sign_out_everywhere))
+        .routes(routes!(accounts::disable))
+        .routes(routes!(accounts::enable))
+        .routes(routes!(accounts::end_sessions))
+        // Innermost: only a session that authentication accepted has its idle deadline moved.
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            session::touch,
+        ))
         // Inside authentication: an unauthenticated caller learns nothing about its body.
         .route_layer(axum::middleware::from_fn(daarion_http::refuse_nul))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::authenticate,
         ))
-        // The only routes without a credential: getting one, and giving it up.
+        // Outside authentication: an expired API token is revoked before it is looked up.
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            session::expire_token,
+        ))
+        // The only routes without a credential: getting one, and giving it up (logout still
+        // needs the session's CSRF token, checked in the handler).
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(admins::login))
                 .routes(routes!(admins::logout))
-                .route_layer(axum::middleware::from_fn(daarion_http::refuse_nul)),
+                .route_layer(axum::middleware::from_fn(daarion_http::refuse_nul))
+                // A login is a username and a password: nothing near the 25 MiB default.
+                .route_layer(axum::middleware::from_fn(admins::limit_login_body)),
         )
         .with_state(app)
         .split_for_parts();
@@ -121,12 +141,14 @@ pub async fn run(
         bus,
         changes: changes::Changes::default(),
         redis,
+        login: login_guard::LoginGuard::default(),
     };
     let relay = tokio::spawn(app.changes.clone().relay(
         app.pool.clone(),
         app.bus.clone(),
         shutdown.clone(),
     ));
+    let sweeper = tokio::spawn(session::sweeper(app.pool.clone(), shutdown.clone()));
     let readiness = Readiness::new()
         .with_check(PgCheck(app.pool.clone()))
         .with_check(BusCheck(app.bus.clone()))
@@ -142,6 +164,7 @@ pub async fn run(
     .await;
     shutdown.cancel();
     let _ = relay.await;
+    let _ = sweeper.await;
     app.pool.close().await;
     served?;
     Ok(())

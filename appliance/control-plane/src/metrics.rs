@@ -22,6 +22,15 @@ pub(crate) static AUTH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registered once")
 });
 
+pub(crate) static LOGIN_REFUSALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "daarion_control_login_refusals_total",
+        "Logins refused before the password was checked, by reason: backoff, busy",
+        &["reason"]
+    )
+    .expect("metric registered once")
+});
+
 pub(crate) static OUTBOX_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "daarion_control_outbox_pending",

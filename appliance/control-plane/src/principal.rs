@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ControlError;
 
-/// What a token may do. `admin` implies every other scope; any scope implies `read`.
+/// What a token may do. `admin` implies every other scope and nothing else implies anything:
+/// reading the control plane (prompts, policies with user ids, config, quotas) needs `read`
+/// itself, so a data-plane token (`agents:use`, `memory:*`, …) reads nothing here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scope {
     #[serde(rename = "admin")]
@@ -94,10 +96,7 @@ pub struct Principal {
 
 impl Principal {
     pub fn require(&self, scope: Scope) -> Result<(), ControlError> {
-        let ok = self.scopes.contains(&Scope::Admin)
-            || self.scopes.contains(&scope)
-            || (scope == Scope::Read && !self.scopes.is_empty());
-        if ok {
+        if self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope) {
             Ok(())
         } else {
             Err(ControlError::Forbidden(scope.as_str()))
@@ -121,9 +120,27 @@ mod tests {
             name: "w".into(),
             scopes: vec![Scope::PromptsWrite],
         };
-        assert!(writer.require(Scope::Read).is_ok(), "writers may read");
+        assert!(
+            writer.require(Scope::Read).is_err(),
+            "read is its own scope"
+        );
         assert!(writer.require(Scope::AgentsWrite).is_err());
         assert!(writer.require(Scope::Admin).is_err());
+        // Data-plane scopes imply nothing in the control plane.
+        for scope in [
+            Scope::AgentsUse,
+            Scope::MemoryRead,
+            Scope::MemoryWrite,
+            Scope::MemoryUser,
+            Scope::ModelsUse,
+            Scope::QuotaConsume,
+        ] {
+            let narrow = Principal {
+                name: "n".into(),
+                scopes: vec![scope],
+            };
+            assert!(narrow.require(Scope::Read).is_err(), "{scope:?}");
+        }
         let admin = Principal {
             name: "a".into(),
             scopes: vec![Scope::Admin],

@@ -120,12 +120,29 @@ impl Plane {
             .await
     }
 
-    /// Mints an API token with the given scopes.
+    /// Mints an API token with the given scopes, named `test-<scopes>-<unique>` (live token
+    /// names are unique).
     pub async fn token(&self, scopes: &[&str]) -> String {
+        self.mint(scopes, None).await
+    }
+
+    /// Mints a `memory:user` token (with any other `scopes`) for the memory service's `user`.
+    pub async fn user_token(&self, user: &str, scopes: &[&str]) -> String {
+        let mut all = vec!["memory:user"];
+        all.extend(scopes.iter().filter(|s| **s != "memory:user"));
+        self.mint(&all, Some(user)).await
+    }
+
+    async fn mint(&self, scopes: &[&str], user: Option<&str>) -> String {
+        let name = format!(
+            "test-{}-{}",
+            scopes.join("+"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let (status, body) = self
             .post(
                 "/auth/tokens",
-                serde_json::json!({"name": format!("test-{}", scopes.join("+")), "scopes": scopes}),
+                serde_json::json!({"name": name, "scopes": scopes, "user_id": user}),
             )
             .await;
         assert_eq!(status, 201, "{body}");

@@ -2,9 +2,10 @@
 //! when the settings' version changes.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use daarion_control_client::{ClientError, ControlClient, resolve_secret};
+use daarion_control_client::{ClientError, ControlClient, resolve_secret_in};
 use daarion_settings::TelegramBot;
 use teloxide_core::Bot;
 use teloxide_core::requests::{Request, Requester};
@@ -50,12 +51,20 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-#[derive(Default)]
 pub struct Bots {
     built: Mutex<HashMap<String, Arc<ConfiguredBot>>>,
+    /// Where `file:` secret references resolve (`general.secrets_dir`).
+    secrets_dir: PathBuf,
 }
 
 impl Bots {
+    pub fn new(secrets_dir: PathBuf) -> Bots {
+        Bots {
+            built: Mutex::default(),
+            secrets_dir,
+        }
+    }
+
     pub async fn get(
         &self,
         control: &ControlClient,
@@ -84,9 +93,9 @@ impl Bots {
             return Ok(bot.clone());
         }
         let settings = fetched.value;
-        let token =
-            resolve_secret(&settings.token_ref).map_err(|e| misconfigured(e.to_string()))?;
-        let secret = resolve_secret(&settings.webhook_secret_ref)
+        let token = resolve_secret_in(&settings.token_ref, &self.secrets_dir)
+            .map_err(|e| misconfigured(e.to_string()))?;
+        let secret = resolve_secret_in(&settings.webhook_secret_ref, &self.secrets_dir)
             .map_err(|e| misconfigured(e.to_string()))?;
         let api_url =
             reqwest::Url::parse(&settings.api_url).map_err(|e| misconfigured(e.to_string()))?;

@@ -9,8 +9,8 @@ use daarion_bus::{Envelope, HandlerError};
 
 use crate::metrics::HANDLED;
 use crate::telegram::say;
-use crate::update::{Incoming, normalise};
-use crate::{App, GatewayError, commands, conversation, media, pairing};
+use crate::update::{FileKind, Incoming, normalise};
+use crate::{App, GatewayError, attachments, commands, conversation, media, pairing};
 
 /// Failures that another delivery could fix (the control plane or the Bot API down before
 /// anything was said) are transient; once the router has the message, the turn is never
@@ -51,7 +51,8 @@ pub async fn on_update(
         | Incoming::Command { chat, from, .. }
         | Incoming::Text { chat, from, .. }
         | Incoming::Voice { chat, from, .. }
-        | Incoming::Photo { chat, from, .. } => Some((*chat, from.clone())),
+        | Incoming::Photo { chat, from, .. }
+        | Incoming::File { chat, from, .. } => Some((*chat, from.clone())),
     };
     if let Some((chat, from)) = asker {
         match pairing::gate(&app, &bot, chat, &from).await {
@@ -109,6 +110,53 @@ pub async fn on_update(
             from,
             file_id,
         } => media::heard(&app, &bot, chat, &from, &file_id, started).await,
+        Incoming::File {
+            chat,
+            from,
+            file_id,
+            name,
+            size,
+            caption,
+            message_id,
+            ..
+        } if app.ingest.is_some() => {
+            if let Some(caption) = &caption {
+                // The file is what is kept; its caption is not a question to answer.
+                tracing::debug!(%caption, "a file's caption");
+            }
+            let file = attachments::SentFile {
+                file_id,
+                name,
+                size,
+                message_id,
+            };
+            attachments::keep(&app, &bot, chat, &from, file).await
+        }
+        // Without ingest, what can be read at once still is (a recording transcribed, a photo
+        // looked at); the rest is declined.
+        Incoming::File {
+            chat,
+            from,
+            file_id,
+            kind: FileKind::Audio,
+            ..
+        } => media::heard(&app, &bot, chat, &from, &file_id, started).await,
+        Incoming::File {
+            chat,
+            from,
+            file_id,
+            kind: FileKind::Photo,
+            caption,
+            ..
+        } => media::seen(&app, &bot, chat, &from, &file_id, caption, started).await,
+        Incoming::File { chat, kind, .. } => {
+            let text = format!(
+                "Sorry, I cannot take {} yet. Please write your message as text.",
+                kind.plural()
+            );
+            say(&app, &bot, chat, &text).await;
+            "unsupported"
+        }
     };
     HANDLED.with_label_values(&[outcome]).inc();
     Ok(())

@@ -1,5 +1,6 @@
 //! Files users send through Telegram: `getFile`, then the download, within the Bot API's limit.
 
+use futures::stream::BoxStream;
 use teloxide_core::net::Download;
 use teloxide_core::requests::{Request, Requester};
 use teloxide_core::types::FileId;
@@ -7,7 +8,7 @@ use teloxide_core::types::FileId;
 use crate::bots::ConfiguredBot;
 
 /// The Bot API serves files up to 20 MB.
-const MAX_FILE_BYTES: u32 = 20 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -17,19 +18,40 @@ pub enum FileError {
     Unavailable(String),
 }
 
-pub async fn fetch(bot: &ConfiguredBot, file_id: &str) -> Result<Vec<u8>, FileError> {
+/// A file Telegram is ready to serve.
+pub struct Located {
+    pub path: String,
+}
+
+/// `getFile`: where to download `file_id` from, refused past [`MAX_FILE_BYTES`].
+pub async fn locate(bot: &ConfiguredBot, file_id: &str) -> Result<Located, FileError> {
     let file = bot
         .api
         .get_file(FileId(file_id.to_owned()))
         .send()
         .await
         .map_err(|e| FileError::Unavailable(format!("getFile: {e}")))?;
-    if file.meta.size > MAX_FILE_BYTES {
+    let size = u64::from(file.meta.size);
+    if size > MAX_FILE_BYTES {
         return Err(FileError::TooLarge);
     }
+    Ok(Located { path: file.path })
+}
+
+/// The file's bytes as they come, so a document goes on to ingest without being held whole.
+pub fn stream(
+    bot: &ConfiguredBot,
+    located: &Located,
+) -> BoxStream<'static, Result<bytes::Bytes, reqwest::Error>> {
+    bot.api.download_file_stream(&located.path)
+}
+
+/// The whole file (a voice message or a photo, which are read at once anyway).
+pub async fn fetch(bot: &ConfiguredBot, file_id: &str) -> Result<Vec<u8>, FileError> {
+    let located = locate(bot, file_id).await?;
     let mut bytes: Vec<u8> = Vec::new();
     bot.api
-        .download_file(&file.path, &mut bytes)
+        .download_file(&located.path, &mut bytes)
         .await
         .map_err(|e| FileError::Unavailable(format!("download: {e}")))?;
     Ok(bytes)

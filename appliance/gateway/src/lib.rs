@@ -5,12 +5,15 @@
 //! bus (durable, deduplicated by update id) and answers at once. The `telegram-updates` consumer
 //! takes updates off the queue in order per chat and in parallel across chats ([`dispatch`]):
 //! commands are answered here ([`commands`]), voice messages and photos are read by the
-//! swapper ([`media`]), everything else goes to the router, and the answer is streamed
+//! swapper ([`media`]), documents, recordings, videos and photos "to remember" go to the ingest
+//! service and their outcome is told when the parser is done ([`attachments`]), everything else
+//! goes to the router, and the answer is streamed
 //! into the chat by editing one message, within Telegram's rate limits ([`conversation`],
 //! [`limiter`]).
 //! Bots without a public address use long polling instead ([`polling`]), into the same queue.
 //! The web chat, `POST /v1/chat`, streams the router's events straight back.
 
+mod attachments;
 mod auth;
 pub mod bots;
 mod chat_settings;
@@ -40,11 +43,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use daarion_bus::events::MessageReceivedTelegram;
-use daarion_bus::topology::TELEGRAM_UPDATES;
+use daarion_bus::topology::{
+    GATEWAY_ATTACHMENT_FAILED, GATEWAY_ATTACHMENT_INDEXED, TELEGRAM_UPDATES,
+};
 use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
 use daarion_control_client::{ControlClient, Introspector};
 use daarion_db::redis::RedisCheck;
+use daarion_ingest_client::IngestClient;
 use daarion_memory_client::MemoryClient;
 use daarion_router_client::RouterClient;
 use daarion_swapper_client::SwapperClient;
@@ -77,6 +83,8 @@ pub struct App {
     pub memory: MemoryClient,
     /// Voice messages both ways, and photos described.
     pub swapper: SwapperClient,
+    /// Where files users send to keep go; `None` when `[ingest]` is off (they are declined).
+    pub ingest: Option<IngestClient>,
     /// Callers of the gateway's own API showing it are the operator.
     pub root_token: Arc<str>,
     pub introspector: Introspector,
@@ -144,8 +152,14 @@ pub async fn app(config: Config, limits: Limits) -> Result<App, StartError> {
             format!("http://{}", config.swapper.dial()),
             Some(root.clone()),
         ),
+        ingest: config.ingest.enabled.then(|| {
+            IngestClient::new(
+                format!("http://{}", config.ingest.dial()),
+                Some(root.clone()),
+            )
+        }),
         root_token: Arc::from(root),
-        bots: Arc::default(),
+        bots: Arc::new(bots::Bots::new(config.general.secrets_dir.clone())),
         limiter: Arc::new(limiter::Limiter::new(limits)),
         limits,
         poll_discovery: Duration::from_secs(10),
@@ -192,6 +206,7 @@ pub async fn serve(
             .await
         })
     };
+    let outcomes = attachment_outcomes(&app, &shutdown);
     let poller = tokio::spawn(polling::run(app.clone(), shutdown.clone()));
     let readiness = Readiness::new()
         .with_check(BusCheck(app.bus.clone()))
@@ -211,14 +226,58 @@ pub async fn serve(
         Err(e) => tracing::error!(error = %e, "update consumer panicked"),
         Ok(Ok(())) => {}
     }
+    for task in outcomes {
+        match task.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "attachment outcome consumer failed"),
+            Err(e) => tracing::error!(error = %e, "attachment outcome consumer panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     let _ = poller.await;
     watcher.abort();
     served?;
     Ok(())
 }
 
+/// With ingest on: the consumers telling Telegram users how their files went.
+fn attachment_outcomes(
+    app: &App,
+    shutdown: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<Result<(), daarion_bus::BusError>>> {
+    if app.ingest.is_none() {
+        return Vec::new();
+    }
+    let indexed = {
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let bus = app.bus.clone();
+            daarion_bus::consume(&bus, GATEWAY_ATTACHMENT_INDEXED, shutdown, move |event| {
+                attachments::on_indexed(app.clone(), event)
+            })
+            .await
+        })
+    };
+    let failed = {
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let bus = app.bus.clone();
+            daarion_bus::consume(&bus, GATEWAY_ATTACHMENT_FAILED, shutdown, move |event| {
+                attachments::on_failed(app.clone(), event)
+            })
+            .await
+        })
+    };
+    vec![indexed, failed]
+}
+
 /// `daarion telegram set-webhook BOT`: tells Telegram where to deliver the bot's updates
 /// (`public_url` + `/telegram/BOT/webhook`) and the secret to send with them.
+///
+/// It usually runs as root and sends the bot's token to the configured `api_url`: the
+/// references are resolved like everywhere else (`daarion_control_client::resolve_secret`),
+/// inside the secrets directory only, so no config value can make root read the admin token
+/// or any other root-only file and send it away; and only `admin` may change `api_url`,
+/// `public_url` or the references themselves.
 pub async fn set_webhook(config: &Config, bot: &str) -> Result<String, GatewayError> {
     let root = config
         .supervisor
@@ -232,7 +291,9 @@ pub async fn set_webhook(config: &Config, bot: &str) -> Result<String, GatewayEr
         root,
         Duration::from_secs(1),
     );
-    let configured = bots::Bots::default().get(&control, bot).await?;
+    let configured = bots::Bots::new(config.general.secrets_dir.clone())
+        .get(&control, bot)
+        .await?;
     let public =
         configured
             .settings

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use teloxide_core::payloads::{EditMessageTextSetters, SendMessageSetters};
 use teloxide_core::requests::{Request, Requester};
-use teloxide_core::types::{ChatId, InputFile, MessageId, ParseMode};
+use teloxide_core::types::{ChatId, InputFile, MessageId, ParseMode, ReplyParameters};
 use teloxide_core::{ApiError, RequestError};
 
 use crate::App;
@@ -26,6 +26,8 @@ pub struct Outgoing<'a> {
     /// Set once Telegram refused this answer's markup: its later sends and edits carry the
     /// same markup, so they go as plain text at once.
     plain: AtomicBool,
+    /// Messages sent are replies to this one (the user's message they answer).
+    reply_to: Option<MessageId>,
 }
 
 impl<'a> Outgoing<'a> {
@@ -35,7 +37,29 @@ impl<'a> Outgoing<'a> {
             limiter,
             chat,
             plain: AtomicBool::new(false),
+            reply_to: None,
         }
+    }
+
+    /// Text as written, no Markdown: status lines naming files (`my_report_v2.pdf` is not
+    /// emphasis), sent as replies to `reply_to` when given (and sent anyway should that message
+    /// be gone).
+    pub fn plain(
+        bot: &'a ConfiguredBot,
+        limiter: &'a Limiter,
+        chat: Chat,
+        reply_to: Option<MessageId>,
+    ) -> Outgoing<'a> {
+        Outgoing {
+            plain: AtomicBool::new(true),
+            reply_to,
+            ..Outgoing::new(bot, limiter, chat)
+        }
+    }
+
+    fn reply_parameters(&self) -> Option<ReplyParameters> {
+        self.reply_to
+            .map(|id| ReplyParameters::new(id).allow_sending_without_reply())
     }
 }
 
@@ -96,10 +120,11 @@ impl Outgoing<'_> {
         let bot = &self.bot.api;
         let plain = || async {
             self.call("sendMessage", || async {
-                bot.send_message(ChatId(self.chat.id), text)
-                    .send()
-                    .await
-                    .map(|m| m.id)
+                let mut request = bot.send_message(ChatId(self.chat.id), text);
+                if let Some(reply) = self.reply_parameters() {
+                    request = request.reply_parameters(reply);
+                }
+                request.send().await.map(|m| m.id)
             })
             .await
         };
@@ -109,11 +134,13 @@ impl Outgoing<'_> {
         let html = crate::markdown::to_html(text);
         let formatted = self
             .call("sendMessage", || async {
-                bot.send_message(ChatId(self.chat.id), &html)
-                    .parse_mode(ParseMode::Html)
-                    .send()
-                    .await
-                    .map(|m| m.id)
+                let mut request = bot
+                    .send_message(ChatId(self.chat.id), &html)
+                    .parse_mode(ParseMode::Html);
+                if let Some(reply) = self.reply_parameters() {
+                    request = request.reply_parameters(reply);
+                }
+                request.send().await.map(|m| m.id)
             })
             .await;
         match formatted {

@@ -51,6 +51,22 @@ pub enum Incoming {
         name: String,
         args: String,
     },
+    /// A file to keep and read (a document, an audio file, a video, a video message, or a photo
+    /// the user asked to remember): handed to the ingest service ([`crate::attachments`]).
+    File {
+        chat: Chat,
+        from: Sender,
+        file_id: String,
+        /// As the user named it, or made up from the kind and the message (`photo-12.jpg`).
+        name: String,
+        /// As the update says; Telegram's limit for bots is checked against it before any
+        /// download.
+        size: Option<u64>,
+        kind: FileKind,
+        caption: Option<String>,
+        /// The user's message carrying the file (the outcome is sent as a reply to it).
+        message_id: i64,
+    },
     /// A kind of message this build cannot take yet; the user is told so.
     Unsupported {
         chat: Chat,
@@ -59,6 +75,49 @@ pub enum Incoming {
     },
     /// Nothing to do; the reason is logged.
     Ignore(String),
+}
+
+/// What a [`Incoming::File`] came as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Document,
+    Audio,
+    Video,
+    VideoNote,
+    Photo,
+}
+
+impl FileKind {
+    /// In a sentence: "Sorry, I cannot take documents yet".
+    pub fn plural(self) -> &'static str {
+        match self {
+            FileKind::Document => "documents",
+            FileKind::Audio => "audio files",
+            FileKind::Video => "videos",
+            FileKind::VideoNote => "video messages",
+            FileKind::Photo => "photos",
+        }
+    }
+}
+
+/// A caption asking to keep a photo (rather than to look at it now), in the languages the
+/// appliance's users write: a word starting with one of these.
+const REMEMBER: [&str; 6] = [
+    "remember",
+    "save",
+    "запам'ятай",
+    "запамʼятай",
+    "запомни",
+    "збережи",
+];
+
+/// The caption asks to keep the photo ("remember this", "запам'ятай", "Запомни это").
+pub fn asks_to_remember(caption: &str) -> bool {
+    caption
+        .to_lowercase()
+        .replace('’', "'")
+        .split(|c: char| c.is_whitespace() || ",.!?:;()".contains(c))
+        .any(|w| REMEMBER.iter().any(|r| w.starts_with(r)))
 }
 
 /// The queue an update belongs to: its chat, so one chat's messages are answered in order.
@@ -162,48 +221,77 @@ pub fn normalise(update: &Value, username: &str) -> Incoming {
 
     let addressed_media =
         !chat.group || replied_to_bot || text.as_deref().is_some_and(|t| mentions(t, username));
-    for kind in ["voice", "audio"] {
-        if let Some(file_id) = message[kind]["file_id"].as_str() {
-            return if addressed_media {
-                Incoming::Voice {
-                    chat,
-                    from,
-                    file_id: file_id.to_owned(),
-                }
-            } else {
-                Incoming::Ignore(format!("{kind} in a group, not addressed"))
-            };
-        }
-    }
-    // Telegram lists a photo's sizes smallest first.
-    if let Some(file_id) = message["photo"]
-        .as_array()
-        .and_then(|sizes| sizes.last())
-        .and_then(|largest| largest["file_id"].as_str())
-    {
+    if let Some(file_id) = message["voice"]["file_id"].as_str() {
         return if addressed_media {
-            Incoming::Photo {
+            Incoming::Voice {
                 chat,
                 from,
                 file_id: file_id.to_owned(),
-                caption: text
-                    .map(|t| strip_mention(&t, username))
-                    .filter(|t| !t.is_empty()),
             }
         } else {
-            Incoming::Ignore("photo in a group, not addressed".into())
+            Incoming::Ignore("voice in a group, not addressed".into())
         };
     }
-    let media = [
-        ("video_note", "video messages"),
-        ("document", "documents"),
-        ("video", "videos"),
+    let message_id = message["message_id"].as_i64().unwrap_or_default();
+    let caption = text
+        .as_deref()
+        .map(|t| strip_mention(t, username))
+        .filter(|t| !t.is_empty());
+    // Telegram lists a photo's sizes smallest first.
+    if let Some(largest) = message["photo"].as_array().and_then(|sizes| sizes.last())
+        && let Some(file_id) = largest["file_id"].as_str()
+    {
+        if !addressed_media {
+            return Incoming::Ignore("photo in a group, not addressed".into());
+        }
+        if caption.as_deref().is_some_and(asks_to_remember) {
+            return Incoming::File {
+                chat,
+                from,
+                file_id: file_id.to_owned(),
+                name: format!("photo-{message_id}.jpg"),
+                size: largest["file_size"].as_u64(),
+                kind: FileKind::Photo,
+                caption,
+                message_id,
+            };
+        }
+        return Incoming::Photo {
+            chat,
+            from,
+            file_id: file_id.to_owned(),
+            caption,
+        };
+    }
+    let files = [
+        ("document", FileKind::Document, "document", "bin"),
+        ("audio", FileKind::Audio, "audio", "mp3"),
+        ("video", FileKind::Video, "video", "mp4"),
+        ("video_note", FileKind::VideoNote, "video-message", "mp4"),
     ];
-    if let Some((_, what)) = media.iter().find(|(k, _)| !message[*k].is_null()) {
-        return if addressed_media {
-            Incoming::Unsupported { chat, from, what }
-        } else {
-            Incoming::Ignore(format!("{what} in a group, not addressed"))
+    if let Some((key, kind, stem, ext)) = files.iter().find(|(k, ..)| message[*k].is_object()) {
+        let file = &message[*key];
+        let Some(file_id) = file["file_id"].as_str() else {
+            return Incoming::Ignore(format!("{key} without a file id"));
+        };
+        if !addressed_media {
+            return Incoming::Ignore(format!("{} in a group, not addressed", kind.plural()));
+        }
+        let name = file["file_name"]
+            .as_str()
+            .map(without_nul)
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("{stem}-{message_id}.{ext}"));
+        return Incoming::File {
+            chat,
+            from,
+            file_id: file_id.to_owned(),
+            name,
+            size: file["file_size"].as_u64(),
+            kind: *kind,
+            caption,
+            message_id,
         };
     }
     let text = if let Some(text) = text {
@@ -422,5 +510,133 @@ mod tests {
         );
         assert_eq!(chat_key(&poll), "update:4");
         assert_eq!(chat_key(&edited), "7");
+    }
+
+    fn file_of(update: &Value) -> (String, Option<u64>, FileKind, Option<String>, i64) {
+        match normalise(update, "bot") {
+            Incoming::File {
+                name,
+                size,
+                kind,
+                caption,
+                message_id,
+                file_id,
+                ..
+            } => {
+                assert_eq!(file_id, "f");
+                (name, size, kind, caption, message_id)
+            }
+            other => panic!("{update}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn documents_recordings_videos_and_photos_to_remember_are_files() {
+        let f = json!({"file_id": "f", "file_unique_id": "u"});
+        let named = json!({"file_id": "f", "file_name": "report.pdf", "file_size": 1234});
+        for (extra, name, size, kind, caption) in [
+            (
+                json!({"document": named}),
+                "report.pdf",
+                Some(1234),
+                FileKind::Document,
+                None,
+            ),
+            (
+                json!({"document": f, "caption": "for later"}),
+                "document-1.bin",
+                None,
+                FileKind::Document,
+                Some("for later"),
+            ),
+            (
+                json!({"audio": f}),
+                "audio-1.mp3",
+                None,
+                FileKind::Audio,
+                None,
+            ),
+            (
+                json!({"video": named}),
+                "report.pdf",
+                Some(1234),
+                FileKind::Video,
+                None,
+            ),
+            (
+                json!({"video_note": f}),
+                "video-message-1.mp4",
+                None,
+                FileKind::VideoNote,
+                None,
+            ),
+            (
+                json!({"photo": [{"file_id": "s"}, {"file_id": "f", "file_size": 99}], "caption": "Remember this"}),
+                "photo-1.jpg",
+                Some(99),
+                FileKind::Photo,
+                Some("Remember this"),
+            ),
+            (
+                json!({"photo": [{"file_id": "f"}], "caption": "Запам’ятай, будь ласка"}),
+                "photo-1.jpg",
+                None,
+                FileKind::Photo,
+                Some("Запам’ятай, будь ласка"),
+            ),
+            (
+                json!({"photo": [{"file_id": "f"}], "caption": "запомни"}),
+                "photo-1.jpg",
+                None,
+                FileKind::Photo,
+                Some("запомни"),
+            ),
+        ] {
+            assert_eq!(
+                file_of(&msg("private", extra.clone())),
+                (name.to_owned(), size, kind, caption.map(str::to_owned), 1),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn voice_notes_plain_photos_and_unaddressed_files_keep_their_ways() {
+        assert!(matches!(
+            normalise(&msg("private", json!({"voice": {"file_id": "v"}})), "bot"),
+            Incoming::Voice { .. }
+        ));
+        assert!(matches!(
+            normalise(
+                &msg(
+                    "private",
+                    json!({"photo": [{"file_id": "p"}], "caption": "what is this?"})
+                ),
+                "bot"
+            ),
+            Incoming::Photo { .. }
+        ));
+        assert!(matches!(
+            normalise(&msg("group", json!({"document": {"file_id": "d"}})), "bot"),
+            Incoming::Ignore(_)
+        ));
+        assert!(matches!(
+            normalise(
+                &msg("group", json!({"document": {"file_id": "f"}, "caption": "@bot keep it"})),
+                "bot"
+            ),
+            Incoming::File { caption: Some(c), .. } if c == "keep it"
+        ));
+        for (caption, remember) in [
+            ("remember", true),
+            ("Please REMEMBER this!", true),
+            ("запам'ятай", true),
+            ("Запомни это", true),
+            ("what do you see?", false),
+            ("remembrance", false),
+            ("", false),
+        ] {
+            assert_eq!(asks_to_remember(caption), remember, "{caption}");
+        }
     }
 }

@@ -455,14 +455,14 @@ async fn the_web_chat_streams_the_router_events_for_the_callers_own_user() {
 #[tokio::test]
 async fn set_webhook_registers_the_public_url_with_the_secret() {
     let gw = Gateway::start(false, Some("a")).await;
-    let err = daarion_gateway::set_webhook(&gw.stack.plane.config, "mainbot")
+    let err = daarion_gateway::set_webhook(&gw.config, "mainbot")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("public_url"), "{err}");
     let mut bot = gw.bot.clone();
     bot["public_url"] = json!("https://bots.example.org");
     gw.stack.config("telegram.mainbot", bot).await;
-    let url = daarion_gateway::set_webhook(&gw.stack.plane.config, "mainbot")
+    let url = daarion_gateway::set_webhook(&gw.config, "mainbot")
         .await
         .unwrap();
     assert_eq!(url, "https://bots.example.org/telegram/mainbot/webhook");

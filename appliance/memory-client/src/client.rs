@@ -8,6 +8,10 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::MemoryError;
+use crate::attachments::{
+    Attachment, AttachmentsQuery, Created, Deleted, NewAttachment, NewSections, ParseDone,
+    ParseFailed, ReportProgress, Retry,
+};
 use crate::audit::{AuditQuery, AuditRow};
 use crate::documents::{Document, DocumentWithChunks, NewDocument};
 use crate::facts::{Fact, FactsQuery, Forget, NewFact, Supersede};
@@ -91,6 +95,100 @@ impl MemoryClient {
     /// For readiness: the memory service answers its health check.
     pub async fn ping(&self) -> Result<(), MemoryError> {
         Ok(self.service.ping().await?)
+    }
+
+    // -- attachments ------------------------------------------------------------------------
+
+    /// Records a file already in the blob store (or finds the one this user has for the same
+    /// content: `created` is false then).
+    pub async fn create_attachment(&self, new: &NewAttachment) -> Result<Created, MemoryError> {
+        self.json(self.request(Method::POST, "/v1/attachments").json(new))
+            .await
+    }
+
+    pub async fn attachment(&self, id: Uuid) -> Result<Attachment, MemoryError> {
+        self.json(self.request(Method::GET, &format!("/v1/attachments/{id}")))
+            .await
+    }
+
+    /// Newest first.
+    pub async fn attachments(
+        &self,
+        query: &AttachmentsQuery,
+    ) -> Result<Vec<Attachment>, MemoryError> {
+        self.json(self.request(Method::GET, "/v1/attachments").query(query))
+            .await
+    }
+
+    /// Back to `received` with the next attempt; its earlier text is dropped.
+    pub async fn retry_attachment(
+        &self,
+        id: Uuid,
+        retry: &Retry,
+    ) -> Result<Attachment, MemoryError> {
+        self.json(
+            self.request(Method::POST, &format!("/v1/attachments/{id}/retry"))
+                .json(retry),
+        )
+        .await
+    }
+
+    /// Deletes the record, its document, chunks and vectors (audited).
+    pub async fn delete_attachment(&self, id: Uuid) -> Result<Deleted, MemoryError> {
+        self.json(self.request(Method::DELETE, &format!("/v1/attachments/{id}")))
+            .await
+    }
+
+    /// Parser: `done` of `total` read; the state becomes `parsing`.
+    pub async fn attachment_progress(
+        &self,
+        id: Uuid,
+        progress: &ReportProgress,
+    ) -> Result<Attachment, MemoryError> {
+        self.attachment_step(id, "progress", progress).await
+    }
+
+    /// Parser: appends sections to the attachment's (not yet searchable) text; a batch sent
+    /// again adds nothing.
+    pub async fn attachment_sections(
+        &self,
+        id: Uuid,
+        sections: &NewSections,
+    ) -> Result<Attachment, MemoryError> {
+        self.attachment_step(id, "sections", sections).await
+    }
+
+    /// Parser: all text is in; it becomes searchable.
+    pub async fn attachment_parsed(
+        &self,
+        id: Uuid,
+        done: &ParseDone,
+    ) -> Result<Attachment, MemoryError> {
+        self.attachment_step(id, "parsed", done).await
+    }
+
+    /// Parser: it could not be read, and why.
+    pub async fn attachment_failed(
+        &self,
+        id: Uuid,
+        failed: &ParseFailed,
+    ) -> Result<Attachment, MemoryError> {
+        self.attachment_step(id, "failed", failed).await
+    }
+
+    /// The parser's calls: each carries its attempt, and one of an earlier attempt is a 409
+    /// (`MemoryError`'s conflict), which the parser acks and drops.
+    async fn attachment_step<B: serde::Serialize>(
+        &self,
+        id: Uuid,
+        step: &str,
+        body: &B,
+    ) -> Result<Attachment, MemoryError> {
+        self.json(
+            self.request(Method::POST, &format!("/v1/attachments/{id}/{step}"))
+                .json(body),
+        )
+        .await
     }
 
     // -- users ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 //! Request bodies leave out what the caller did not set (`None` fields are not sent); response
 //! bodies carry every field, `null` included, as the service has always answered them.
 
+pub mod attachments;
 pub mod audit;
 mod client;
 pub mod documents;
@@ -25,6 +26,11 @@ pub mod users;
 pub use client::MemoryClient;
 pub use error::MemoryError;
 
+pub use attachments::{
+    Attachment, AttachmentState, AttachmentsQuery, Created, Deleted, Locator, NewAttachment,
+    NewSections, Origin, ParseDone, ParseFailed, ParseOptions, Progress, ReportProgress, Retry,
+    Section,
+};
 pub use audit::{AuditQuery, AuditRow};
 pub use documents::{Chunk, Document, DocumentWithChunks, NewDocument};
 pub use facts::{Fact, FactsQuery, Forget, NewFact, Supersede};
@@ -33,7 +39,7 @@ pub use graph::{
     Subgraph,
 };
 pub use index::{IndexStatus, Requeued};
-pub use search::{Hit, SearchQuery};
+pub use search::{Citation, Hit, SearchQuery};
 pub use sessions::{MessagesQuery, NewMessage, NewSession, Session, StoredMessage};
 pub use state::{Entry, PutEntry};
 pub use usage::{Bucket, Usage, UsageQuery, UsageTotals};

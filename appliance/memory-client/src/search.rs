@@ -37,4 +37,35 @@ pub struct Hit {
     pub matched_by: Vec<String>,
     /// Cosine similarity to the query, for hits by meaning.
     pub similarity: Option<f32>,
+    /// Where a chunk hit comes from, so an answer can name it ("report.pdf, p. 3"); absent
+    /// for other kinds (and from services that predate it).
+    #[serde(default)]
+    pub citation: Option<Citation>,
+}
+
+/// The document (and, for a file a user sent, the attachment and the place in it) a chunk
+/// belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Citation {
+    pub document_id: Uuid,
+    /// The document's title: for an attachment, the file's name.
+    pub title: String,
+    #[serde(default)]
+    pub attachment_id: Option<Uuid>,
+    #[serde(default)]
+    pub locator: Option<crate::attachments::Locator>,
+    /// The heading path above the chunk, outermost first.
+    #[serde(default)]
+    pub headings: Vec<String>,
+}
+
+impl Citation {
+    /// `report.pdf, p. 3` (or just the title where there is no place to name).
+    pub fn cite(&self) -> String {
+        match self.locator.as_ref().map(|l| l.cite()) {
+            Some(place) if !place.is_empty() => format!("{}, {place}", self.title),
+            _ => self.title.clone(),
+        }
+    }
 }

@@ -217,6 +217,21 @@ pub async fn index(
     };
     match outcome {
         Ok(()) => {
+            let mut tx = app.pool.begin().await.map_err(db)?;
+            // A chunk of an attachment: its attachment is locked before the row changes, as
+            // the parser's `parsed` locks it, so whichever comes last sees every chunk indexed.
+            let attachment: Option<Uuid> = if store.kind == "chunk" {
+                sqlx::query_scalar(
+                    "SELECT a.id FROM chunks c JOIN documents d ON d.id = c.document_id \
+                     JOIN attachments a ON a.id = d.attachment_id WHERE c.id = $1 FOR UPDATE OF a",
+                )
+                .bind(store.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+            } else {
+                None
+            };
             sqlx::query(
                 "UPDATE index_state SET state = 'indexed', model = $3, error = NULL, updated_at = clock_timestamp() \
                  WHERE kind = $1 AND item_id = $2",
@@ -224,9 +239,15 @@ pub async fn index(
             .bind(&store.kind)
             .bind(store.id)
             .bind(&embedder.model)
-            .execute(&app.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
+            if let Some(attachment) = attachment {
+                crate::api::attachments::settle_indexed(&mut tx, attachment)
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
             let event = Envelope::event(
                 "memory",
                 MemoryIndexed {

@@ -15,6 +15,7 @@ pub mod embed;
 mod error;
 pub mod graph;
 pub mod indexer;
+pub mod outbox;
 mod rows;
 mod usage;
 
@@ -112,13 +113,14 @@ pub async fn run(
     let consumers = {
         let (app, shutdown) = (app.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let (logged, recorded, indexed, ()) = tokio::join!(
+            let (logged, recorded, indexed, relayed, ()) = tokio::join!(
                 audit::run_logger(app.clone(), shutdown.clone()),
                 usage::run_recorder(app.clone(), shutdown.clone()),
                 indexer::run(app.clone(), shutdown.clone()),
+                outbox::run(app.clone(), shutdown.clone()),
                 api::state::sweep(app, shutdown)
             );
-            logged.and(recorded).and(indexed)
+            logged.and(recorded).and(indexed).and(relayed)
         })
     };
     let served = daarion_http::serve_app(

@@ -6,6 +6,9 @@
 //! below names every field of its type: a field added or renamed there fails to compile here
 //! until the query gives it a column (or a value, for fields no column holds).
 
+use daarion_memory_client::attachments::{
+    Attachment, AttachmentState, Origin, ParseOptions, Progress,
+};
 use daarion_memory_client::audit::AuditRow;
 use daarion_memory_client::documents::{Chunk, Document};
 use daarion_memory_client::facts::Fact;
@@ -123,7 +126,7 @@ from_row!(Chunk {
     state,
     error
 });
-from_row!(Hit { kind, id, content, score, why } else { matched_by: Vec::new(), similarity: None });
+from_row!(Hit { kind, id, content, score, why } else { matched_by: Vec::new(), similarity: None, citation: None });
 from_row!(StateCount { kind, state, count });
 from_row!(Failed {
     kind,
@@ -169,3 +172,44 @@ from_row!(Edge {
     created_at,
     ended_at,
 });
+
+// Not by `from_row!`: the state is text, origin and options JSON, progress two columns.
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Row<Attachment> {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row as _;
+        use sqlx::types::Json;
+        let state: String = row.try_get("state")?;
+        let state = AttachmentState::parse(&state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("attachment state `{state}`").into()))?;
+        let origin: Option<Json<Origin>> = row.try_get("origin")?;
+        let options: Json<ParseOptions> = row.try_get("options")?;
+        let done: Option<i32> = row.try_get("progress_done")?;
+        let total: Option<i32> = row.try_get("progress_total")?;
+        Ok(Row(Attachment {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            name: row.try_get("name")?,
+            format: row.try_get("format")?,
+            mime: row.try_get("mime")?,
+            bytes: row.try_get("bytes")?,
+            sha256: row.try_get("sha256")?,
+            origin: origin.map(|o| o.0),
+            options: options.0,
+            state,
+            attempt: row.try_get("attempt")?,
+            progress: done.map(|done| Progress {
+                done: done.max(0) as u32,
+                total: total.map(|t| t.max(0) as u32),
+            }),
+            pages: row.try_get("pages")?,
+            document_id: row.try_get("document_id")?,
+            chunks: row.try_get("chunks")?,
+            indexed: row.try_get("indexed")?,
+            error: row.try_get("error")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            parsed_at: row.try_get("parsed_at")?,
+            indexed_at: row.try_get("indexed_at")?,
+        }))
+    }
+}

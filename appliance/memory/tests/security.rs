@@ -1,6 +1,6 @@
 //! Attacks from the security review (issue #21), each reproduced against the real service and
 //! shown not to get through: a graph query that pins PostgreSQL, unbounded message metadata,
-//! and NUL characters that PostgreSQL refuses.
+//! NUL characters that PostgreSQL refuses, and a user-confined token that reached every user.
 
 #[path = "helpers/mod.rs"]
 mod helpers;
@@ -217,5 +217,87 @@ async fn a_nul_character_anywhere_is_a_422_naming_the_field() {
         .await
         .expect(401);
     assert_eq!(memory.count("SELECT count(*) FROM facts").await, 0);
+    memory.stop().await;
+}
+
+/// Issue #21, High 2: a `memory:user` token read and wrote every user's data, because the
+/// user it acted for was whatever `X-Daarion-Acting-For` said. A token now names its user when
+/// minted; the header can repeat it, never change it.
+#[tokio::test]
+async fn a_token_minted_for_a_user_reaches_that_user_only_whatever_the_header_says() {
+    let memory = Memory::start().await;
+    let ann = memory.user("confined-ann").await;
+    let bob = memory.user("confined-bob").await;
+    let facts = |user: &str| format!("/v1/users/{user}/facts");
+    let root = memory.root();
+    root.post(&facts(&ann), json!({"content": "likes tea"}))
+        .await
+        .expect(201);
+    root.post(&facts(&bob), json!({"content": "bob's secret garden"}))
+        .await
+        .expect(201);
+
+    // Minting one without naming its user is refused: it would reach no one, or everyone.
+    let (status, body) = memory
+        .plane
+        .post(
+            "/auth/tokens",
+            json!({"name": "unbound", "scopes": ["memory:user"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    let token = memory.plane.user_token(&ann, &[]).await;
+    let as_ann = || memory.with_token(&token);
+    // Its own user's data, whether the header names her or not.
+    let own = as_ann().get(&facts(&ann)).await.expect(200);
+    assert!(own.to_string().contains("likes tea"), "{own}");
+    as_ann()
+        .acting_for(&ann)
+        .get(&facts(&ann))
+        .await
+        .expect(200);
+    as_ann()
+        .post(&facts(&ann), json!({"content": "likes green tea"}))
+        .await
+        .expect(201);
+
+    // Bob's: without the header, with it naming Bob, with it naming Ann.
+    let bob_search = format!("/v1/search?user_id={bob}&q=garden");
+    for (why, header) in [
+        ("no header", None),
+        ("the header names bob", Some(bob.as_str())),
+        ("the header names ann", Some(ann.as_str())),
+    ] {
+        let caller = || match header {
+            Some(user) => as_ann().acting_for(user),
+            None => as_ann(),
+        };
+        for path in [facts(&bob), bob_search.clone(), format!("/v1/users/{bob}")] {
+            let answer = caller().get(&path).await;
+            assert_eq!(answer.status, 403, "{why}: GET {path}: {}", answer.body);
+            assert!(!answer.body.to_string().contains("garden"), "{why}: leaked");
+        }
+        let answer = caller()
+            .post(&facts(&bob), json!({"content": "planted by ann"}))
+            .await;
+        assert_eq!(answer.status, 403, "{why}: write: {}", answer.body);
+    }
+    let written = root.get(&facts(&bob)).await.expect(200);
+    assert!(!written.to_string().contains("planted"), "{written}");
+
+    // Broad callers (the router, the gateway) still narrow themselves with the header.
+    let reader = memory.token(&["memory:read"]).await;
+    memory
+        .with_token(&reader)
+        .get(&facts(&bob))
+        .await
+        .expect(200);
+    memory
+        .with_token(&reader)
+        .acting_for(&ann)
+        .get(&facts(&bob))
+        .await
+        .expect(403);
     memory.stop().await;
 }

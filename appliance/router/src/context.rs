@@ -35,7 +35,16 @@ pub fn render_prompt(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
+/// What the model is asked when the prompt quotes the user's documents: an answer that names
+/// its source lets the user check it ("report.pdf, p. 3").
+pub const CITE_INSTRUCTION: &str = "When you use a passage from a document below, name the \
+document and the place in brackets as shown, e.g. (report.pdf, p. 3).";
+
 /// What memory knows, as a section of the system prompt. Empty when it knows nothing.
+///
+/// Passages of the user's documents (chunk hits with a citation) are listed apart, each led by
+/// its source (`[report.pdf, p. 3] …`), with [`CITE_INSTRUCTION`]; other hits are what the
+/// user said before.
 pub fn memory_block(facts: &[Fact], hits: &[Hit], limit: usize) -> String {
     let mut block = String::new();
     if !facts.is_empty() {
@@ -44,11 +53,21 @@ pub fn memory_block(facts: &[Fact], hits: &[Hit], limit: usize) -> String {
             block.push_str(&format!("- {}\n", f.content));
         }
     }
-    let earlier: Vec<&Hit> = hits
+    let relevant: Vec<&Hit> = hits
         .iter()
         .filter(|h| h.kind != "fact")
         .take(limit)
         .collect();
+    let (documents, earlier): (Vec<&Hit>, Vec<&Hit>) =
+        relevant.into_iter().partition(|h| h.citation.is_some());
+    if !documents.is_empty() {
+        block.push_str("\nFrom the user's documents. ");
+        block.push_str(CITE_INSTRUCTION);
+        block.push('\n');
+        for h in documents {
+            block.push_str(&format!("- {}\n", cited(h)));
+        }
+    }
     if !earlier.is_empty() {
         block.push_str("\nRelated things the user said before:\n");
         for h in earlier {
@@ -56,6 +75,14 @@ pub fn memory_block(facts: &[Fact], hits: &[Hit], limit: usize) -> String {
         }
     }
     block
+}
+
+/// A passage led by its source: `[report.pdf, p. 3] text`.
+pub fn cited(hit: &Hit) -> String {
+    match &hit.citation {
+        Some(c) => format!("[{}] {}", c.cite(), hit.content),
+        None => hit.content.clone(),
+    }
 }
 
 /// A history message and the id it is stored under (nil for one a client sent).
@@ -221,6 +248,7 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use daarion_memory_client::{Citation, Locator};
 
     fn stored(role: &str, content: &str) -> StoredMessage {
         StoredMessage {
@@ -336,6 +364,7 @@ mod tests {
             why: String::new(),
             matched_by: Vec::new(),
             similarity: None,
+            citation: None,
         };
         let (question, shown, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let history = vec![(shown, Message::new(Role::User, "shown"))];
@@ -358,5 +387,101 @@ mod tests {
         );
         let first = summary_request(None, &older);
         assert_eq!(first.messages[1].content, "user: one");
+    }
+
+    fn hit(kind: &str, content: &str, citation: Option<Citation>) -> Hit {
+        Hit {
+            kind: kind.into(),
+            id: Uuid::now_v7(),
+            content: content.into(),
+            score: 1.0,
+            why: String::new(),
+            matched_by: Vec::new(),
+            similarity: None,
+            citation,
+        }
+    }
+
+    fn citation(title: &str, locator: Option<Locator>) -> Option<Citation> {
+        Some(Citation {
+            document_id: Uuid::now_v7(),
+            title: title.into(),
+            attachment_id: Some(Uuid::now_v7()),
+            locator,
+            headings: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn document_passages_are_led_by_their_source() {
+        for (citation, expected) in [
+            (
+                citation("report.pdf", Some(Locator::Page { page: 3 })),
+                "[report.pdf, p. 3] revenue grew",
+            ),
+            (
+                citation(
+                    "budget.xlsx",
+                    Some(Locator::Sheet {
+                        name: "Q1".into(),
+                        index: 1,
+                    }),
+                ),
+                "[budget.xlsx, sheet \"Q1\"] revenue grew",
+            ),
+            (
+                citation("deck.pptx", Some(Locator::Slide { slide: 4 })),
+                "[deck.pptx, slide 4] revenue grew",
+            ),
+            (
+                citation(
+                    "call.ogg",
+                    Some(Locator::Time {
+                        start_ms: 60_000,
+                        end_ms: 120_000,
+                    }),
+                ),
+                "[call.ogg, 1:00–2:00] revenue grew",
+            ),
+            (
+                citation("notes.txt", Some(Locator::Whole)),
+                "[notes.txt] revenue grew",
+            ),
+            (citation("notes.md", None), "[notes.md] revenue grew"),
+            (None, "revenue grew"),
+        ] {
+            assert_eq!(cited(&hit("chunk", "revenue grew", citation)), expected);
+        }
+    }
+
+    #[test]
+    fn the_memory_block_separates_documents_from_what_was_said() {
+        let facts = vec![];
+        let hits = vec![
+            hit("message", "I like tea", None),
+            hit(
+                "chunk",
+                "revenue grew 12%",
+                citation("report.pdf", Some(Locator::Page { page: 3 })),
+            ),
+            hit("fact", "a fact hit is shown as a fact", None),
+        ];
+        let block = memory_block(&facts, &hits, 5);
+        assert_eq!(
+            block,
+            format!(
+                "\nFrom the user's documents. {CITE_INSTRUCTION}\n- [report.pdf, p. 3] revenue grew 12%\n\
+                 \nRelated things the user said before:\n- I like tea\n"
+            )
+        );
+        let said_only = memory_block(&facts, &hits[..1], 5);
+        assert!(!said_only.contains(CITE_INSTRUCTION), "{said_only}");
+        assert_eq!(memory_block(&facts, &[], 5), "");
+        // The limit counts every hit shown, documents and messages together.
+        let one = memory_block(&facts, &hits, 1);
+        assert!(
+            one.contains("I like tea") && !one.contains("report.pdf"),
+            "{one}"
+        );
     }
 }

@@ -106,6 +106,7 @@ pub async fn app(config: Config, retry: RetryPolicy) -> Result<App, StartError> 
             &format!("http://{}/v1", config.swapper.dial()),
             Some(root.clone()),
             retry,
+            config.general.secrets_dir.clone(),
         )),
         introspector: Introspector::new(
             &format!("http://{}", config.control_plane.dial()),

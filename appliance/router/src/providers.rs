@@ -4,10 +4,11 @@
 //! provider settings version.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use daarion_control_client::{ClientError, ControlClient, resolve_secret};
+use daarion_control_client::{ClientError, ControlClient, resolve_secret_in};
 use daarion_llm::{
     Ollama, OpenAiCompatible, Price, Provider, Resilient, RetryPolicy, Timeouts, Usage,
 };
@@ -51,11 +52,18 @@ pub struct Providers {
     local: Arc<dyn Provider>,
     retry: RetryPolicy,
     built: Mutex<HashMap<String, Built>>,
+    /// Where `file:` key references resolve (`general.secrets_dir`).
+    secrets_dir: PathBuf,
 }
 
 impl Providers {
     /// `swapper_base` like `http://127.0.0.1:8890/v1`; `swapper_key` the appliance's root token.
-    pub fn new(swapper_base: &str, swapper_key: Option<String>, retry: RetryPolicy) -> Providers {
+    pub fn new(
+        swapper_base: &str,
+        swapper_key: Option<String>,
+        retry: RetryPolicy,
+        secrets_dir: PathBuf,
+    ) -> Providers {
         // A first request may wait for a model to load (or for another to be evicted).
         let timeouts = Timeouts {
             first_byte: Duration::from_secs(300),
@@ -66,6 +74,7 @@ impl Providers {
             local: Arc::new(Resilient::new(Arc::new(local), retry)),
             retry,
             built: Mutex::default(),
+            secrets_dir,
         }
     }
 
@@ -93,9 +102,10 @@ impl Providers {
         }
         let settings = fetched.value;
         let key = match &settings.api_key_ref {
-            Some(reference) => {
-                Some(resolve_secret(reference).map_err(|e| misconfigured(e.to_string()))?)
-            }
+            Some(reference) => Some(
+                resolve_secret_in(reference, &self.secrets_dir)
+                    .map_err(|e| misconfigured(e.to_string()))?,
+            ),
             None => None,
         };
         // One setting bounds both the wait for the answer and any silence inside it.

@@ -779,16 +779,14 @@ async fn provider_keys_are_resolved_from_their_reference_and_sent() {
     let fake = Fake::default();
     fake.always(openai_answer("keyed"));
     let addr = fake.serve().await;
-    let dir = std::env::temp_dir().join(format!("daarion-key-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("deepseek.key");
+    let key_file = stack.secrets_dir.join("deepseek.key");
     std::fs::write(&key_file, "sk-test-secret\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     stack
         .config(
             "providers.deepseek",
-            json!({"kind": "openai", "base_url": format!("http://{addr}/v1"), "api_key_ref": format!("file:{}", key_file.display())}),
+            json!({"kind": "openai", "base_url": format!("http://{addr}/v1"), "api_key_ref": "file:deepseek.key"}),
         )
         .await;
     stack
@@ -804,7 +802,6 @@ async fn provider_keys_are_resolved_from_their_reference_and_sent() {
     let (headers, body) = fake.requests.lock().unwrap()[0].clone();
     assert_eq!(headers["authorization"], "Bearer sk-test-secret");
     assert_eq!(body["model"], "deepseek-chat");
-    let _ = std::fs::remove_dir_all(dir);
     stack.stop().await;
 }
 

@@ -74,3 +74,37 @@ mod tests {
         assert_eq!(Routing::name_in(Routing::KEY), Some("main"));
     }
 }
+
+/// What a secret reference must look like, for messages.
+pub const SECRET_REFERENCE: &str =
+    "must be env:NAME or file:NAME (a 0600 file in the secrets directory, general.secrets_dir)";
+
+/// A reference the services can resolve: `env:NAME`, or `file:` and a path without `..`
+/// (relative to the secrets directory, or absolute inside it: where it really leads is checked
+/// where it is read, `daarion_control_client::resolve_secret_in`).
+pub fn secret_reference(r: &str) -> bool {
+    if let Some(name) = r.strip_prefix("env:") {
+        return !name.is_empty();
+    }
+    r.strip_prefix("file:")
+        .is_some_and(|path| !path.is_empty() && !path.split('/').any(|part| part == ".."))
+}
+
+#[cfg(test)]
+mod reference_tests {
+    #[test]
+    fn secret_references() {
+        for (r, ok) in [
+            ("env:DEEPSEEK_KEY", true),
+            ("file:deepseek", true),
+            ("file:/etc/daarion/secrets/deepseek", true),
+            ("env:", false),
+            ("file:", false),
+            ("file:../admin.token", false),
+            ("file:/etc/daarion/secrets/../admin.token", false),
+            ("sk-live-123", false),
+        ] {
+            assert_eq!(super::secret_reference(r), ok, "{r}");
+        }
+    }
+}

@@ -27,7 +27,8 @@ pub struct ProviderSettings {
     pub base_url: String,
     #[serde(default)]
     pub models: Vec<String>,
-    /// `env:NAME` or `file:/path/0600-file`: the secret itself never enters the control plane.
+    /// `env:NAME` or `file:NAME` (a 0600 file in `general.secrets_dir`): the secret itself never
+    /// enters the control plane.
     pub api_key_ref: Option<String>,
     /// How long to wait for the answer to start, and at most between two of its chunks.
     pub timeout_secs: Option<u64>,
@@ -45,9 +46,9 @@ impl ProviderSettings {
             return Err("base_url must be an http(s) URL".into());
         }
         if let Some(r) = &self.api_key_ref
-            && !(r.starts_with("env:") || r.starts_with("file:/"))
+            && !crate::secret_reference(r)
         {
-            return Err("api_key_ref must be env:NAME or file:/absolute/path".into());
+            return Err(format!("api_key_ref {}", crate::SECRET_REFERENCE));
         }
         for (model, price) in &self.prices {
             let ok = |v: f64| v.is_finite() && v >= 0.0;

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelegramBot {
-    /// The Bot API token from @BotFather: `env:NAME` or `file:/path` (0600).
+    /// The Bot API token from @BotFather: `env:NAME` or `file:NAME` (0600, in the secrets
+    /// directory).
     pub token_ref: String,
     /// The secret Telegram sends back in `X-Telegram-Bot-Api-Secret-Token`.
     pub webhook_secret_ref: String,
@@ -65,11 +66,13 @@ fn telegram_api() -> String {
 
 impl TelegramBot {
     pub fn validate(&self) -> Result<(), String> {
-        let reference = |r: &str| r.starts_with("env:") || r.starts_with("file:/");
-        if !reference(&self.token_ref) || !reference(&self.webhook_secret_ref) {
-            return Err(
-                "token_ref and webhook_secret_ref must be env:NAME or file:/absolute/path".into(),
-            );
+        if !crate::secret_reference(&self.token_ref)
+            || !crate::secret_reference(&self.webhook_secret_ref)
+        {
+            return Err(format!(
+                "token_ref and webhook_secret_ref {}",
+                crate::SECRET_REFERENCE
+            ));
         }
         let url = |u: &str| u.starts_with("http://") || u.starts_with("https://");
         if !url(&self.api_url) {

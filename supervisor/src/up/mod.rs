@@ -95,7 +95,9 @@ pub async fn run(
             .merge(proxy::routes(proxy::Proxy::new(&config)))
             .route("/", axum::routing::get(web::serve))
             .route("/{*path}", axum::routing::get(web::serve));
-        let app = daarion_http::build_app("supervisor", routes, readiness, &config.http);
+        // Uploads to ingest pass through here: its limit, not the shared one, applies.
+        let http = proxy::admin_http(&config);
+        let app = daarion_http::build_app("supervisor", routes, readiness, &http);
         tracing::info!(addr = %config.supervisor.admin_listen, "admin API listening");
         tokio::spawn(daarion_http::serve(
             admin_listener,

@@ -1,8 +1,9 @@
-//! `/api/control/*`, `/api/memory/*`, `/api/swapper/*` and `/api/gateway/*` on the admin port,
-//! passed to the services unchanged: the web UI uses the services' public APIs, with the same
+//! `/api/control/*`, `/api/memory/*`, `/api/swapper/*`, `/api/gateway/*` and `/api/ingest/*` on
+//! the admin port, passed to the services unchanged: the web UI uses the services' public APIs, with the same
 //! credentials a script would (a bearer token, or the admin session cookie and its CSRF token,
 //! which each service checks itself). Nothing is authorised here, so nothing can be reached
-//! through the proxy that the service would refuse. Bodies stream both ways (the chat's SSE).
+//! through the proxy that the service would refuse. Bodies stream both ways (the chat's SSE, and
+//! uploads to ingest, which are never held in memory here).
 
 use std::net::SocketAddr;
 
@@ -10,11 +11,11 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use daarion_config::{Config, ServiceName};
+use daarion_config::{Config, HttpConfig, ServiceName};
 use daarion_http::ErrorResponse;
 
 /// Request headers a service may need; everything else (hop-by-hop, `Host`) stays here.
-const FORWARDED: [HeaderName; 9] = [
+const FORWARDED: [HeaderName; 10] = [
     header::ACCEPT,
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
@@ -24,6 +25,8 @@ const FORWARDED: [HeaderName; 9] = [
     HeaderName::from_static("traceparent"),
     HeaderName::from_static("x-daarion-acting-for"),
     HeaderName::from_static("last-event-id"),
+    // A raw-body upload's file name (ingest).
+    HeaderName::from_static("x-daarion-file-name"),
 ];
 
 /// Response headers that describe this hop, not the content.
@@ -43,6 +46,26 @@ pub struct Proxy {
     memory: SocketAddr,
     swapper: SocketAddr,
     gateway: SocketAddr,
+    ingest: SocketAddr,
+}
+
+/// The services behind `/api/{name}/…`, by that name.
+const SERVICES: [&str; 5] = ["control", "memory", "swapper", "gateway", "ingest"];
+
+/// Room for a multipart upload's boundaries and its other fields around the file itself.
+const MULTIPART_SLACK: usize = 1024 * 1024;
+
+/// The admin port's HTTP settings: the shared ones, with the body limit raised so that a file as
+/// large as ingest accepts gets through to ingest, which enforces its own limit (and says so in
+/// words). The proxy streams bodies, so a large limit here holds nothing in memory, and the
+/// supervisor's own routes take no bodies worth limiting.
+pub fn admin_http(config: &Config) -> HttpConfig {
+    let upload = usize::try_from(config.ingest.max_bytes).unwrap_or(usize::MAX);
+    let mut http = config.http.clone();
+    http.body_limit_bytes = http
+        .body_limit_bytes
+        .max(upload.saturating_add(MULTIPART_SLACK));
+    http
 }
 
 impl Proxy {
@@ -54,6 +77,7 @@ impl Proxy {
             memory: config.service(ServiceName::Memory).dial(),
             swapper: config.service(ServiceName::Swapper).dial(),
             gateway: config.service(ServiceName::Gateway).dial(),
+            ingest: config.service(ServiceName::Ingest).dial(),
         }
     }
 
@@ -63,6 +87,7 @@ impl Proxy {
             "memory" => (self.memory, "the memory service"),
             "swapper" => (self.swapper, "the swapper"),
             "gateway" => (self.gateway, "the gateway"),
+            "ingest" => (self.ingest, "the ingest service"),
             _ => return None,
         })
     }
@@ -71,7 +96,7 @@ impl Proxy {
 /// The proxy's routes; each service authorises its own requests.
 pub fn routes(proxy: Proxy) -> axum::Router {
     let mut router = axum::Router::new();
-    for service in ["control", "memory", "swapper", "gateway"] {
+    for service in SERVICES {
         router = router.route(
             &format!("/api/{service}/{{*rest}}"),
             axum::routing::any(forward),
@@ -86,7 +111,8 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     let (service, rest) = (service.to_owned(), rest.to_owned());
     let Some((addr, what)) = proxy.target(&service) else {
         return ErrorResponse::not_found(format!(
-            "no service `{service}` behind /api: control, memory, swapper or gateway"
+            "no service `{service}` behind /api: {}",
+            SERVICES.join(", ")
         ))
         .into_response();
     };
@@ -129,4 +155,107 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     response
         .body(Body::from_stream(answer.bytes_stream()))
         .unwrap_or_else(|_| ErrorResponse::internal().into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults, with each service on its own port (`port + index` in [`SERVICES`] order).
+    fn config(port: u16) -> Config {
+        let mut config = Config::defaults();
+        let at = |i: u16| SocketAddr::from(([127, 0, 0, 1], port + i));
+        config.control_plane.listen = at(0);
+        config.memory.listen = at(1);
+        config.swapper.listen = at(2);
+        config.gateway.listen = at(3);
+        config.ingest.listen = at(4);
+        config
+    }
+
+    #[test]
+    fn every_prefix_reaches_its_own_service() {
+        let proxy = Proxy::new(&config(20_000));
+        for (i, service) in SERVICES.iter().enumerate() {
+            let (addr, _) = proxy.target(service).expect(service);
+            assert_eq!(addr.port(), 20_000 + i as u16, "/api/{service}");
+        }
+        assert!(proxy.target("parser").is_none());
+    }
+
+    /// A fake ingest that counts the bytes it was sent, as they stream in.
+    async fn counting_upstream() -> SocketAddr {
+        async fn count(request: Request) -> String {
+            use futures::StreamExt;
+            let mut body = request.into_body().into_data_stream();
+            let mut total = 0;
+            while let Some(Ok(chunk)) = body.next().await {
+                total += chunk.len();
+            }
+            total.to_string()
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/v1/attachments", axum::routing::post(count));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    /// The admin port as `daarion up` assembles it (the proxy under the shared layers).
+    async fn admin_port(config: &Config, http: &HttpConfig) -> SocketAddr {
+        let app = daarion_http::build_app(
+            "supervisor",
+            routes(Proxy::new(config)),
+            daarion_telemetry::Readiness::new(),
+            http,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_upload_as_large_as_ingest_accepts_gets_through_the_admin_port() {
+        let mut config = config(1);
+        config.ingest.listen = counting_upstream().await;
+        // Above the shared 25 MiB limit, below ingest's 50 MiB.
+        let size = 30 * 1024 * 1024;
+        let body = vec![b'x'; size];
+        for (http, expected) in [
+            // The shared limit alone (before this fix) refuses it before ingest can see it.
+            (config.http.clone(), 413),
+            (admin_http(&config), 200),
+        ] {
+            let admin = admin_port(&config, &http).await;
+            let answer = reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .post(format!("http://{admin}/api/ingest/v1/attachments"))
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                answer.status().as_u16(),
+                expected,
+                "limit {}",
+                http.body_limit_bytes
+            );
+            if expected == 200 {
+                assert_eq!(answer.text().await.unwrap(), size.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn the_admin_port_never_limits_below_the_shared_limit() {
+        let mut config = Config::defaults();
+        config.ingest.max_bytes = 1024;
+        assert_eq!(
+            admin_http(&config).body_limit_bytes,
+            config.http.body_limit_bytes
+        );
+    }
 }

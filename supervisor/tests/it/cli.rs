@@ -116,7 +116,8 @@ fn migrate_applies_then_reports_up_to_date() {
         .unwrap();
     assert!(first.status.success(), "{}", text(&first));
     assert!(
-        text(&first).contains("applied migrations: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"),
+        text(&first)
+            .contains("applied migrations: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]"),
         "{}",
         text(&first)
     );
@@ -166,6 +167,84 @@ fn admin_create_generates_or_reads_a_password() {
             .unwrap()
     });
     assert_eq!(count, 1, "the refused account was not stored");
+    rt.block_on(db.drop_schema());
+}
+
+/// `daarion admin password|disable|enable|sign-out`: the account operations for root on the box,
+/// each ending the sessions it must.
+#[test]
+fn admin_account_operations_end_sessions() {
+    use std::io::Write;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(daarion_db::TestDb::new()).unwrap();
+    let admin = |args: &[&str], stdin: Option<&str>| {
+        let mut child = daarion()
+            .arg("admin")
+            .args(args)
+            .env("DAARION__DATABASE__URL", &db.url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        text(&out)
+    };
+    let scalar = |sql: &str| -> Option<String> {
+        rt.block_on(sqlx::query_scalar(sql).fetch_one(&db.pool))
+            .unwrap()
+    };
+    let sessions = |n: usize| {
+        for _ in 0..n {
+            rt.block_on(
+                sqlx::query(
+                    "INSERT INTO admin_sessions (id_hash, account_id, csrf_token, expires_at) \
+                     SELECT gen_random_uuid()::text::bytea, id, 'x', now() + interval '1 hour' FROM admin_accounts",
+                )
+                .execute(&db.pool),
+            )
+            .unwrap();
+        }
+    };
+    let count = || scalar("SELECT count(*)::text FROM admin_sessions").unwrap();
+
+    admin(
+        &["create", "alice", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    let before = scalar("SELECT password_hash FROM admin_accounts");
+    sessions(2);
+    let shown = admin(&["password", "alice"], None);
+    assert!(shown.contains("2 session(s) ended"), "{shown}");
+    assert!(
+        shown.lines().any(|l| l.starts_with("password: ")),
+        "{shown}"
+    );
+    assert_ne!(scalar("SELECT password_hash FROM admin_accounts"), before);
+    assert_eq!(count(), "0");
+
+    sessions(1);
+    admin(&["disable", "alice"], None);
+    assert_eq!(count(), "0");
+    assert!(scalar("SELECT disabled_at::text FROM admin_accounts").is_some());
+    admin(&["enable", "alice"], None);
+    assert!(scalar("SELECT disabled_at::text FROM admin_accounts").is_none());
+
+    sessions(3);
+    let shown = admin(&["sign-out", "alice"], None);
+    assert!(shown.contains("3 session(s)"), "{shown}");
+    assert_eq!(count(), "0");
+    assert_eq!(
+        scalar("SELECT count(*)::text FROM control_outbox").unwrap(),
+        "4",
+        "each change is audited"
+    );
     rt.block_on(db.drop_schema());
 }
 

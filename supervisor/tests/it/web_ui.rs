@@ -236,18 +236,19 @@ async fn the_proxy_passes_tokens_and_browser_sessions_to_the_services() {
     let error: Value = refused.json().await.unwrap();
     assert!(error["error"]["message"].as_str().unwrap().contains("CSRF"));
 
-    // The swapper is off in this appliance: a clear 502, not a hang.
-    let down = get("/api/swapper/v1/models", Some(&cookie), Some(&csrf))
-        .await
-        .unwrap();
-    assert_eq!(down.status(), 502);
-    let error: Value = down.json().await.unwrap();
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("swapper")
-    );
+    // The swapper and ingest are off in this appliance: a clear 502, not a hang.
+    for (path, what) in [
+        ("/api/swapper/v1/models", "swapper"),
+        ("/api/ingest/v1/attachments", "ingest"),
+    ] {
+        let down = get(path, Some(&cookie), Some(&csrf)).await.unwrap();
+        assert_eq!(down.status(), 502, "{path}");
+        let error: Value = down.json().await.unwrap();
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains(what),
+            "{path}: {error}"
+        );
+    }
 
     // After logout the cookie opens nothing.
     let out = http
@@ -296,6 +297,7 @@ async fn the_admin_ui_works_end_to_end_in_chromium() {
     };
     let mut app = Appliance::new().await;
     app.with_swapper();
+    app.with_ingest();
     app.start();
     app.wait_all_ready(Duration::from_secs(120)).await;
     let password = "a long enough e2e password";
@@ -400,6 +402,7 @@ async fn the_admin_ui_works_end_to_end_in_chromium() {
         "memory",
         "audit",
         "chat",
+        "attachments",
     ] {
         assert!(
             shots.join(format!("{page}.png")).is_file(),

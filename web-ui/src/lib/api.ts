@@ -1,5 +1,6 @@
 // Every call the UI makes goes through here: the services' public APIs behind the admin port's
-// proxy (/api/control, /api/memory, /api/swapper, /api/gateway) and the supervisor's own /api.
+// proxy (/api/control, /api/memory, /api/swapper, /api/gateway, /api/ingest) and the
+// supervisor's own /api.
 // The session cookie is HttpOnly; the CSRF token the login returned is kept for this tab and
 // sent on every call (the memory API and the supervisor check it even on reads).
 
@@ -38,6 +39,10 @@ export function errorFrom(status: number, body: unknown): ApiError {
 let onUnauthorized: () => void = () => {};
 export function whenUnauthorized(f: () => void) {
   onUnauthorized = f;
+}
+/** For calls made without `raw` (uploads through XMLHttpRequest) that find the session gone. */
+export function sessionLost() {
+  onUnauthorized();
 }
 
 export interface Options {
@@ -83,6 +88,7 @@ export async function api<T = any>(path: string, options: Options = {}): Promise
 export const control = (path: string, options?: Options) => api(`/api/control${path}`, options);
 export const memory = (path: string, options?: Options) => api(`/api/memory${path}`, options);
 export const swapper = (path: string, options?: Options) => api(`/api/swapper${path}`, options);
+export const ingest = (path: string, options?: Options) => api(`/api/ingest${path}`, options);
 export const supervisor = (path: string, options?: Options) => api(`/api${path}`, options);
 
 /** `{a: 1, b: undefined}` → `?a=1`: empty fields are left out. */

@@ -28,7 +28,9 @@ export function Login(props: { reason?: string; onIn: (name: string) => void }) 
             setError(
               err instanceof ApiError && err.status === 401
                 ? "Wrong username or password."
-                : (err as Error).message,
+                : err instanceof ApiError && err.status === 429
+                  ? "Too many failed sign-ins for this account or address; wait a while and try again."
+                  : (err as Error).message,
             );
           } finally {
             setBusy(false);

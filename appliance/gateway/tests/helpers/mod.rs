@@ -269,7 +269,9 @@ pub struct Gateway {
     pub secret: String,
     /// `telegram.mainbot` as configured.
     pub bot: Value,
-    shutdown: CancellationToken,
+    /// The configuration the gateway (and ingest, when started) run with.
+    pub config: daarion_config::Config,
+    pub shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     dir: std::path::PathBuf,
 }
@@ -306,9 +308,26 @@ impl Gateway {
         agent: Option<&str>,
         limits: daarion_gateway::Limits,
     ) -> Gateway {
+        Gateway::start_full(swapper, agent, limits, false).await
+    }
+
+    /// With the real ingest service (blobs in a temp directory) and `[ingest]` on, so
+    /// documents are kept and their outcomes told.
+    pub async fn start_ingest(agent: Option<&str>) -> Gateway {
+        Gateway::start_full(false, agent, test_limits(), true).await
+    }
+
+    pub async fn start_full(
+        swapper: bool,
+        agent: Option<&str>,
+        limits: daarion_gateway::Limits,
+        ingest: bool,
+    ) -> Gateway {
         let stack = Stack::start(swapper).await;
         let telegram = FakeTelegram::default();
         let api_url = telegram.serve().await;
+        // This gateway's `general.secrets_dir`: its bot's token and webhook secret live here,
+        // the only place `file:` references resolve.
         let dir =
             std::env::temp_dir().join(format!("daarion-gw-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -319,8 +338,8 @@ impl Gateway {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let mut bot = json!({"token_ref": format!("file:{}", dir.join("token").display()),
-                             "webhook_secret_ref": format!("file:{}", dir.join("secret").display()),
+        let mut bot = json!({"token_ref": "file:token",
+                             "webhook_secret_ref": "file:secret",
                              "api_url": api_url});
         if let Some(agent) = agent {
             stack
@@ -342,9 +361,30 @@ impl Gateway {
             .parse()
             .unwrap();
         config.swapper.listen = stack.swapper;
+        config.general.secrets_dir = dir.clone();
+        let shutdown = CancellationToken::new();
+        // On in the default configuration; these tests choose.
+        config.ingest.enabled = ingest;
+        if ingest {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            config.ingest.enabled = true;
+            config.ingest.listen = listener.local_addr().unwrap();
+            config.ingest.blobs.dir = dir.join("blobs");
+            let run = daarion_ingest::run(config.clone(), listener, shutdown.clone());
+            tokio::spawn(async move { run.await.unwrap() });
+            let ingest_url = format!("http://{}", config.ingest.listen);
+            for _ in 0..200 {
+                if let Ok(r) = stack.http.get(format!("{ingest_url}/ready")).send().await
+                    && r.status().is_success()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        let config_used = config.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
         let mut app = daarion_gateway::app(config, limits).await.unwrap();
         app.poll_discovery = Duration::from_millis(200);
         app.poll_timeout = Duration::from_secs(1);
@@ -364,6 +404,7 @@ impl Gateway {
             url,
             secret,
             bot,
+            config: config_used,
             shutdown,
             task,
             dir,

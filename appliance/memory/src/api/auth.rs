@@ -3,8 +3,11 @@
 //! Credentials: the appliance's root token, an API token minted by the control plane, or an
 //! admin's browser session cookie with its CSRF token (both checked there through
 //! `daarion_control_client::Introspector`). Scopes: `memory:read` and
-//! `memory:write` reach every user's data; `memory:user` only the user named in
-//! `X-Daarion-Acting-For`, and that header confines any caller who sends it.
+//! `memory:write` reach every user's data; a `memory:user` token only the user it was minted
+//! for. `X-Daarion-Acting-For` only ever narrows: it confines a broad caller (the router and
+//! the gateway act for one user at a time with it), and a token minted for a user that names
+//! anyone else is refused. A header is what the caller says; the token's user is what the
+//! control plane recorded when an administrator minted it.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -83,6 +86,30 @@ impl Caller {
     }
 }
 
+/// The user a caller acts for: the one its token was minted for (`bound`), which the header may
+/// repeat but never change; else, for a broad caller, the one the header names (or none).
+fn confine(
+    bound: Option<&str>,
+    broad: bool,
+    header: Option<Uuid>,
+) -> Result<Option<Uuid>, ApiError> {
+    match bound {
+        Some(bound) => {
+            let bound: Uuid = bound
+                .parse()
+                .map_err(|_| ApiError::Forbidden("memory:user"))?;
+            match header {
+                Some(named) if named != bound => Err(ApiError::OtherUser),
+                _ => Ok(Some(bound)),
+            }
+        }
+        // A `memory:user` token minted before tokens named their user: it could act for anyone
+        // it liked, so it acts for no one (mint it again with `user_id`).
+        None if !broad => Err(ApiError::Forbidden("memory:user (minted for a user)")),
+        None => Ok(header),
+    }
+}
+
 pub async fn authenticate(
     State(app): State<App>,
     mut request: Request,
@@ -109,13 +136,11 @@ pub async fn authenticate(
     if !(has("memory:read") || has("memory:write") || has("memory:user")) {
         return Err(ApiError::Forbidden("memory:read"));
     }
-    if !has("memory:read") && !has("memory:write") && acting_for.is_none() {
-        // A user-scoped token must say which user it acts for.
-        return Err(ApiError::invalid(
-            ACTING_FOR,
-            "a memory:user token must name the user it acts for",
-        ));
-    }
+    let acting_for = confine(
+        principal.user(),
+        has("memory:read") || has("memory:write"),
+        acting_for,
+    )?;
     let caller = Caller {
         name: principal.name(),
         read: has("memory:read"),
@@ -125,4 +150,40 @@ pub async fn authenticate(
     };
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_narrows_and_never_widens() {
+        let ann = Uuid::now_v7();
+        let bob = Uuid::now_v7();
+        let ann_text = ann.to_string();
+        let bound = Some(ann_text.as_str());
+        for (bound, broad, header, expected) in [
+            // A token minted for Ann acts for Ann, named or not, and for nobody else.
+            (bound, false, None, Ok(Some(ann))),
+            (bound, false, Some(ann), Ok(Some(ann))),
+            (bound, false, Some(bob), Err("other_user")),
+            // Even with broad scopes besides, its user confines it.
+            (bound, true, Some(bob), Err("other_user")),
+            (bound, true, None, Ok(Some(ann))),
+            // Broad callers (router, gateway) narrow themselves with the header.
+            (None, true, Some(bob), Ok(Some(bob))),
+            (None, true, None, Ok(None)),
+            // A memory:user token bound to nobody reaches nobody.
+            (None, false, Some(bob), Err("forbidden")),
+            (None, false, None, Err("forbidden")),
+            (Some("not-a-uuid"), false, None, Err("forbidden")),
+        ] {
+            let got = confine(bound, broad, header).map_err(|e| match e {
+                ApiError::OtherUser => "other_user",
+                ApiError::Forbidden(_) => "forbidden",
+                _ => "other",
+            });
+            assert_eq!(got, expected, "{bound:?} broad={broad} header={header:?}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! Request and response bodies are `daarion-memory-client`'s types, the contract every caller
 //! compiles against; `crate::rows` reads them from query rows.
 
+pub(crate) mod attachments;
 mod audit_log;
 pub mod auth;
 mod documents;
@@ -50,6 +51,13 @@ pub fn routes(app: App) -> Router {
         .routes(routes!(facts::history))
         .routes(routes!(documents::add, documents::list))
         .routes(routes!(documents::get))
+        .routes(routes!(attachments::create, attachments::list))
+        .routes(routes!(attachments::get, attachments::delete))
+        .routes(routes!(attachments::retry))
+        .routes(routes!(attachments::progress))
+        .routes(routes!(attachments::sections))
+        .routes(routes!(attachments::parsed))
+        .routes(routes!(attachments::failed))
         .routes(routes!(search::search))
         .routes(routes!(index::status))
         .routes(routes!(index::retry))

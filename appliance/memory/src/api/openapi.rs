@@ -20,7 +20,7 @@ pub use daarion_http::{ErrorBody, ErrorEnvelope};
     security(("bearer" = [])),
     components(schemas(ErrorEnvelope, ErrorBody)),
     tags(
-        (name = "users"), (name = "sessions"), (name = "facts"), (name = "search"),
+        (name = "users"), (name = "sessions"), (name = "attachments"), (name = "facts"), (name = "search"),
         (name = "graph"), (name = "usage"), (name = "audit")
     )
 )]

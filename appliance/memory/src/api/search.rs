@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use daarion_memory_client::search::{Hit, SearchQuery};
+use daarion_memory_client::search::{Citation, Hit, SearchQuery};
 use uuid::Uuid;
 
 use super::auth::Caller;
@@ -87,7 +87,8 @@ async fn by_meaning(app: &App, user_id: Uuid, q: &str, limit: usize) -> Vec<Hit>
     let rows: Vec<(String, Uuid, String)> = match sqlx::query_as(
         "SELECT 'fact', id, content FROM facts WHERE id = ANY($1) AND user_id = $2 AND valid_to IS NULL AND NOT forgotten \
          UNION ALL SELECT 'message', id, content FROM messages WHERE id = ANY($1) AND user_id = $2 \
-         UNION ALL SELECT 'chunk', id, content FROM chunks WHERE id = ANY($1) AND user_id = $2",
+         UNION ALL SELECT 'chunk', c.id, c.content FROM chunks c JOIN documents d ON d.id = c.document_id \
+             WHERE c.id = ANY($1) AND c.user_id = $2 AND d.ready",
     )
     .bind(&ids)
     .bind(user_id)
@@ -113,6 +114,7 @@ async fn by_meaning(app: &App, user_id: Uuid, q: &str, limit: usize) -> Vec<Hit>
                 why,
                 matched_by: Vec::new(),
                 similarity: Some(hit.score),
+                citation: None,
             })
         })
         .collect()
@@ -187,6 +189,7 @@ async fn by_graph(app: &App, user_id: Uuid, q: &str, limit: usize) -> Vec<Hit> {
                     why: format!("the graph around “{}”", node.name),
                     matched_by: Vec::new(),
                     similarity: None,
+                    citation: None,
                 });
             }
         }
@@ -224,7 +227,8 @@ pub async fn search(
                UNION ALL \
                SELECT 'chunk', c.id, c.content, ts_rank(c.search, query.tsq)::float4, \
                       ts_headline('simple', c.content, query.tsq, 'MaxFragments=1,MaxWords=12,MinWords=3') \
-               FROM chunks c, query WHERE c.user_id = $1 AND c.search @@ query.tsq \
+               FROM chunks c JOIN documents d ON d.id = c.document_id, query \
+               WHERE c.user_id = $1 AND d.ready AND c.search @@ query.tsq \
              ) hits ORDER BY score DESC LIMIT $3",
         )
         .bind(query.user_id)
@@ -234,14 +238,60 @@ pub async fn search(
         by_meaning(&app, query.user_id, q, (limit * 2) as usize),
         by_graph(&app, query.user_id, q, limit as usize),
     );
-    Ok(Json(fuse(
+    let mut hits = fuse(
         vec![
             (Row::all(by_words?), "words"),
             (by_meaning, "meaning"),
             (by_graph, "graph"),
         ],
         limit as usize,
-    )))
+    );
+    cite(&app, &mut hits).await?;
+    Ok(Json(hits))
+}
+
+/// Each chunk hit's citation: its document (the file's name, for an attachment) and where in
+/// it the text was.
+async fn cite(app: &App, hits: &mut [Hit]) -> Result<(), ApiError> {
+    let ids: Vec<Uuid> = hits
+        .iter()
+        .filter(|h| h.kind == "chunk")
+        .map(|h| h.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    type Source = (
+        Uuid,
+        Uuid,
+        String,
+        Option<Uuid>,
+        Option<serde_json::Value>,
+        Option<Vec<String>>,
+    );
+    let sources: Vec<Source> = sqlx::query_as(
+        "SELECT c.id, d.id, coalesce(a.name, d.title), d.attachment_id, c.locator, c.headings \
+         FROM chunks c JOIN documents d ON d.id = c.document_id \
+         LEFT JOIN attachments a ON a.id = d.attachment_id WHERE c.id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&app.pool)
+    .await?;
+    for hit in hits.iter_mut().filter(|h| h.kind == "chunk") {
+        if let Some((_, document_id, title, attachment_id, locator, headings)) =
+            sources.iter().find(|s| s.0 == hit.id).cloned()
+        {
+            hit.citation = Some(Citation {
+                document_id,
+                title,
+                attachment_id,
+                // Written by this service from the contract's type; unreadable means absent.
+                locator: locator.and_then(|l| serde_json::from_value(l).ok()),
+                headings: headings.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -257,6 +307,7 @@ mod tests {
             why: String::new(),
             matched_by: Vec::new(),
             similarity,
+            citation: None,
         }
     }
 

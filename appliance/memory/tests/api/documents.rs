@@ -89,7 +89,7 @@ async fn documents_are_chunked_indexed_and_found_and_bad_ones_store_nothing() {
 
     // Another user's documents are not this caller's to read.
     let stranger = memory.user("7302").await;
-    let token = memory.token(&["memory:user"]).await;
+    let token = memory.plane.user_token(&stranger, &[]).await;
     memory
         .with_token(&token)
         .acting_for(&stranger)

@@ -162,7 +162,7 @@ async fn graph_contract(memory: &Memory) {
     assert!(ended["ended_at"].is_string());
 
     // Each user's graph is their own.
-    let token = memory.token(&["memory:user"]).await;
+    let token = memory.plane.user_token(&ann, &[]).await;
     let around_ann = format!("/v1/graph/nodes/{ann_node}/neighbourhood");
     let as_user = |user: &str| memory.with_token(&token).acting_for(user);
     as_user(&bob).get(&around_ann).await.expect(403);

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod access;
+mod attachments;
 mod cache;
 mod client;
 mod documents;

@@ -232,7 +232,7 @@ async fn facts_and_messages_are_found_by_meaning_and_the_index_says_what_made_it
     );
 
     // Readers of everyone may see the index; a user-scoped caller may not.
-    let user_token = memory.token(&["memory:user"]).await;
+    let user_token = memory.plane.user_token(&olena, &[]).await;
     memory
         .with_token(&user_token)
         .acting_for(&olena)

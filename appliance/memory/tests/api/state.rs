@@ -71,7 +71,7 @@ async fn session_state_expires_is_confined_to_its_user_ends_with_the_session_and
     }
 
     // Another user's session is out of reach; its own user's is not.
-    let token = memory.token(&["memory:user"]).await;
+    let token = memory.plane.user_token(&ann, &[]).await;
     let as_user = |user: &str| memory.with_token(&token).acting_for(user);
     as_user(&bob)
         .put(&state("x"), json!({"value": 1}))

@@ -73,7 +73,7 @@ async fn usage_is_recorded_once_per_event_and_summed_by_time() {
     for query in ["/v1/usage?bucket=week", "/v1/usage?from=yesterday"] {
         memory.root().get(query).await.expect(422);
     }
-    let user_token = memory.token(&["memory:user"]).await;
+    let user_token = memory.plane.user_token(&ann, &[]).await;
     let as_ann = || memory.with_token(&user_token).acting_for(&ann);
     let answer = as_ann().get(&format!("/v1/usage?user_id={ann}")).await;
     assert_eq!(answer.status, 200, "a user sees their own usage");

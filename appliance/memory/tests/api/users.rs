@@ -44,7 +44,7 @@ async fn users_are_listed_for_readers_of_everyone_and_filtered() {
     assert_eq!(none, json!([]));
 
     memory.root().get("/v1/users?limit=0").await.expect(422);
-    let user_token = memory.token(&["memory:user"]).await;
+    let user_token = memory.plane.user_token(&first, &[]).await;
     let answer = memory
         .with_token(&user_token)
         .acting_for(&first)

@@ -28,6 +28,8 @@ pub struct Stack {
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     swapper_dir: Option<PathBuf>,
+    /// This stack's `general.secrets_dir`: `file:` key references resolve here only.
+    pub secrets_dir: PathBuf,
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str) {
@@ -51,6 +53,10 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let mut config = plane.config.clone();
         let mut tasks = Vec::new();
+        let secrets_dir =
+            std::env::temp_dir().join(format!("daarion-secrets-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&secrets_dir).unwrap();
+        config.general.secrets_dir = secrets_dir.clone();
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         config.memory.listen = listener.local_addr().unwrap();
@@ -141,6 +147,7 @@ impl Stack {
             shutdown,
             tasks,
             swapper_dir,
+            secrets_dir,
         }
     }
 
@@ -357,6 +364,7 @@ impl Stack {
         if let Some(dir) = self.swapper_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
+        let _ = std::fs::remove_dir_all(&self.secrets_dir);
         self.plane.stop().await;
     }
 }

@@ -101,6 +101,19 @@ impl Appliance {
                 "DAARION__SWAPPER__LISTEN",
                 format!("127.0.0.1:{}", free_port()),
             ),
+            // Off unless `with_ingest` (they read files with poppler, tesseract and ffmpeg; the
+            // tests that need them say so); nothing listens there then, whatever runs on
+            // :8100/:8101.
+            ("DAARION__INGEST__ENABLED", "false".to_owned()),
+            (
+                "DAARION__INGEST__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            ("DAARION__PARSER__ENABLED", "false".to_owned()),
+            (
+                "DAARION__PARSER__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
             ("DAARION__DATABASE__URL", db.url.clone()),
             (
                 "DAARION__REDIS__KEY_PREFIX",
@@ -247,6 +260,12 @@ impl Appliance {
         );
         self.set("DAARION__MODELS__BUDGET_MB", "2048");
         self.set("DAARION__MODELS__THREADS", "2");
+    }
+
+    /// Runs ingest and the parser, which moves files on from `received`.
+    pub fn with_ingest(&mut self) {
+        self.set("DAARION__INGEST__ENABLED", "true");
+        self.set("DAARION__PARSER__ENABLED", "true");
     }
 
     pub async fn unit(&self, name: &str) -> Value {
