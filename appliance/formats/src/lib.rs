@@ -32,6 +32,8 @@ mod office;
 mod pdf;
 mod rtf;
 mod sheet;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod text;
 mod tool;
 mod web;

@@ -10,6 +10,45 @@ use crate::{ExtractError, Limits, Locator, Section, Sink};
 /// page number, or an invisible watermark) and is read by OCR instead.
 const MIN_TEXT_CHARS: usize = 16;
 
+/// Pages read by one `pdftotext` run. Each run parses the whole file again: a run per page made
+/// extraction 9.6× `pdftotext` alone on 10-page files (`benches/extract.rs`); a run per 25
+/// pages, started beside `pdfinfo`, brought it to 1.66× (containment alone costs 1.35×), while
+/// progress still moves as a long document is read.
+const PAGES_PER_RUN: u32 = 25;
+
+/// The text layers of pages `first..=last`, one per page: `pdftotext` ends every page with a
+/// form feed.
+async fn text_layers(
+    path: &Path,
+    first: u32,
+    last: u32,
+    limits: &Limits,
+) -> Result<std::collections::VecDeque<String>, ExtractError> {
+    let (f, l) = (first.to_string(), last.to_string());
+    let out = run(
+        "pdftotext",
+        [
+            std::ffi::OsStr::new("-enc"),
+            "UTF-8".as_ref(),
+            "-f".as_ref(),
+            f.as_ref(),
+            "-l".as_ref(),
+            l.as_ref(),
+            path.as_os_str(),
+            "-".as_ref(),
+        ],
+        limits,
+    )
+    .await
+    .map_err(pdf_error)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = (last - first + 1) as usize;
+    let mut pages: std::collections::VecDeque<String> =
+        text.split('\u{c}').take(count).map(str::to_owned).collect();
+    pages.resize(count, String::new());
+    Ok(pages)
+}
+
 /// A scratch directory removed when dropped.
 pub(crate) struct Scratch(pub PathBuf);
 
@@ -77,7 +116,13 @@ pub(crate) async fn extract(
     for w in crate::tool::containment_warnings() {
         sink.warn(w);
     }
-    let info = pdfinfo(path, limits).await?;
+    // The page count and the first pages' text at once: each is a contained process that
+    // parses the whole file, and waiting for one before starting the other was half the cost
+    // of a short document. Nothing is emitted before the page limit is checked.
+    let (info, first) = tokio::try_join!(
+        pdfinfo(path, limits),
+        text_layers(path, 1, PAGES_PER_RUN, limits)
+    )?;
     if info.pages > limits.max_pages {
         return Err(ExtractError::TooManyPages {
             pages: info.pages,
@@ -104,25 +149,20 @@ pub(crate) async fn extract(
     let scratch = Scratch::new()?;
     sink.summary.pages = info.pages;
     sink.progress(0, Some(info.pages));
+    let mut layers = first;
+    layers.truncate(info.pages as usize);
     for page in 1..=info.pages {
+        if layers.is_empty() {
+            layers = text_layers(
+                path,
+                page,
+                (page + PAGES_PER_RUN - 1).min(info.pages),
+                limits,
+            )
+            .await?;
+        }
         let k = page.to_string();
-        let out = run(
-            "pdftotext",
-            [
-                std::ffi::OsStr::new("-enc"),
-                "UTF-8".as_ref(),
-                "-f".as_ref(),
-                k.as_ref(),
-                "-l".as_ref(),
-                k.as_ref(),
-                path.as_os_str(),
-                "-".as_ref(),
-            ],
-            limits,
-        )
-        .await
-        .map_err(pdf_error)?;
-        let mut text = String::from_utf8_lossy(&out.stdout).replace('\u{c}', "");
+        let mut text = layers.pop_front().unwrap_or_default();
         let mut ocr = false;
         if limits.force_ocr || text.chars().filter(|c| c.is_alphanumeric()).count() < MIN_TEXT_CHARS
         {

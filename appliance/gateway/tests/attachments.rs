@@ -18,54 +18,10 @@ use helpers::{Gateway, text_update};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// A small PDF with one page of text per entry (Helvetica, no compression): what ingest types
-/// as `pdf` and `pdftotext` reads.
+/// A small PDF with one page of text per entry: what ingest types as `pdf` and `pdftotext`
+/// reads.
 pub fn pdf(pages: &[&str]) -> Vec<u8> {
-    let n = pages.len();
-    let font = 3 + 2 * n;
-    let mut objects: Vec<String> = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".into(),
-        format!(
-            "<< /Type /Pages /Kids [{}] /Count {n} >>",
-            (0..n)
-                .map(|i| format!("{} 0 R", 3 + 2 * i))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-    ];
-    for (i, text) in pages.iter().enumerate() {
-        objects.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} 0 R >> >> /Contents {} 0 R >>",
-            4 + 2 * i
-        ));
-        let stream = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
-        objects.push(format!(
-            "<< /Length {} >>\nstream\n{stream}\nendstream",
-            stream.len()
-        ));
-    }
-    objects.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into());
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    daarion_formats::testing::text_pdf(pages)
 }
 
 static NEXT_MESSAGE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(5000);

@@ -75,6 +75,13 @@ pub struct Chunk {
     /// `pending`, `indexed` or `failed`.
     pub state: String,
     pub error: Option<String>,
+    /// Where in its file the text came from (a parsed attachment's chunks; none for a
+    /// document given as text).
+    #[serde(default)]
+    pub locator: Option<crate::attachments::Locator>,
+    /// The headings above it, outermost first.
+    #[serde(default)]
+    pub headings: Vec<String>,
 }
 
 /// `GET /v1/documents/{id}`: the document and its chunks, each with its index state.

@@ -7,7 +7,7 @@
 //! until the query gives it a column (or a value, for fields no column holds).
 
 use daarion_memory_client::attachments::{
-    Attachment, AttachmentState, Origin, ParseOptions, Progress,
+    Attachment, AttachmentState, Locator, Origin, ParseOptions, Progress,
 };
 use daarion_memory_client::audit::AuditRow;
 use daarion_memory_client::documents::{Chunk, Document};
@@ -119,13 +119,6 @@ from_row!(Document {
     pending,
     failed,
 });
-from_row!(Chunk {
-    id,
-    ordinal,
-    content,
-    state,
-    error
-});
 from_row!(Hit { kind, id, content, score, why } else { matched_by: Vec::new(), similarity: None, citation: None });
 from_row!(StateCount { kind, state, count });
 from_row!(Failed {
@@ -172,6 +165,25 @@ from_row!(Edge {
     created_at,
     ended_at,
 });
+
+// Not by `from_row!`: the locator is JSON, the headings may be NULL.
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Row<Chunk> {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row as _;
+        use sqlx::types::Json;
+        let locator: Option<Json<Locator>> = row.try_get("locator")?;
+        let headings: Option<Vec<String>> = row.try_get("headings")?;
+        Ok(Row(Chunk {
+            id: row.try_get("id")?,
+            ordinal: row.try_get("ordinal")?,
+            content: row.try_get("content")?,
+            state: row.try_get("state")?,
+            error: row.try_get("error")?,
+            locator: locator.map(|l| l.0),
+            headings: headings.unwrap_or_default(),
+        }))
+    }
+}
 
 // Not by `from_row!`: the state is text, origin and options JSON, progress two columns.
 impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Row<Attachment> {

@@ -130,6 +130,8 @@ mod tests {
         config.memory.enabled = false;
         config.control_plane.enabled = false;
         config.swapper.enabled = false;
+        config.ingest.enabled = false;
+        config.parser.enabled = false;
         let tiers = tiers(&config);
         assert_eq!(tiers, vec![vec![UnitName::Service(Router)]]);
     }

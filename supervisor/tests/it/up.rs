@@ -362,14 +362,14 @@ async fn admin_api_needs_the_token_and_drives_units() {
 #[tokio::test]
 async fn enabling_a_service_not_in_this_build_is_refused() {
     let mut app = Appliance::new().await;
-    app.set("DAARION__INGEST__ENABLED", "true");
+    app.set("DAARION__CREWS__ENABLED", "true");
     app.set(
-        "DAARION__INGEST__LISTEN",
+        "DAARION__CREWS__LISTEN",
         format!("127.0.0.1:{}", free_port()),
     );
     let out = app.command(&["up"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("ingest"), "{}", text(&out));
+    assert!(text(&out).contains("crews"), "{}", text(&out));
     app.cleanup().await;
 }
 

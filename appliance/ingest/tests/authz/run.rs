@@ -7,6 +7,9 @@ use uuid::Uuid;
 use super::matrix::{Entry, Expect, Findings, Need, Req, compare, documented, request};
 use super::stack::{Credential, Owned, Stack};
 
+/// A token of the right shape that no one minted.
+const WRONG_TOKEN: &str = "dcp_00000000000000000000000000000000000000000000000000000000deadbeef";
+
 /// The credentials every service is called with, minted once.
 pub struct Credentials {
     /// One API token per scope (`admin` included, `memory:user` apart).
@@ -89,7 +92,10 @@ pub async fn run(stack: &Stack, service: &Service<'_>, credentials: &Credentials
             call("no credential", Credential::None, &mine, unauthenticated),
             call(
                 "wrong token",
-                Credential::Bearer(format!("dcp_{}", Uuid::new_v4().simple())),
+                // One wrong token throughout: a service remembers a refusal for a few seconds,
+                // and a flood of different unknown tokens is answered 503 on purpose (each
+                // would cost the control plane a question).
+                Credential::Bearer(WRONG_TOKEN.to_owned()),
                 &mine,
                 unauthenticated,
             ),

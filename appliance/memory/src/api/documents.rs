@@ -126,7 +126,8 @@ pub async fn get(
     let document = load(&app, id).await?;
     caller.read(document.user_id)?;
     let chunks = sqlx::query_as::<_, Row<Chunk>>(
-        "SELECT c.id, c.ordinal, c.content, coalesce(s.state, 'pending') AS state, s.error \
+        "SELECT c.id, c.ordinal, c.content, coalesce(s.state, 'pending') AS state, s.error, \
+                c.locator, c.headings \
          FROM chunks c LEFT JOIN index_state s ON s.kind = 'chunk' AND s.item_id = c.id \
          WHERE c.document_id = $1 ORDER BY c.ordinal",
     )

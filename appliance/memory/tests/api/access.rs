@@ -107,10 +107,17 @@ async fn the_openapi_document_lists_every_route() {
         "/v1/graph/nodes",
         "/v1/graph/nodes/{id}/neighbourhood",
         "/v1/graph/path",
+        "/v1/attachments",
+        "/v1/attachments/{id}",
+        "/v1/attachments/{id}/retry",
+        "/v1/attachments/{id}/progress",
+        "/v1/attachments/{id}/sections",
+        "/v1/attachments/{id}/parsed",
+        "/v1/attachments/{id}/failed",
     ] {
         assert!(paths.contains(&path), "{path} missing from {paths:?}");
     }
-    assert_eq!(paths.len(), 26, "{paths:?}");
+    assert_eq!(paths.len(), 33, "{paths:?}");
     assert!(doc["components"]["schemas"]["StoredMessage"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // The document is open; the API is not.

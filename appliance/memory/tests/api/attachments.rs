@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use daarion_memory_client::{Attachment, AttachmentState, Created, Deleted};
+use daarion_memory_client::{Attachment, AttachmentState, Created, Deleted, DocumentWithChunks};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -227,6 +227,24 @@ async fn text_is_searchable_only_once_parsed_and_sections_twice_add_nothing() {
     assert_eq!(hits[0]["citation"]["attachment_id"], json!(a.id));
     let hits = words(&memory, &ann, "xylophone").await;
     assert_eq!(hits[0]["citation"]["locator"]["page"], 2, "{hits}");
+    // The document shows each chunk's place: the admin UI's text page by page.
+    let document: DocumentWithChunks = memory
+        .root()
+        .get(&format!("/v1/documents/{}", parsed.document_id.unwrap()))
+        .await
+        .expect_as(200);
+    let places: Vec<_> = document
+        .chunks
+        .iter()
+        .map(|c| (c.locator.as_ref().map(|l| l.cite()), c.headings.clone()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (Some("p. 1".to_owned()), vec!["Budget".to_owned()]),
+            (Some("p. 2".to_owned()), vec![])
+        ]
+    );
     // Done is done: more sections or a failure now are conflicts; `parsed` again is harmless.
     memory
         .root()

@@ -112,6 +112,18 @@ impl Stack {
 
     /// The file put in the blob store and recorded in memory, which announces it.
     pub async fn upload(&self, name: &str, format: &str, content: Vec<u8>) -> Attachment {
+        self.upload_with(name, format, content, Default::default())
+            .await
+    }
+
+    /// [`Stack::upload`] with parse options.
+    pub async fn upload_with(
+        &self,
+        name: &str,
+        format: &str,
+        content: Vec<u8>,
+        options: daarion_memory_client::ParseOptions,
+    ) -> Attachment {
         let size = content.len() as u64;
         let body =
             futures::stream::once(
@@ -128,7 +140,7 @@ impl Stack {
                 bytes: size,
                 sha256: stored.sha256.to_string(),
                 origin: None,
-                options: Default::default(),
+                options,
             })
             .await
             .unwrap();
