@@ -115,12 +115,14 @@ fi
 
 # --- The document fixtures' Python (daarion-formats tests: PDFs with reportlab, scans with Pillow)
 PYENV_DIR="${DAARION_TEST_PYTHON:-/var/cache/daarion/pyenv}"
-# pypdfium2 and pdfminer.six are the Python peers the formats bench measures extraction against.
-if ! "$PYENV_DIR/bin/python3" -c 'import reportlab, PIL, pypdfium2, pdfminer' 2>/dev/null; then
+# pypdfium2 and pdfminer.six are the Python peers the formats bench measures extraction against;
+# moto's server is the S3-compatible store the blob store's S3 backend is tested against.
+if ! "$PYENV_DIR/bin/python3" -c 'import reportlab, PIL, pypdfium2, pdfminer, moto' 2>/dev/null \
+  || [ ! -x "$PYENV_DIR/bin/moto_server" ]; then
   log "making the document fixtures' Python venv in $PYENV_DIR"
   $SUDO python3 -m venv "$PYENV_DIR"
   $SUDO "$PYENV_DIR/bin/python3" -m pip install --quiet --disable-pip-version-check reportlab==4.2.5 pillow==11.0.0 \
-    pypdfium2==5.15.2 pdfminer.six==20260107
+    pypdfium2==5.15.2 pdfminer.six==20260107 'moto[server]==5.1.17'
 fi
 
 # --- FalkorDB, the Bolt server the graph backend's tests run against ---------------------------
