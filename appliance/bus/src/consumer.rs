@@ -29,6 +29,16 @@ pub enum HandlerError {
     Permanent(String),
 }
 
+/// Waits for a consumer task at shutdown and says how it ended: one that stopped with an error
+/// or a panic has been doing nothing since, which the log must show.
+pub async fn join_consumer(what: &str, task: tokio::task::JoinHandle<Result<(), BusError>>) {
+    match task.await {
+        Ok(Err(e)) => tracing::error!(error = %e, consumer = what, "consumer failed"),
+        Err(e) => tracing::error!(error = %e, consumer = what, "consumer panicked"),
+        Ok(Ok(())) => {}
+    }
+}
+
 /// Consumes `spec` until `shutdown`, one message at a time, in stream order.
 ///
 /// Each message is read as an event of `T`'s family ([`crate::envelope::decode`]): one that is not

@@ -21,7 +21,7 @@ pub mod testing;
 pub mod topology;
 
 pub use bus::{Bus, BusCheck, PublishOutcome};
-pub use consumer::{HandlerError, consume, consume_keyed};
+pub use consumer::{HandlerError, consume, consume_keyed, join_consumer};
 pub use envelope::{DecodeError, Delivery, Envelope, decode};
 pub use error::BusError;
 pub use events::Event;

@@ -221,17 +221,9 @@ pub async fn serve(
     )
     .await;
     shutdown.cancel();
-    match consumer.await {
-        Ok(Err(e)) => tracing::error!(error = %e, "update consumer failed"),
-        Err(e) => tracing::error!(error = %e, "update consumer panicked"),
-        Ok(Ok(())) => {}
-    }
+    daarion_bus::join_consumer("telegram-updates", consumer).await;
     for task in outcomes {
-        match task.await {
-            Ok(Err(e)) => tracing::error!(error = %e, "attachment outcome consumer failed"),
-            Err(e) => tracing::error!(error = %e, "attachment outcome consumer panicked"),
-            Ok(Ok(())) => {}
-        }
+        daarion_bus::join_consumer("attachment outcomes", task).await;
     }
     let _ = poller.await;
     watcher.abort();

@@ -177,11 +177,7 @@ pub async fn serve(
     )
     .await;
     shutdown.cancel();
-    match consumer.await {
-        Ok(Err(e)) => tracing::error!(error = %e, "attachment consumer failed"),
-        Err(e) => tracing::error!(error = %e, "attachment consumer panicked"),
-        Ok(Ok(())) => {}
-    }
+    daarion_bus::join_consumer("parser-pipeline", consumer).await;
     served?;
     Ok(())
 }

@@ -42,6 +42,21 @@ fn pages(attempt: i32) -> Value {
     ]})
 }
 
+/// What the parser does with attachment `base` (`/v1/attachments/{id}`), first attempt: both
+/// pages' sections, then `parsed`.
+async fn read_by_parser(memory: &Memory, base: &str) {
+    memory
+        .root()
+        .post(&format!("{base}/sections"), pages(1))
+        .await
+        .expect(200);
+    memory
+        .root()
+        .post(&format!("{base}/parsed"), json!({"attempt": 1, "pages": 2}))
+        .await
+        .expect(200);
+}
+
 async fn words(memory: &Memory, user: &str, q: &str) -> Value {
     memory
         .root()
@@ -336,16 +351,7 @@ async fn delete_takes_the_text_with_it_says_whether_the_blob_is_free_and_is_audi
     let anns = create(&memory, &ann, &sha(6)).await;
     let bobs = create(&memory, &bob, &sha(6)).await;
     let base = format!("/v1/attachments/{}", anns.id);
-    memory
-        .root()
-        .post(&format!("{base}/sections"), pages(1))
-        .await
-        .expect(200);
-    memory
-        .root()
-        .post(&format!("{base}/parsed"), json!({"attempt": 1, "pages": 2}))
-        .await
-        .expect(200);
+    read_by_parser(&memory, &base).await;
 
     let deleted: Deleted = memory.root().delete(&base).await.expect_as(200);
     assert!(!deleted.blob_unreferenced, "Bob still has the same content");
@@ -411,17 +417,8 @@ async fn parsed_then_indexed_when_every_chunk_is_and_the_bus_hears_it_in_order()
     let ann = memory.user("8601").await;
     let a = create(&memory, &ann, &sha(7)).await;
     let base = format!("/v1/attachments/{}", a.id);
-    memory
-        .root()
-        .post(&format!("{base}/sections"), pages(1))
-        .await
-        .expect(200);
     // The chunks may be indexed before the parser is done; only `parsed` lets the state move.
-    memory
-        .root()
-        .post(&format!("{base}/parsed"), json!({"attempt": 1, "pages": 2}))
-        .await
-        .expect(200);
+    read_by_parser(&memory, &base).await;
     let indexed = memory.poll_until(&base, |b| b["state"] == "indexed").await;
     assert_eq!(indexed["state"], "indexed", "{indexed}");
     assert_eq!(indexed["indexed"], 2);
