@@ -25,6 +25,10 @@ SD_WORKER=/usr/local/bin/daarion-sd-worker
 LIBDIR=/usr/local/lib/daarion
 NATS_BIN=$LIBDIR/nats-server
 DOCDIR=/usr/local/share/doc/daarion
+# The shipped rules and Alertmanager config; the supervisor finds them here.
+MONITORING_DIR=/usr/share/daarion/monitoring
+# Debian's own daemons for the monitoring packages: masked, the supervisor runs both instead.
+DEBIAN_MONITORING_UNITS=(prometheus.service prometheus-alertmanager.service)
 ETC=/etc/daarion
 CONFIG=$ETC/daarion.toml
 TOKEN=$ETC/admin.token
@@ -62,7 +66,9 @@ run() {
 }
 die() { echo "install.sh: $*" >&2; exit 1; }
 
-systemd_running() { [ "$NO_SYSTEMD" = 0 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+# DAARION_SYSTEMD_RUN_DIR: only for tests/installer.sh, which shapes a systemd box with a fake
+# systemctl.
+systemd_running() { [ "$NO_SYSTEMD" = 0 ] && [ -d "${DAARION_SYSTEMD_RUN_DIR:-/run/systemd/system}" ] && command -v systemctl >/dev/null; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 as_postgres() { runuser -u postgres -- "$@"; }
 psql_q() { as_postgres psql -X -v ON_ERROR_STOP=1 -Atqc "$1"; }
@@ -88,6 +94,69 @@ step_packages() {
   changed "installing Debian packages: ${missing[*]}"
   run apt-get update -qq
   run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+# Prometheus and Alertmanager run under the supervisor (units `prometheus` and `alertmanager`,
+# generated config, ports from [monitoring]). Debian's packages start their own daemons on
+# 9090/9093 on install: those are masked first (so the packages' postinst starts nothing) and
+# stopped, so two copies never fight for a port. Not being able to install the packages is not
+# fatal: the appliance runs with monitoring off, and `daarion doctor` says so.
+step_monitoring() {
+  if systemd_running; then
+    local todo=()
+    for u in "${DEBIAN_MONITORING_UNITS[@]}"; do
+      [ "$(systemctl is-enabled "$u" 2>/dev/null)" = masked ] || todo+=("$u")
+    done
+    if [ ${#todo[@]} -eq 0 ]; then
+      unchanged "Debian's ${DEBIAN_MONITORING_UNITS[*]} masked"
+    else
+      changed "masking Debian's ${todo[*]} (the supervisor runs Prometheus and Alertmanager)"
+      run systemctl disable --now "${todo[@]}" 2>/dev/null || true
+      run systemctl mask "${todo[@]}"
+    fi
+  fi
+  local missing=()
+  for p in prometheus prometheus-alertmanager; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    unchanged "Prometheus and Alertmanager packages"
+  else
+    changed "installing ${missing[*]}"
+    run apt-get update -qq || true
+    if ! run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; then
+      say "WARNING: ${missing[*]} not installed: the appliance runs with monitoring off"
+    fi
+  fi
+  if ! systemd_running; then
+    # Without systemd the packages' SysV scripts started the daemons from their postinst.
+    for s in prometheus prometheus-alertmanager; do
+      if [ -x "/etc/init.d/$s" ] && "/etc/init.d/$s" status >/dev/null 2>&1; then
+        changed "stopping Debian's $s daemon (the supervisor runs it)"
+        run "/etc/init.d/$s" stop
+      fi
+    done
+  fi
+}
+
+step_monitoring_files() {
+  if [ -d "$MONITORING_DIR" ] && diff -rq "$REPO/monitoring" "$MONITORING_DIR" >/dev/null 2>&1; then
+    unchanged "$MONITORING_DIR"
+  else
+    changed "installing the alert rules and Alertmanager config to $MONITORING_DIR"
+    run rm -rf "$MONITORING_DIR"
+    run install -d -m 0755 "$MONITORING_DIR"
+    run cp -r "$REPO/monitoring/." "$MONITORING_DIR/"
+    run chmod -R u=rwX,go=rX "$MONITORING_DIR"
+  fi
+  # Alertmanager sends it as a bearer token on the gateway's alerts webhook; the gateway checks it.
+  local secret=$ETC/secrets/alertmanager-webhook
+  if [ -s "$secret" ]; then unchanged "$secret"; return; fi
+  changed "generating the Alertmanager webhook token $secret (0600)"
+  [ "$DRY_RUN" = 1 ] && return
+  (umask 077; random_secret > "$secret"; echo >> "$secret")
+  chown "$USER_NAME:$USER_NAME" "$secret"
+  chmod 0600 "$secret"
 }
 
 step_nats() {
@@ -352,6 +421,7 @@ step_start() {
 install_all() {
   preflight
   step_packages
+  step_monitoring
   step_nats
   step_binary
   step_user
@@ -360,6 +430,7 @@ install_all() {
   step_config
   step_manifests
   step_token
+  step_monitoring_files
   step_database
   step_migrate
   step_admin
@@ -381,6 +452,15 @@ uninstall_all() {
     if [ -e "$f" ]; then changed "removing $f"; run rm -f "$f"; fi
   done
   if [ -d "$DOCDIR" ]; then changed "removing $DOCDIR"; run rm -rf "$DOCDIR"; fi
+  if [ -d "$MONITORING_DIR" ]; then changed "removing $(dirname "$MONITORING_DIR")"; run rm -rf "$(dirname "$MONITORING_DIR")"; fi
+  # Debian's monitoring daemons go back to Debian's control (not started: that is theirs to do).
+  if systemd_running; then
+    for u in "${DEBIAN_MONITORING_UNITS[@]}"; do
+      if [ "$(systemctl is-enabled "$u" 2>/dev/null)" = masked ]; then
+        changed "unmasking Debian's $u"; run systemctl unmask "$u"
+      fi
+    done
+  fi
   if [ -d "$LIBDIR" ]; then run rmdir "$LIBDIR" 2>/dev/null || true; fi
   systemd_running && run systemctl daemon-reload
   if [ "$PURGE" = 0 ]; then

@@ -59,6 +59,37 @@ nvcc_missing=$(PATH="$fakebin:$PATH" bash installer/install.sh --no-systemd --dr
 check "without nvcc it says so and builds for the CPU" contains "$nvcc_missing" "nvcc is not"
 rm -rf "$fakebin"
 
+echo "installer: a systemd box with Debian's Prometheus and Alertmanager"
+# A fake systemctl that knows Debian's two monitoring units (enabled until masked) and records
+# every call; DAARION_SYSTEMD_RUN_DIR makes the installer take this box for a systemd one.
+sdbox=$(mktemp -d)
+mkdir -p "$sdbox/bin" "$sdbox/run"
+cat >"$sdbox/bin/systemctl" <<'EOF'
+#!/bin/sh
+echo "$*" >>"$SDBOX/calls"
+case "$1" in
+  is-enabled) if grep -qx "$2" "$SDBOX/masked" 2>/dev/null; then echo masked; else echo enabled; fi ;;
+  is-active) exit 3 ;;
+esac
+exit 0
+EOF
+chmod +x "$sdbox/bin/systemctl"
+sd_dry() { SDBOX=$sdbox DAARION_SYSTEMD_RUN_DIR=$sdbox/run PATH="$sdbox/bin:$PATH" bash installer/install.sh --dry-run "$@" 2>&1; }
+sd=$(sd_dry)
+check "Debian's daemons are stopped and disabled" contains "$sd" "systemctl disable --now prometheus.service prometheus-alertmanager.service"
+check "and masked, so nothing starts them again" contains "$sd" "systemctl mask prometheus.service prometheus-alertmanager.service"
+# Masked before the packages go in: their postinst must not start a daemon on 9090/9093.
+mask_line=$(grep -n "systemctl mask prometheus" <<<"$sd" | head -1 | cut -d: -f1)
+apt_line=$(grep -n "apt-get install.*prometheus" <<<"$sd" | head -1 | cut -d: -f1)
+check "masked before the packages are installed" test "${mask_line:-1001}" -lt "${apt_line:-1000}"
+printf 'prometheus.service\nprometheus-alertmanager.service\n' >"$sdbox/masked"
+sd=$(sd_dry)
+check "masked units: unchanged" contains "$sd" "prometheus.service prometheus-alertmanager.service masked: unchanged"
+check "and not masked again" bash -c "! grep -q 'systemctl mask' <<<\"\$1\"" _ "$sd"
+sd=$(sd_dry --uninstall)
+check "uninstall unmasks them" contains "$sd" "systemctl unmask prometheus.service"
+rm -rf "$sdbox"
+
 echo "installer: first install"
 first=$("${INSTALL[@]}" 2>&1); rc=$?
 check "first install succeeds" test "$rc" = 0
@@ -79,6 +110,12 @@ check "unit installed" cmp -s systemd/daarion.service /etc/systemd/system/daario
 check "first admin created" bash -c "runuser -u postgres -- psql -d daarion -Atqc \"select username from admin_accounts\" | grep -qx admin"
 check "admin password file is 0600" mode_is /etc/daarion/admin-password 600
 check "secrets directory is 0700" mode_is /etc/daarion/secrets 700
+check "Alertmanager webhook token is 0600" mode_is /etc/daarion/secrets/alertmanager-webhook 600
+check "webhook token is not empty" test -s /etc/daarion/secrets/alertmanager-webhook
+check "alert rules installed" test -f /usr/share/daarion/monitoring/prometheus/rules/units.yml
+check "Alertmanager config installed" test -f /usr/share/daarion/monitoring/alertmanager/alertmanager.yml
+check "Debian's Prometheus daemon not running" bash -c "! /etc/init.d/prometheus status"
+check "Debian's Alertmanager daemon not running" bash -c "! /etc/init.d/prometheus-alertmanager status"
 check "admin password not printed" bash -c "! grep -qF \"\$(cat /etc/daarion/admin-password)\" <<<'$first'"
 check "password not printed" bash -c "! grep -q \"\$(sed -n 's|.*daarion:\\([^@]*\\)@.*|\\1|p' /etc/daarion/daarion.toml)\" <<<'$first'"
 
@@ -97,6 +134,11 @@ for _ in $(seq 1 60); do
 done
 check "daarion status: every unit ready" /usr/local/bin/daarion --config /etc/daarion/daarion.toml status
 check "doctor passes" /usr/local/bin/daarion --config /etc/daarion/daarion.toml doctor
+installed_status=$(/usr/local/bin/daarion --config /etc/daarion/daarion.toml status 2>&1)
+check "the supervisor runs Prometheus" grep -qE '^prometheus +ready' <<<"$installed_status"
+check "the supervisor runs Alertmanager" grep -qE '^alertmanager +ready' <<<"$installed_status"
+check "Prometheus answers on 9090 (no other copy holds it)" curl -sf http://127.0.0.1:9090/-/ready
+check "Prometheus loaded the shipped rules" bash -c "curl -sf http://127.0.0.1:9090/api/v1/rules | grep -q ServiceDown"
 admin_login() {
   local password; password=$(cat /etc/daarion/admin-password)
   curl -sf -o /dev/null -X POST -H 'content-type: application/json' \
@@ -115,6 +157,7 @@ check "whisper worker removed" test ! -e /usr/local/bin/daarion-whisper-worker
 check "tts worker removed" test ! -e /usr/local/bin/daarion-tts-worker
 check "image worker removed" test ! -e /usr/local/bin/daarion-sd-worker
 check "unit removed" test ! -e /etc/systemd/system/daarion.service
+check "alert rules removed" test ! -e /usr/share/daarion/monitoring
 check "config kept" test -f /etc/daarion/daarion.toml
 check "database kept" bash -c "runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"
 

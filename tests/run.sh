@@ -47,6 +47,8 @@ fi
 
 echo "[run] web UI unit tests (vitest)"
 npm --prefix web-ui test --silent
+echo "[run] monitoring: alert rules, their unit tests, Alertmanager config, dashboards"
+bash tests/monitoring.sh
 echo "[run] cargo fmt --check"
 cargo fmt --all --check
 echo "[run] cargo clippy"

@@ -53,6 +53,9 @@ command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v qpdf >/dev/null || need+=(qpdf)
 command -v prlimit >/dev/null || need+=(util-linux)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# tests/monitoring.sh checks the shipped rules with promtool and the Alertmanager config with amtool.
+command -v promtool >/dev/null || need+=(prometheus)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   $SUDO apt-get update -qq

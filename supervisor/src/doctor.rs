@@ -58,8 +58,11 @@ pub async fn run(config: &Config, as_json: bool) -> ExitCode {
         timed("disk", async { disk(config) }),
         timed("gpu", async { gpu() }),
         timed("models", async { models(config) }),
+        timed("monitoring", async { monitoring(config) }),
     );
-    let lines = [lines.0, lines.1, lines.2, lines.3, lines.4, lines.5];
+    let lines = [
+        lines.0, lines.1, lines.2, lines.3, lines.4, lines.5, lines.6,
+    ];
     let worst = lines.iter().map(|l| l.verdict).max().unwrap_or(Verdict::Ok);
     let failing = lines.iter().filter(|l| l.verdict == Verdict::Fail).count();
     let warnings = lines.iter().filter(|l| l.verdict == Verdict::Warn).count();
@@ -234,6 +237,23 @@ fn gpu() -> (Verdict, String) {
         Verdict::Ok
     };
     (verdict, report.summary())
+}
+
+/// Prometheus and Alertmanager: off is a warning, never a failure (the appliance runs without).
+fn monitoring(config: &Config) -> (Verdict, String) {
+    let m = &config.monitoring;
+    match crate::up::monitoring::check(config) {
+        Ok(found) => (
+            Verdict::Ok,
+            format!(
+                "Prometheus on {} and Alertmanager on {}, rules from {}",
+                m.prometheus_listen,
+                m.alertmanager_listen,
+                found.shipped.display()
+            ),
+        ),
+        Err(reason) => (Verdict::Warn, format!("monitoring is off: {reason}")),
+    }
 }
 
 /// The catalogue against the files on disk, and the worker that would run them.

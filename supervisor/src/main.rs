@@ -126,6 +126,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
 
 fn init_logging(config: &Config, name: &str) -> anyhow::Result<()> {
     daarion_telemetry::init_logging(&config.telemetry, name).context("setting up logging")?;
+    // Each process serves its recorded spans to the root token only (`/internal/traces`).
+    daarion_http::set_root_token_file(config.supervisor.admin_token_file.clone());
     Ok(())
 }
 

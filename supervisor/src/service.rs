@@ -34,7 +34,14 @@ fn starter(name: ServiceName) -> Option<Start> {
         ServiceName::Ingest => Some(|config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_ingest::run(config, listener, shutdown).await?) })
         }),
-        ServiceName::Crews | ServiceName::CrewsWorker => None,
+        ServiceName::CrewsWorker => Some(|config, listener, shutdown| {
+            Box::pin(
+                async move { Ok(daarion_crews_worker::run(config, listener, shutdown).await?) },
+            )
+        }),
+        ServiceName::Crews => Some(|config, listener, shutdown| {
+            Box::pin(async move { Ok(daarion_crews::run(config, listener, shutdown).await?) })
+        }),
     }
 }
 

@@ -12,7 +12,12 @@ import { Config } from "./pages/Config";
 import { Quotas } from "./pages/Quotas";
 import { Memory } from "./pages/Memory";
 import { Attachments } from "./pages/Attachments";
+import { Crews } from "./pages/Crews";
+import { Runs } from "./pages/Runs";
 import { Audit } from "./pages/Audit";
+import { Metrics } from "./pages/Metrics";
+import { Alerts } from "./pages/Alerts";
+import { Trace } from "./pages/Trace";
 import { Chat } from "./pages/Chat";
 import { Account } from "./pages/Account";
 import "./style.css";
@@ -27,7 +32,12 @@ const PAGES = [
   { path: "/quotas", title: "Quotas & usage", view: Quotas },
   { path: "/memory", title: "Memory", view: Memory },
   { path: "/attachments", title: "Attachments", view: Attachments },
+  { path: "/crews", title: "Crews", view: Crews },
+  { path: "/runs", title: "Runs", view: Runs },
   { path: "/audit", title: "Audit log", view: Audit },
+  { path: "/metrics", title: "Metrics", view: Metrics },
+  { path: "/alerts", title: "Alerts", view: Alerts },
+  { path: "/trace", title: "Trace", view: Trace },
   { path: "/chat", title: "Chat", view: Chat },
   { path: "/account", title: "Account", view: Account },
 ];

@@ -14,7 +14,8 @@ use tracing::Instrument;
 
 use crate::envelope::decode;
 use crate::events::Event;
-use crate::metrics::{HANDLED, HANDLER_SECONDS, PENDING};
+use crate::metrics::{HANDLED, HANDLER_SECONDS};
+use crate::running::Running;
 use crate::{Bus, BusError, ConsumerSpec, Envelope, dead_letter};
 
 /// How a handler failed, which decides what happens to the message.
@@ -50,6 +51,23 @@ pub async fn join_consumer(what: &str, task: tokio::task::JoinHandle<Result<(), 
 /// after the effect, before the ack), so effects must be idempotent on `Envelope::id`.
 /// On shutdown the message in hand is finished first.
 pub async fn consume<T, H, Fut>(
+    bus: &Bus,
+    spec: ConsumerSpec,
+    shutdown: CancellationToken,
+    handler: H,
+) -> Result<(), BusError>
+where
+    T: Event,
+    H: Fn(Envelope<T>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    let running = Running::start(bus, spec);
+    let result = consume_until(bus, spec, shutdown, handler).await;
+    running.finish(&result);
+    result
+}
+
+async fn consume_until<T, H, Fut>(
     bus: &Bus,
     spec: ConsumerSpec,
     shutdown: CancellationToken,
@@ -109,6 +127,26 @@ where
 /// Acks, retries and dead letters are exactly as in [`consume`]. On shutdown, pulling stops and
 /// the messages in hand are finished.
 pub async fn consume_keyed<T, K, H, Fut>(
+    bus: &Bus,
+    spec: ConsumerSpec,
+    shutdown: CancellationToken,
+    max_in_flight: usize,
+    key_of: K,
+    handler: H,
+) -> Result<(), BusError>
+where
+    T: Event + Send + 'static,
+    K: Fn(&T) -> String,
+    H: Fn(Envelope<T>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send,
+{
+    let running = Running::start(bus, spec);
+    let result = consume_keyed_until(bus, spec, shutdown, max_in_flight, key_of, handler).await;
+    running.finish(&result);
+    result
+}
+
+async fn consume_keyed_until<T, K, H, Fut>(
     bus: &Bus,
     spec: ConsumerSpec,
     shutdown: CancellationToken,
@@ -244,13 +282,10 @@ where
     H: Fn(Envelope<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
+    // The lag (`daarion_bus_consumer_pending`) is polled by `stats`, not read here: a stuck
+    // consumer has no deliveries to read it from.
     let (delivered, stream_sequence) = match message.info() {
-        Ok(info) => {
-            PENDING
-                .with_label_values(&[spec.durable])
-                .set(info.pending as i64);
-            (info.delivered, info.stream_sequence)
-        }
+        Ok(info) => (info.delivered, info.stream_sequence),
         Err(e) => {
             tracing::warn!(consumer = spec.durable, error = %e, "message without JetStream info");
             return;
@@ -280,6 +315,7 @@ where
         event_id = %event_id,
         trace_id = %ctx.trace_id(),
         span_id = %ctx.span_id(),
+        parent_id = parent.as_ref().map(|p| p.span_id()).as_deref(),
         delivery = delivered,
     );
 
@@ -291,6 +327,16 @@ where
                 return dead_letter(bus, spec, message, stream_sequence, delivered, &reason).await;
             }
         };
+        // Delivered past the limit without an outcome: every earlier try ended with no ack and
+        // no nak (the handler panicked, or the process died mid-message). Trying again would
+        // loop forever, so it goes where a person will see it.
+        if delivered > bus.config().max_deliveries {
+            let reason = format!(
+                "delivered {delivered} times without an outcome (the handler panicked or its \
+                 process died while handling it)"
+            );
+            return dead_letter(bus, spec, message, stream_sequence, delivered, &reason).await;
+        }
         envelope.delivery = crate::Delivery {
             count: u64::try_from(delivered).unwrap_or(0),
             last: delivered >= bus.config().max_deliveries,

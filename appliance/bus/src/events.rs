@@ -155,8 +155,35 @@ impl Event for MemoryIndexed {
 
 // ---------------------------------------------------------------------------------------------
 // AGENT_RUNS
+//
+// A crew run's life: `requested` (by the router's `start_crew_run` tool, or by the crews API for
+// a run it recorded), then `progress` as steps finish or the run waits for its user, then one
+// `completed` or `failed`. A run that waited for input and got it is requested again under the
+// same `run_id`; the worker resumes it from its journal.
 
-/// `agent.run.requested`: an agent asked for a crew run (the router's `start_crew_run` tool).
+/// What a run has used so far, as its journal sums it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunUsage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub cost: f64,
+    #[serde(default)]
+    pub gpu_seconds: f64,
+    /// Model calls and tool calls made.
+    #[serde(default)]
+    pub steps: u32,
+}
+
+impl RunUsage {
+    pub fn tokens(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+/// `agent.run.requested`: a crew run is asked for (or asked to go on after its user answered).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentRunRequested {
     pub run_id: Uuid,
@@ -169,10 +196,42 @@ pub struct AgentRunRequested {
     pub agent_id: String,
     #[serde(default)]
     pub session_id: Option<Uuid>,
+    /// Values for the crew's `{placeholder}`s.
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<String, String>,
+    /// The chat that asked, so progress and the result reach it.
+    #[serde(default)]
+    pub origin: Option<AttachmentOrigin>,
 }
 
 impl Event for AgentRunRequested {
     const TYPE: &'static str = "agent.run.requested";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// `agent.run.progress`: a step finished, or the run waits for its user's answer (`question`).
+/// The gateway keeps one message per run up to date with `line`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRunProgress {
+    pub run_id: Uuid,
+    pub crew: String,
+    pub user_id: Uuid,
+    /// Tasks finished, and the crew's task count.
+    pub done: u32,
+    pub total: u32,
+    /// One short line for a person: "2/3 · researcher: compare prices".
+    pub line: String,
+    /// Set when the run waits for its user (a task with `human_input`).
+    #[serde(default)]
+    pub question: Option<String>,
+    #[serde(default)]
+    pub usage: RunUsage,
+    #[serde(default)]
+    pub origin: Option<AttachmentOrigin>,
+}
+
+impl Event for AgentRunProgress {
+    const TYPE: &'static str = "agent.run.progress";
     const SCHEMA_VERSION: u32 = 1;
 }
 
@@ -184,6 +243,10 @@ pub struct AgentRunCompleted {
     pub user_id: Uuid,
     /// The final answer.
     pub result: String,
+    #[serde(default)]
+    pub usage: RunUsage,
+    #[serde(default)]
+    pub origin: Option<AttachmentOrigin>,
 }
 
 impl Event for AgentRunCompleted {
@@ -199,6 +262,14 @@ pub struct AgentRunFailed {
     pub user_id: Uuid,
     /// For the user and the operator.
     pub reason: String,
+    /// Why, as a code: `tokens`, `cost`, `gpu_seconds`, `steps`, `wall_time`, `max_iter`,
+    /// `delegation_loop`, `cancelled`, `refused`, `invalid`, `failed`.
+    #[serde(default)]
+    pub stop: String,
+    #[serde(default)]
+    pub usage: RunUsage,
+    #[serde(default)]
+    pub origin: Option<AttachmentOrigin>,
 }
 
 impl Event for AgentRunFailed {
@@ -209,7 +280,8 @@ impl Event for AgentRunFailed {
 // ---------------------------------------------------------------------------------------------
 // ATTACHMENTS
 
-/// Where a file came from, so the one who sent it can be answered where they sent it.
+/// Where a file (or a crew run's request) came from, so the one who sent it can be answered
+/// where they sent it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentOrigin {
     /// `telegram`, `admin` or `api`.
@@ -354,6 +426,60 @@ fn ok() -> String {
 
 impl Event for AuditRecord {
     const TYPE: &'static str = "audit";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// OPS (on the AUDIT stream)
+
+/// `ops.health`: a unit the supervisor runs changed state (ready, failed, restarting…).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpsHealth {
+    /// The unit: a service name, `nats`, `prometheus`, `alertmanager`.
+    pub unit: String,
+    /// `starting`, `ready`, `backoff`, `failed`, `stopped`…
+    pub state: String,
+    #[serde(default)]
+    pub previous: String,
+    /// Why it changed, for a person: "exited with status 137", "readiness failed 3 times".
+    #[serde(default)]
+    pub cause: String,
+    #[serde(default)]
+    pub restarts: u32,
+}
+
+impl Event for OpsHealth {
+    const TYPE: &'static str = "ops.health";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// `ops.alert`: an alert Alertmanager sent to the gateway (firing or resolved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpsAlert {
+    /// `firing` or `resolved`.
+    pub status: String,
+    pub alertname: String,
+    /// `critical`, `warning` or `info`.
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub description: String,
+    /// Alertmanager's fingerprint: one alert's firing and resolved events share it.
+    #[serde(default)]
+    pub fingerprint: String,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub starts_at: String,
+    #[serde(default)]
+    pub ends_at: String,
+}
+
+impl Event for OpsAlert {
+    const TYPE: &'static str = "ops.alert";
     const SCHEMA_VERSION: u32 = 1;
 }
 

@@ -8,6 +8,9 @@
 //! - [`consume`]: runs a handler per message and acks only after it succeeded; transient
 //!   failures are retried with backoff, poison messages are copied to the dead-letter stream
 //!   with their reason and then terminated.
+//! - [`stats::watch`]: lag, age of the oldest unacknowledged message, stream sizes and dead
+//!   letters polled from the server into gauges; [`ConsumersCheck`]: `/ready` fails while a
+//!   consumer of the service is not running.
 
 mod bus;
 mod consumer;
@@ -17,6 +20,8 @@ pub mod events;
 mod metrics;
 mod naming;
 mod report;
+mod running;
+pub mod stats;
 pub mod testing;
 pub mod topology;
 
@@ -27,6 +32,7 @@ pub use error::BusError;
 pub use events::Event;
 pub use naming::Naming;
 pub use report::{ConsumerReport, StreamReport};
+pub use running::ConsumersCheck;
 pub use topology::{ConsumerSpec, Ensured, TopologyReport};
 
 /// Headers set on dead-lettered copies, so an operator sees why without decoding anything.

@@ -39,6 +39,7 @@ pub const AGENT_RUNS: StreamSpec = StreamSpec {
     name: "AGENT_RUNS",
     events: &[
         "agent.run.requested",
+        "agent.run.progress",
         "agent.run.completed",
         "agent.run.failed",
     ],
@@ -128,7 +129,22 @@ pub const GATEWAY_ATTACHMENT_FAILED: ConsumerSpec = ConsumerSpec {
     filter: "attachment.failed",
 };
 
-pub const CONSUMERS: [ConsumerSpec; 8] = [
+/// The gateway tells a Telegram user how their crew run goes and what it found (progress,
+/// completed and failed; it skips `requested`).
+pub const GATEWAY_AGENT_RUNS: ConsumerSpec = ConsumerSpec {
+    durable: "gateway-agent-runs",
+    stream: "AGENT_RUNS",
+    filter: "agent.run.>",
+};
+
+/// Memory's audit log keeps the supervisor's unit changes and the alerts that fired.
+pub const OPS_LOGGER: ConsumerSpec = ConsumerSpec {
+    durable: "ops-logger",
+    stream: "AUDIT",
+    filter: "ops.>",
+};
+
+pub const CONSUMERS: [ConsumerSpec; 10] = [
     PARSER_PIPELINE,
     CREWAI_WORKER,
     MEMORY_INDEXER,
@@ -137,6 +153,8 @@ pub const CONSUMERS: [ConsumerSpec; 8] = [
     USAGE_RECORDER,
     GATEWAY_ATTACHMENT_INDEXED,
     GATEWAY_ATTACHMENT_FAILED,
+    GATEWAY_AGENT_RUNS,
+    OPS_LOGGER,
 ];
 
 /// What [`ensure`] did to one stream or consumer.
@@ -378,6 +396,7 @@ mod tests {
             "attachment.indexed",
             "attachment.failed",
             "agent.run.requested",
+            "agent.run.progress",
             "agent.run.completed",
             "agent.run.failed",
             "memory.store.>",

@@ -630,3 +630,48 @@ async fn a_message_waiting_behind_a_slow_one_of_its_key_is_handled_once() {
     assert_eq!(*handled.lock().unwrap(), [0, 1]);
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_handler_that_panics_every_time_ends_in_dead_letters_not_an_endless_loop() {
+    use daarion_bus::consume_keyed;
+    use daarion_bus::topology::TELEGRAM_UPDATES;
+    // No ack and no nak: JetStream redelivers after `ack_wait`, and without a bound on those
+    // deliveries a poison message would be retried forever.
+    let t = TestBus::with(|c| c.bus.ack_wait_secs = 1).await;
+    let event = Envelope::new("message.received.telegram", "test", json!({"poison": true}));
+    t.bus.publish(&event).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (bus, calls, shutdown) = (t.bus.clone(), calls.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            consume_keyed(
+                &bus,
+                TELEGRAM_UPDATES,
+                shutdown,
+                4,
+                |_: &Value| "one chat".to_owned(),
+                move |_: Envelope<Value>| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async { panic!("a bug in the handler") }
+                },
+            )
+            .await
+        })
+    };
+    for _ in 0..300 {
+        if t.stream_len("DEAD_LETTERS").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(t.stream_len("DEAD_LETTERS").await, 1, "dead-lettered");
+    t.drained("MESSAGES", "telegram-updates").await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "max_deliveries = 3 tries");
+    let headers = dead_letter_headers(&t).await;
+    let reason = headers.get(dead_letter::REASON).unwrap().as_str();
+    assert!(reason.contains("without an outcome"), "{reason}");
+    t.cleanup().await;
+}

@@ -7,7 +7,8 @@
 //! - goes through a client made by [`http_client`] (no proxy from the environment: every hop is
 //!   on the box, and a `HTTP_PROXY` meant for the outside world must not capture it);
 //! - carries the caller's credential as a bearer token and the current trace as `traceparent`,
-//!   a child of the span it is made in ([`Service::request`]);
+//!   naming the span it is made in as the parent, so the callee's request span hangs under a
+//!   span the caller records ([`Service::request`]);
 //! - reads an error answer as the services' shared body `{"error": {code, message, trace_id}}`
 //!   ([`daarion_http::ErrorBody`]) into a [`ClientError`] the caller can match on: a transport
 //!   failure or a 5xx is [`ClientError::Unavailable`] (worth retrying or a fallback), a 4xx is
@@ -197,7 +198,7 @@ impl Service {
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let mut request = self.http.request(method, self.url(path)).header(
             "traceparent",
-            TraceContext::current_or_new().child().to_header(),
+            TraceContext::current_or_new().to_header(),
         );
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);

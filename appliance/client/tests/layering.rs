@@ -28,12 +28,15 @@ fn tier(name: &str) -> Tier {
         | "daarion-router"
         | "daarion-swapper"
         | "daarion-ingest"
-        | "daarion-parser" => Tier::Service,
+        | "daarion-parser"
+        | "daarion-crews"
+        | "daarion-crews-worker" => Tier::Service,
         "daarion-control-client"
         | "daarion-router-client"
         | "daarion-memory-client"
         | "daarion-swapper-client"
-        | "daarion-ingest-client" => Tier::Contract,
+        | "daarion-ingest-client"
+        | "daarion-crews-client" => Tier::Contract,
         n if n.ends_with("-worker") => Tier::Worker,
         _ => Tier::Shared,
     }
@@ -102,6 +105,8 @@ fn services_never_import_each_other_and_contracts_stand_on_shared_libraries() {
 fn the_rule_itself_refuses_what_it_must() {
     for (from, to, ok) in [
         ("daarion-gateway", "daarion-router", false),
+        ("daarion-crews-worker", "daarion-crews", false),
+        ("daarion-crews-worker", "daarion-crews-client", true),
         ("daarion-router", "daarion-router-client", true),
         ("daarion-memory-client", "daarion-memory", false),
         ("daarion-bus", "daarion-control-client", false),

@@ -13,9 +13,10 @@ pub use model::{read_secret_file, redact_url};
 
 pub use error::ConfigError;
 pub use model::{
-    BlobsConfig, BusConfig, Config, DatabaseConfig, GeneralConfig, GraphConfig, HttpConfig,
-    IngestConfig, LogFormat, MemoryConfig, ModelsConfig, ParserConfig, QdrantConfig, RedisConfig,
-    ServiceConfig, ServiceName, SupervisorConfig, TelemetryConfig,
+    BlobsConfig, BusConfig, Config, CrewBudgetConfig, CrewsConfig, CrewsWorkerConfig,
+    DatabaseConfig, GeneralConfig, GraphConfig, HttpConfig, IngestConfig, LogFormat, MemoryConfig,
+    ModelsConfig, MonitoringConfig, ParserConfig, QdrantConfig, RedisConfig, ServiceConfig,
+    ServiceName, SupervisorConfig, TelemetryConfig,
 };
 
 use std::path::Path;

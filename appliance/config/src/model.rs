@@ -23,9 +23,10 @@ pub struct Config {
     pub swapper: ServiceConfig,
     pub ingest: IngestConfig,
     pub parser: ParserConfig,
-    pub crews: ServiceConfig,
-    pub crews_worker: ServiceConfig,
+    pub crews: CrewsConfig,
+    pub crews_worker: CrewsWorkerConfig,
     pub memory: MemoryConfig,
+    pub monitoring: MonitoringConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +53,8 @@ pub enum LogFormat {
 pub struct TelemetryConfig {
     pub log_format: LogFormat,
     pub log_level: String,
+    /// An OTLP/HTTP collector (`http://host:4318`) that receives every span as well; empty: none.
+    pub otlp_endpoint: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -363,6 +366,91 @@ impl BlobsConfig {
     }
 }
 
+/// `[crews]`: crew definitions and runs (:9010), and the budget a run gets when neither the
+/// crew nor the request sets one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrewsConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub budget: CrewBudgetConfig,
+}
+
+impl CrewsConfig {
+    pub fn service(&self) -> ServiceConfig {
+        ServiceConfig {
+            enabled: self.enabled,
+            listen: self.listen,
+        }
+    }
+
+    pub fn dial(&self) -> SocketAddr {
+        self.service().dial()
+    }
+}
+
+/// `[crews.budget]`: a run's default limits; 0 means no limit of that kind (wall time and steps
+/// always have one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrewBudgetConfig {
+    pub max_tokens: u64,
+    pub max_cost: f64,
+    pub max_gpu_seconds: f64,
+    pub max_steps: u32,
+    pub max_wall_secs: u64,
+}
+
+/// `[crews_worker]`: the worker (:9011) that executes runs from `agent.run.requested`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrewsWorkerConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Runs executed at once across all users.
+    pub concurrency: usize,
+    /// Runs of one user executed at once; the rest wait their turn.
+    pub per_user: usize,
+    /// Earlier tasks' outputs handed to a task without `context` are summarised to fit this many
+    /// tokens (estimated).
+    pub context_tokens: u32,
+    /// Hierarchical process: delegations per run, and how deep a delegation may nest.
+    pub max_delegations: u32,
+    pub max_delegation_depth: u32,
+}
+
+impl CrewsWorkerConfig {
+    pub fn service(&self) -> ServiceConfig {
+        ServiceConfig {
+            enabled: self.enabled,
+            listen: self.listen,
+        }
+    }
+
+    pub fn dial(&self) -> SocketAddr {
+        self.service().dial()
+    }
+}
+
+/// `[monitoring]`: Prometheus and Alertmanager run by the supervisor, and where alerts go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringConfig {
+    pub enabled: bool,
+    pub prometheus_listen: SocketAddr,
+    pub alertmanager_listen: SocketAddr,
+    pub prometheus_bin: PathBuf,
+    pub alertmanager_bin: PathBuf,
+    /// How long Prometheus keeps samples, in days.
+    pub retention_days: u32,
+    pub scrape_interval_secs: u64,
+    /// The control plane's Telegram bot (`telegram.<name>`) that sends alerts; empty: the only
+    /// configured bot.
+    pub operator_bot: String,
+    /// Telegram chat ids that receive alerts.
+    pub operator_chats: Vec<i64>,
+}
+
 /// Every service the supervisor knows, by its config section and command-line name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServiceName {
@@ -443,8 +531,8 @@ impl Config {
             ServiceName::Swapper => self.swapper,
             ServiceName::Ingest => self.ingest.service(),
             ServiceName::Parser => self.parser.service(),
-            ServiceName::Crews => self.crews,
-            ServiceName::CrewsWorker => self.crews_worker,
+            ServiceName::Crews => self.crews.service(),
+            ServiceName::CrewsWorker => self.crews_worker.service(),
             ServiceName::Memory => self.memory.service(),
         }
     }

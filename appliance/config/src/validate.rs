@@ -249,7 +249,68 @@ impl Config {
             "must be at least 64",
         );
 
+        let worker = &self.crews_worker;
+        check(
+            (1..=256).contains(&worker.concurrency),
+            "crews_worker.concurrency",
+            "must be 1 to 256",
+        );
+        check(
+            (1..=worker.concurrency.max(1)).contains(&worker.per_user),
+            "crews_worker.per_user",
+            "must be 1 to crews_worker.concurrency",
+        );
+        check(
+            worker.context_tokens >= 100,
+            "crews_worker.context_tokens",
+            "must be at least 100",
+        );
+        check(
+            worker.max_delegation_depth >= 1,
+            "crews_worker.max_delegation_depth",
+            "must be at least 1",
+        );
+        let budget = &self.crews.budget;
+        check(
+            budget.max_steps >= 1,
+            "crews.budget.max_steps",
+            "must be at least 1 (every run has a step limit)",
+        );
+        check(
+            budget.max_wall_secs >= 1,
+            "crews.budget.max_wall_secs",
+            "must be at least 1 (every run has a time limit)",
+        );
+        check(
+            budget.max_cost >= 0.0 && budget.max_gpu_seconds >= 0.0,
+            "crews.budget",
+            "limits cannot be negative",
+        );
+        let monitoring = &self.monitoring;
+        check(
+            monitoring.retention_days >= 1,
+            "monitoring.retention_days",
+            "must be at least 1",
+        );
+        check(
+            (1..=300).contains(&monitoring.scrape_interval_secs),
+            "monitoring.scrape_interval_secs",
+            "must be 1 to 300",
+        );
+
         let mut by_addr: HashMap<_, &str> = HashMap::new();
+        if monitoring.enabled {
+            by_addr.insert(monitoring.prometheus_listen, "monitoring.prometheus_listen");
+            if let Some(other) = by_addr.insert(
+                monitoring.alertmanager_listen,
+                "monitoring.alertmanager_listen",
+            ) {
+                errors.push(ConfigError::invalid(
+                    "monitoring.alertmanager_listen",
+                    format!("{} is already used by {other}", monitoring.alertmanager_listen),
+                ));
+            }
+        }
         by_addr.insert(self.supervisor.admin_listen, "the supervisor admin API");
         for name in ServiceName::ALL {
             let service = self.service(name);

@@ -208,18 +208,20 @@ pub async fn create_token(
             ));
         }
     }
-    let confined = new.scopes.iter().any(|s| s == Scope::MemoryUser.as_str());
-    match (confined, new.user_id) {
-        (true, None) => {
+    // `memory:user` must be bound to a user; `crews:run` may be (it then starts, sees and
+    // cancels only that user's runs); nothing else acts for one user.
+    let has = |scope: Scope| new.scopes.iter().any(|s| s == scope.as_str());
+    match (has(Scope::MemoryUser), has(Scope::CrewsRun), new.user_id) {
+        (true, _, None) => {
             return Err(ControlError::invalid(
                 "user_id",
                 "a memory:user token must name the user it acts for",
             ));
         }
-        (false, Some(_)) => {
+        (false, false, Some(_)) => {
             return Err(ControlError::invalid(
                 "user_id",
-                "only a memory:user token is minted for a user",
+                "only a memory:user or crews:run token is minted for a user",
             ));
         }
         _ => {}

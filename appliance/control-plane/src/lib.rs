@@ -12,6 +12,7 @@ mod app;
 pub mod auth;
 pub mod changes;
 pub mod config;
+pub mod defaults;
 mod error;
 mod login_guard;
 mod metrics;
@@ -51,6 +52,8 @@ pub enum StartError {
     Serve(#[from] daarion_http::ServeError),
     #[error(transparent)]
     Redis(#[from] daarion_db::redis::RedisError),
+    #[error("first-run defaults: {0}")]
+    Defaults(#[from] sqlx::Error),
 }
 
 /// The API routes, every one behind authentication except login and logout, and the OpenAPI
@@ -118,13 +121,27 @@ pub fn routes(app: App) -> Router {
     daarion_http::openapi::with_document(router, openapi)
 }
 
-/// Runs the control plane until `shutdown`.
+/// Runs the control plane until `shutdown`, with the first-run defaults.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
+    run_with(config, listener, shutdown, defaults::Defaults::Apply).await
+}
+
+/// Runs the control plane until `shutdown`; `defaults` says whether a first start adds the
+/// default agent.
+pub async fn run_with(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    defaults: defaults::Defaults,
+) -> Result<(), StartError> {
     let pool = daarion_db::open(&config.database).await?;
+    if defaults == defaults::Defaults::Apply {
+        defaults::apply(&pool, &config.models.manifests_dir).await?;
+    }
     let redis = daarion_db::redis::connect(&config.redis.url).await?;
     let bus = Bus::connect(&config.bus, "control-plane").await?;
     bus.ensure_topology().await?;

@@ -45,9 +45,16 @@ pub enum Scope {
     /// Router: talk to agents (`/v1/route`, `/v1/chat/completions` with an agent as the model).
     #[serde(rename = "agents:use")]
     AgentsUse,
+    /// Crews service: crew definitions (save, import, roll back, delete).
+    #[serde(rename = "crews:write")]
+    CrewsWrite,
+    /// Crews service: start crew runs, and see, cancel and resume only the runs of the user the
+    /// token is bound to (or, unbound, the runs it started).
+    #[serde(rename = "crews:run")]
+    CrewsRun,
 }
 
-pub(crate) const ALL_SCOPES: [Scope; 13] = [
+pub(crate) const ALL_SCOPES: [Scope; 15] = [
     Scope::Admin,
     Scope::Read,
     Scope::AgentsWrite,
@@ -61,6 +68,8 @@ pub(crate) const ALL_SCOPES: [Scope; 13] = [
     Scope::MemoryUser,
     Scope::ModelsUse,
     Scope::AgentsUse,
+    Scope::CrewsWrite,
+    Scope::CrewsRun,
 ];
 
 impl Scope {
@@ -79,6 +88,8 @@ impl Scope {
             Scope::MemoryUser => "memory:user",
             Scope::ModelsUse => "models:use",
             Scope::AgentsUse => "agents:use",
+            Scope::CrewsWrite => "crews:write",
+            Scope::CrewsRun => "crews:run",
         }
     }
 
@@ -134,6 +145,8 @@ mod tests {
             Scope::MemoryUser,
             Scope::ModelsUse,
             Scope::QuotaConsume,
+            Scope::CrewsWrite,
+            Scope::CrewsRun,
         ] {
             let narrow = Principal {
                 name: "n".into(),
@@ -154,5 +167,7 @@ mod tests {
             assert_eq!(Scope::parse(s.as_str()), Some(s));
         }
         assert_eq!(Scope::parse("root"), None);
+        assert_eq!(Scope::parse("crews:write"), Some(Scope::CrewsWrite));
+        assert_eq!(Scope::parse("crews:run"), Some(Scope::CrewsRun));
     }
 }

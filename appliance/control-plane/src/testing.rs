@@ -24,7 +24,23 @@ pub struct Plane {
 }
 
 impl Plane {
+    /// An empty control plane: no first-run defaults, so tests see only what they add.
     pub async fn start() -> Plane {
+        Plane::start_with(crate::defaults::Defaults::Skip).await
+    }
+
+    /// A control plane as a fresh appliance starts it, `defaults` saying whether with the
+    /// first-run defaults.
+    pub async fn start_with(defaults: crate::defaults::Defaults) -> Plane {
+        Plane::start_configured(defaults, |_| {}).await
+    }
+
+    /// Like [`Plane::start_with`], with `configure` changing the configuration it starts with
+    /// (where the model manifests are, say).
+    pub async fn start_configured(
+        defaults: crate::defaults::Defaults,
+        configure: impl FnOnce(&mut daarion_config::Config),
+    ) -> Plane {
         let db = TestDb::new().await.unwrap();
         let bus = TestBus::new().await;
         let token_dir = std::env::temp_dir().join(format!("daarion-cp-{}", uuid::Uuid::new_v4()));
@@ -40,31 +56,49 @@ impl Plane {
         config.redis.url = std::env::var("DAARION_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
         config.redis.key_prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
+        configure(&mut config);
+        let mut plane = Plane {
+            addr: config.control_plane.listen,
+            config,
+            root,
+            db,
+            bus,
+            shutdown: CancellationToken::new(),
+            task: None,
+            token_dir,
+            http: daarion_client::http_client(daarion_client::Timeouts::streaming()),
+        };
+        plane.launch(defaults).await;
+        plane
+    }
+
+    /// Starts the server on a new port, against the same database and bus.
+    async fn launch(&mut self, defaults: crate::defaults::Defaults) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        config.control_plane.listen = addr;
-        let task = tokio::spawn(crate::run(config.clone(), listener, shutdown.clone()));
-        let http = daarion_client::http_client(daarion_client::Timeouts::streaming());
+        self.addr = listener.local_addr().unwrap();
+        self.config.control_plane.listen = self.addr;
+        self.shutdown = CancellationToken::new();
+        self.task = Some(tokio::spawn(crate::run_with(
+            self.config.clone(),
+            listener,
+            self.shutdown.clone(),
+            defaults,
+        )));
         for _ in 0..200 {
-            if let Ok(r) = http.get(format!("http://{addr}/ready")).send().await
+            if let Ok(r) = self.http.get(self.url("/ready")).send().await
                 && r.status().is_success()
             {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        Plane {
-            addr,
-            config,
-            root,
-            db,
-            bus,
-            shutdown,
-            task: Some(task),
-            token_dir,
-            http,
-        }
+    }
+
+    /// Stops the server and starts it again on the same database and bus, as a restart of the
+    /// appliance does.
+    pub async fn restart(&mut self, defaults: crate::defaults::Defaults) {
+        self.halt().await;
+        self.launch(defaults).await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,5 +1,6 @@
 //! The gateway's own commands ([`crate::update::COMMANDS`]): `/start` and `/help`, `/new`
-//! (`/reset`), `/agent`, `/voice` and `/status`, each answered with one message.
+//! (`/reset`), `/agent`, `/voice`, `/status`, and `/runs` and `/cancel` ([`crate::runs`]),
+//! each answered with one message.
 
 use daarion_control_client::{ClientError, QuotaStatus};
 use daarion_router_client::ClientError as RouterError;
@@ -28,6 +29,8 @@ pub async fn answer(
         },
         "agent" => switch_agent(app, bot, chat, args).await,
         "voice" => voice(app, bot, chat, args).await,
+        "runs" => crate::runs::commands::runs(app, from).await,
+        "cancel" => crate::runs::commands::cancel(app, from, args).await,
         "status" => match status(app, from).await {
             Ok(text) => text,
             Err(e) => {
@@ -41,7 +44,7 @@ pub async fn answer(
 
 fn help(from: &Sender) -> String {
     format!(
-        "Hi {}! Just write to me and I will answer.\n\n/new — start a new conversation\n/agent NAME — talk to another agent\n/voice on|off — spoken answers as voice messages\n/status — your usage and limits\n/help — this message",
+        "Hi {}! Just write to me and I will answer.\n\n/new — start a new conversation\n/agent NAME — talk to another agent\n/voice on|off — spoken answers as voice messages\n/status — your usage and limits\n/runs — your crew runs; /cancel stops one\n/help — this message",
         from.name
     )
 }

@@ -10,7 +10,7 @@ use daarion_bus::{Envelope, HandlerError};
 use crate::metrics::HANDLED;
 use crate::telegram::say;
 use crate::update::{FileKind, Incoming, normalise};
-use crate::{App, GatewayError, attachments, commands, conversation, media, pairing};
+use crate::{App, GatewayError, attachments, commands, conversation, media, pairing, runs};
 
 /// Failures that another delivery could fix (the control plane or the Bot API down before
 /// anything was said) are transient; once the router has the message, the turn is never
@@ -93,6 +93,11 @@ pub async fn on_update(
             addressed,
             ..
         } => {
+            // A run's question waits for this user's answer in this chat.
+            if let Some(outcome) = runs::answer_waiting(&app, &bot, chat, &from, &text).await {
+                HANDLED.with_label_values(&[outcome]).inc();
+                return Ok(());
+            }
             let said = conversation::Said {
                 addressed,
                 ..conversation::Said::typed(chat, &from, text)

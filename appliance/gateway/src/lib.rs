@@ -11,8 +11,11 @@
 //! into the chat by editing one message, within Telegram's rate limits ([`conversation`],
 //! [`limiter`]).
 //! Bots without a public address use long polling instead ([`polling`]), into the same queue.
+//! Crew runs a chat started report there: one edited progress message, their questions, the
+//! result or why they stopped, and `/runs` and `/cancel` ([`runs`]).
 //! The web chat, `POST /v1/chat`, streams the router's events straight back.
 
+mod alerts;
 mod attachments;
 mod auth;
 pub mod bots;
@@ -28,6 +31,7 @@ mod media;
 mod metrics;
 pub mod pairing;
 mod polling;
+mod runs;
 pub mod split;
 mod telegram;
 pub mod update;
@@ -44,11 +48,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use daarion_bus::events::MessageReceivedTelegram;
 use daarion_bus::topology::{
-    GATEWAY_ATTACHMENT_FAILED, GATEWAY_ATTACHMENT_INDEXED, TELEGRAM_UPDATES,
+    GATEWAY_AGENT_RUNS, GATEWAY_ATTACHMENT_FAILED, GATEWAY_ATTACHMENT_INDEXED, TELEGRAM_UPDATES,
 };
 use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
 use daarion_control_client::{ControlClient, Introspector};
+use daarion_crews_client::CrewsClient;
 use daarion_db::redis::RedisCheck;
 use daarion_ingest_client::IngestClient;
 use daarion_memory_client::MemoryClient;
@@ -85,6 +90,8 @@ pub struct App {
     pub swapper: SwapperClient,
     /// Where files users send to keep go; `None` when `[ingest]` is off (they are declined).
     pub ingest: Option<IngestClient>,
+    /// Crew runs (`/runs`, `/cancel`, answers to their questions); `None` when `[crews]` is off.
+    pub crews: Option<CrewsClient>,
     /// Callers of the gateway's own API showing it are the operator.
     pub root_token: Arc<str>,
     pub introspector: Introspector,
@@ -128,6 +135,7 @@ pub fn routes(app: App) -> Router {
         .route("/v1/chat", post(webchat::chat))
         .route("/v1/pairings", axum::routing::get(pairing::list))
         .route("/v1/pairings/{code}/approve", post(pairing::approve))
+        .route("/v1/alerts", alerts::route())
         .with_state(app)
 }
 
@@ -155,6 +163,12 @@ pub async fn app(config: Config, limits: Limits) -> Result<App, StartError> {
         ingest: config.ingest.enabled.then(|| {
             IngestClient::new(
                 format!("http://{}", config.ingest.dial()),
+                Some(root.clone()),
+            )
+        }),
+        crews: config.crews.enabled.then(|| {
+            CrewsClient::new(
+                format!("http://{}", config.crews.dial()),
                 Some(root.clone()),
             )
         }),
@@ -207,10 +221,30 @@ pub async fn serve(
         })
     };
     let outcomes = attachment_outcomes(&app, &shutdown);
+    let runs = {
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let handler_app = app.clone();
+            daarion_bus::consume_keyed(
+                &app.bus,
+                GATEWAY_AGENT_RUNS,
+                shutdown,
+                runs::IN_FLIGHT,
+                runs::run_key,
+                move |event| runs::on_event(handler_app.clone(), event),
+            )
+            .await
+        })
+    };
     let poller = tokio::spawn(polling::run(app.clone(), shutdown.clone()));
+    let mut consumers = vec![TELEGRAM_UPDATES, GATEWAY_AGENT_RUNS];
+    if app.ingest.is_some() {
+        consumers.extend([GATEWAY_ATTACHMENT_INDEXED, GATEWAY_ATTACHMENT_FAILED]);
+    }
     let readiness = Readiness::new()
         .with_check(BusCheck(app.bus.clone()))
-        .with_check(RedisCheck(app.redis.clone()));
+        .with_check(RedisCheck(app.redis.clone()))
+        .with_check(daarion_bus::ConsumersCheck::new(&app.bus, &consumers));
     let served = daarion_http::serve_app(
         "gateway",
         routes(app.clone()),
@@ -222,6 +256,7 @@ pub async fn serve(
     .await;
     shutdown.cancel();
     daarion_bus::join_consumer("telegram-updates", consumer).await;
+    daarion_bus::join_consumer("agent runs", runs).await;
     for task in outcomes {
         daarion_bus::join_consumer("attachment outcomes", task).await;
     }

@@ -16,7 +16,9 @@ pub struct Chat {
 }
 
 /// The gateway's own commands; every other `/command` goes to the router, which may route on it.
-pub const COMMANDS: [&str; 7] = ["start", "help", "new", "reset", "agent", "status", "voice"];
+pub const COMMANDS: [&str; 9] = [
+    "start", "help", "new", "reset", "agent", "status", "voice", "runs", "cancel",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {

@@ -42,6 +42,8 @@ pub struct GpuDevice {
     pub free_bytes: u64,
     pub temperature_c: Option<u32>,
     pub utilization_pct: Option<u32>,
+    /// Board power draw in milliwatts (NVML's unit); `None` where the device does not report it.
+    pub power_mw: Option<u32>,
     pub processes: Vec<GpuProcess>,
 }
 
@@ -149,6 +151,7 @@ fn read_device(nvml: &Nvml, index: u32) -> Result<GpuDevice, nvml_wrapper::error
         free_bytes: memory.free,
         temperature_c: device.temperature(TemperatureSensor::Gpu).ok(),
         utilization_pct: device.utilization_rates().ok().map(|u| u.gpu),
+        power_mw: device.power_usage().ok(),
         processes,
     })
 }

@@ -1,6 +1,7 @@
 //! The HTTP conventions every DAARION service shares: one JSON error shape with a stable code,
 //! trace propagation and request metrics, a request timeout, a body size limit, the
-//! observability routes, and a server loop that drains on shutdown.
+//! observability routes, each process's part of a trace (`/internal/traces/{trace_id}`), and a
+//! server loop that drains on shutdown.
 
 mod error;
 mod metrics;
@@ -8,11 +9,13 @@ mod middleware;
 mod nul;
 pub mod openapi;
 mod serve;
+mod traces;
 
 pub use error::{ErrorBody, ErrorEnvelope, ErrorResponse};
 pub use middleware::{REQUEST_ID, json_errors, trace_requests};
 pub use nul::refuse_nul;
 pub use serve::{ServeError, build_app, serve, serve_app};
+pub use traces::{TRACE_ROUTE, set_root_token_file};
 
 /// Compares a presented credential with the expected one in time that does not depend on where
 /// they differ, so a wrong token reveals nothing byte by byte.

@@ -29,9 +29,10 @@ pub async fn trace_requests(
         .headers()
         .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok());
-    let ctx = match incoming.map(TraceContext::parse) {
-        Some(Ok(parent)) => parent.child(),
-        _ => TraceContext::new_root(),
+    let parent = incoming.and_then(|v| TraceContext::parse(v).ok());
+    let ctx = match &parent {
+        Some(parent) => parent.child(),
+        None => TraceContext::new_root(),
     };
     let request_id = request
         .headers()
@@ -46,11 +47,15 @@ pub async fn trace_requests(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = bounded_method(request.method());
+    // The caller's span: the trace view links this request under it.
+    let parent_id = parent.map(|p| p.span_id());
     let span = tracing::info_span!(
         "request",
         service,
         trace_id = %ctx.trace_id(),
         span_id = %ctx.span_id(),
+        parent_id = parent_id.as_deref(),
+        untraced = is_probe(&route).then_some(true),
         request_id = %request_id,
         method,
         route = %route,
@@ -92,6 +97,15 @@ pub async fn trace_requests(
         headers.insert(REQUEST_ID, v);
     }
     response
+}
+
+/// Probes and the trace route itself are kept out of the span recorder: they would fill it
+/// with nothing anyone looks for.
+fn is_probe(route: &str) -> bool {
+    matches!(
+        route,
+        "/health" | "/ready" | "/metrics" | crate::traces::TRACE_ROUTE
+    )
 }
 
 fn bounded_method(method: &Method) -> &'static str {

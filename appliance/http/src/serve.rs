@@ -26,7 +26,8 @@ pub enum ServeError {
     GraceExceeded(Duration),
 }
 
-/// A service's routes plus `/health`, `/ready`, `/metrics`, a JSON 404, and the shared layers:
+/// A service's routes plus `/health`, `/ready`, `/metrics`, `/internal/traces/{trace_id}`, a
+/// JSON 404, and the shared layers:
 /// trace + metrics (outermost, so it sees the final status), JSON errors, timeout, body limit.
 pub fn build_app(
     service: &'static str,
@@ -36,6 +37,7 @@ pub fn build_app(
 ) -> Router {
     routes
         .merge(observability_routes(service, readiness))
+        .merge(crate::traces::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))

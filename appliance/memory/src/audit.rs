@@ -1,19 +1,30 @@
-//! The audit-logger: `audit.>` events into the append-only `audit_log` table.
+//! The audit-logger: `audit.>` events into the append-only `audit_log` table; and beside it the
+//! ops-logger: the supervisor's unit changes (`ops.health`) and the alerts that fired and
+//! resolved (`ops.alert`) into the same table, so the operator reads one history.
 
-use daarion_bus::events::{AuditRecord, Event};
-use daarion_bus::topology::AUDIT_LOGGER;
+use daarion_bus::events::{AuditRecord, Event, OpsAlert, OpsHealth};
+use daarion_bus::topology::{AUDIT_LOGGER, OPS_LOGGER};
 use daarion_bus::{Envelope, HandlerError, consume};
 use daarion_db::PgPool;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::{App, ServiceError};
 
+/// Both loggers, until `shutdown`.
 pub(crate) async fn run_logger(app: App, shutdown: CancellationToken) -> Result<(), ServiceError> {
-    consume(&app.bus, AUDIT_LOGGER, shutdown, |event| {
+    let audit = consume(&app.bus, AUDIT_LOGGER, shutdown.clone(), |event| {
         let pool = app.pool.clone();
         async move { store_audit(&pool, &event).await }
-    })
-    .await?;
+    });
+    // Two event families on one consumer: read as JSON and told apart by type in `store_ops`.
+    let ops = consume(&app.bus, OPS_LOGGER, shutdown, |event: Envelope<Value>| {
+        let pool = app.pool.clone();
+        async move { store_ops(&pool, &event).await }
+    });
+    let (audit, ops) = tokio::join!(audit, ops);
+    audit?;
+    ops?;
     Ok(())
 }
 
@@ -50,6 +61,54 @@ pub async fn store_audit(pool: &PgPool, event: &Envelope<AuditRecord>) -> Result
     .await
     .map_err(classify)?;
     Ok(())
+}
+
+/// Inserts one ops event: actor is the service that saw it, action its type, target the unit or
+/// the alert, detail the whole payload. Idempotent on the event id, like [`store_audit`].
+pub(crate) async fn store_ops(pool: &PgPool, event: &Envelope<Value>) -> Result<(), HandlerError> {
+    let target = match event.event_type.as_str() {
+        OpsHealth::TYPE => payload::<OpsHealth>(event)?.unit,
+        OpsAlert::TYPE => payload::<OpsAlert>(event)?.alertname,
+        other => {
+            return Err(HandlerError::Permanent(format!(
+                "`{other}` is not an ops event the ops-logger stores"
+            )));
+        }
+    };
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, action, target, source, trace_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(event.id)
+    .bind(event.time)
+    .bind(&event.source)
+    .bind(&event.event_type)
+    .bind(&target)
+    .bind(&event.source)
+    .bind(&event.trace_id)
+    .bind(&event.payload)
+    .execute(pool)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
+/// The payload as `E`, held to the schema versions this build reads (the consumer reads every
+/// ops event as JSON, so it cannot refuse newer ones itself).
+fn payload<E: Event>(event: &Envelope<Value>) -> Result<E, HandlerError> {
+    if !(1..=E::SCHEMA_VERSION).contains(&event.schema_version) {
+        return Err(HandlerError::Permanent(format!(
+            "`{}` schema version {} is not supported",
+            event.event_type, event.schema_version
+        )));
+    }
+    serde_json::from_value(event.payload.clone()).map_err(|e| {
+        HandlerError::Permanent(format!(
+            "`{}` payload does not match its schema: {e}",
+            event.event_type
+        ))
+    })
 }
 
 /// Data and schema errors (SQLSTATE classes 22, 23, 42) will fail the same way every time;

@@ -5,7 +5,8 @@
 //! than overwritten, hybrid search (full-text and vectors, fused by rank; the indexer keeps the
 //! vectors, `indexer.rs`), the knowledge graph, and the audit log: the `audit-logger` durable consumer
 //! stores every `audit.>` event in the append-only `audit_log`, idempotently on the event id,
-//! acking only after the row is committed.
+//! acking only after the row is committed, and the `ops-logger` does the same for `ops.>` (the
+//! supervisor's unit changes, the alerts that fired).
 
 pub mod api;
 mod audit;
@@ -21,6 +22,7 @@ mod usage;
 
 use std::sync::Arc;
 
+use daarion_bus::topology;
 use daarion_bus::{Bus, BusCheck};
 use daarion_config::Config;
 use daarion_db::{PgCheck, PgPool};
@@ -108,7 +110,16 @@ pub async fn run(
 
     let readiness = Readiness::new()
         .with_check(PgCheck(app.pool.clone()))
-        .with_check(BusCheck(app.bus.clone()));
+        .with_check(BusCheck(app.bus.clone()))
+        .with_check(daarion_bus::ConsumersCheck::new(
+            &app.bus,
+            &[
+                topology::AUDIT_LOGGER,
+                topology::OPS_LOGGER,
+                topology::USAGE_RECORDER,
+                topology::MEMORY_INDEXER,
+            ],
+        ));
 
     let consumers = {
         let (app, shutdown) = (app.clone(), shutdown.clone());

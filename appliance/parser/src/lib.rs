@@ -161,6 +161,10 @@ pub async fn serve(
     };
     let readiness = Readiness::new()
         .with_check(BusCheck(app.bus.clone()))
+        .with_check(daarion_bus::ConsumersCheck::new(
+            &app.bus,
+            &[PARSER_PIPELINE],
+        ))
         .with_check(ready::MemoryCheck(app.memory.clone()))
         .with_check(ready::BlobCheck(app.blobs.clone()))
         .with_check(ready::ToolsCheck {

@@ -9,6 +9,7 @@ mod event;
 mod inbound;
 mod reset;
 mod sse;
+mod step;
 
 pub use client::RouterClient;
 pub use daarion_client::ClientError;
@@ -19,3 +20,7 @@ pub use inbound::{
 };
 pub use reset::ResetResponse;
 pub use sse::sse_events;
+pub use step::{
+    MAX_IDEMPOTENCY_KEY, MAX_STEP_MESSAGES, MAX_STEP_TEXT_BYTES, StepMessage, StepRequest,
+    StepResponse, StepToolCall, StepUsage, ToolRequest, ToolResponse,
+};

@@ -1,6 +1,7 @@
 //! Who may call the router. `/v1/route` speaks for any user, so it takes the appliance's root
 //! token (the gateway's) or an `admin` token; `/v1/chat/completions` takes any token with
-//! `agents:use` and speaks for that token's own identity.
+//! `agents:use` and speaks for that token's own identity. `/v1/steps/*` speak for any user too
+//! (a crew run's steps): the root token, `admin`, or a service's `service_write` token.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -45,6 +46,30 @@ async fn caller_of(app: &App, token: &str) -> Result<Caller, RouterError> {
         return Err(RouterError::Forbidden("agents:use"));
     }
     Ok(Caller::Token { name, admin })
+}
+
+/// The scope of a service that acts for any user (the crews worker).
+pub const SERVICE_WRITE: &str = "service_write";
+
+/// For `/v1/steps/*`: the root token, `admin` or `service_write`; nothing else.
+pub async fn authenticate_steps(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Result<Response, RouterError> {
+    let token = bearer(&request)?;
+    if !daarion_http::secret_eq(app.root_token.as_bytes(), token.as_bytes()) {
+        let (_, scopes) = app
+            .introspector
+            .check(&token)
+            .await
+            .map_err(|_| RouterError::AuthUnavailable)?
+            .ok_or(RouterError::Unauthenticated)?;
+        if !scopes.iter().any(|s| s == "admin" || s == SERVICE_WRITE) {
+            return Err(RouterError::Forbidden(SERVICE_WRITE));
+        }
+    }
+    Ok(next.run(request).await)
 }
 
 /// For `/v1/route`: failures in the appliance's error format.

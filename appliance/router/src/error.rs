@@ -33,6 +33,16 @@ pub enum RouterError {
     },
     #[error("the message is {size} bytes; the limit is {limit} (send long texts as a document)")]
     TooLarge { size: usize, limit: usize },
+    #[error("{what} is {size}; the limit is {limit}")]
+    StepTooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("a step with this idempotency key is still running; retry later for its answer")]
+    StepInProgress,
+    #[error("the step journal (Redis) is unavailable")]
+    Journal,
     #[error("unknown agent `{0}`")]
     UnknownAgent(String),
     #[error("unknown user {0}")]
@@ -90,6 +100,11 @@ impl RouterError {
             // The one rule of every DAARION API (`daarion_http::ErrorResponse::invalid`).
             RouterError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             RouterError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            RouterError::StepTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            RouterError::StepInProgress => (StatusCode::CONFLICT, "step_in_progress"),
+            RouterError::Journal => (StatusCode::SERVICE_UNAVAILABLE, "step_journal"),
             RouterError::UnknownAgent(_) => (StatusCode::NOT_FOUND, "unknown_agent"),
             RouterError::UnknownUser(_) => (StatusCode::NOT_FOUND, "unknown_user"),
             RouterError::NoRoute => (StatusCode::UNPROCESSABLE_ENTITY, "no_route"),

@@ -12,8 +12,10 @@ mod api;
 mod auth;
 pub mod context;
 mod error;
+pub mod gpu;
 mod metrics;
 pub mod providers;
+mod steps;
 pub mod tools;
 pub mod turn;
 
@@ -26,6 +28,7 @@ use daarion_bus::{Bus, BusCheck};
 use daarion_client::ServiceCheck;
 use daarion_config::Config;
 use daarion_control_client::{ControlClient, Introspector};
+use daarion_db::redis::RedisCheck;
 use daarion_llm::RetryPolicy;
 use daarion_memory_client::MemoryClient;
 use daarion_swapper_client::SwapperClient;
@@ -46,6 +49,10 @@ pub struct App {
     pub bus: Bus,
     pub providers: Arc<providers::Providers>,
     pub toolbox: Arc<tools::Toolbox>,
+    /// Local models' measured speed, for GPU-seconds reservations.
+    pub gpu: Arc<gpu::GpuMeter>,
+    /// Step answers kept for idempotency, and the locks of steps running.
+    pub steps: steps::Journal,
     /// The swapper, for tools that use its models.
     pub swapper: SwapperClient,
     /// The appliance's root token: what the gateway calls with, and what the router uses to
@@ -62,6 +69,8 @@ pub enum StartError {
     NoRootToken(String),
     #[error(transparent)]
     Bus(#[from] daarion_bus::BusError),
+    #[error(transparent)]
+    Redis(#[from] daarion_db::redis::RedisError),
     #[error("cannot watch the control plane for changes: {0}")]
     Watch(String),
     #[error(transparent)]
@@ -85,6 +94,16 @@ pub fn routes(app: App) -> Router {
             post(api::chat_completions)
                 .route_layer(from_fn_with_state(app.clone(), auth::authenticate_openai)),
         )
+        .route(
+            "/v1/steps/llm",
+            post(steps::llm_step)
+                .route_layer(from_fn_with_state(app.clone(), auth::authenticate_steps)),
+        )
+        .route(
+            "/v1/steps/tool",
+            post(steps::tool_step)
+                .route_layer(from_fn_with_state(app.clone(), auth::authenticate_steps)),
+        )
         .with_state(app)
 }
 
@@ -94,6 +113,7 @@ pub async fn app(config: Config, retry: RetryPolicy) -> Result<App, StartError> 
         StartError::NoRootToken(config.supervisor.admin_token_file.display().to_string())
     })?;
     let bus = Bus::connect(&config.bus, "router").await?;
+    let redis = daarion_db::redis::connect(&config.redis.url).await?;
     bus.ensure_topology().await?;
     let control = ControlClient::new(
         format!("http://{}", config.control_plane.dial()),
@@ -113,6 +133,8 @@ pub async fn app(config: Config, retry: RetryPolicy) -> Result<App, StartError> 
             root.clone(),
         ),
         toolbox: Arc::new(tools::Toolbox::builtin()),
+        gpu: Arc::new(gpu::GpuMeter::default()),
+        steps: steps::Journal::new(redis, &config.redis.key_prefix),
         swapper: SwapperClient::new(
             format!("http://{}", config.swapper.dial()),
             Some(root.clone()),
@@ -148,6 +170,7 @@ pub async fn serve(
         .map_err(|e| StartError::Watch(e.to_string()))?;
     let readiness = Readiness::new()
         .with_check(BusCheck(app.bus.clone()))
+        .with_check(RedisCheck(app.steps.redis()))
         .with_check(ServiceCheck("control-plane", app.control.service().clone()))
         .with_check(ServiceCheck("memory", app.memory.service().clone()));
     // Non-streamed completions wait for the whole answer, model loading included.

@@ -70,3 +70,12 @@ pub(crate) static SUMMARIES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
     .expect("metric registered once")
 });
+
+pub(crate) static STEPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "daarion_router_steps_total",
+        "Crew steps by kind (llm, tool) and outcome: answered, replayed, refused, invalid, in_progress, failed",
+        &["kind", "outcome"]
+    )
+    .expect("metric registered once")
+});

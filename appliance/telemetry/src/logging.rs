@@ -8,6 +8,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::journald::JournaldLayer;
+use crate::otlp::{ExportOptions, OtlpError, start_otlp};
+use crate::spans::Recorder;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoggingError {
@@ -17,9 +19,14 @@ pub enum LoggingError {
     Journal(std::io::Error),
     #[error("logging was already initialised in this process")]
     AlreadyInitialised,
+    #[error(transparent)]
+    Otlp(#[from] OtlpError),
 }
 
 /// Installs the global subscriber: text on stderr, JSON on stderr, or the systemd journal.
+///
+/// Every span of a trace is also kept in the process's [`Recorder`] (for the admin UI's trace
+/// view), and sent to `telemetry.otlp_endpoint` when one is set.
 ///
 /// `auto` picks the journal when systemd connected our stderr to it (`JOURNAL_STREAM`), because
 /// structured journal fields (TRACE_ID, DAARION_SERVICE) are then queryable with journalctl;
@@ -40,7 +47,11 @@ pub fn init_logging(config: &TelemetryConfig, service: &str) -> Result<LogFormat
         other => other,
     };
 
-    let registry = tracing_subscriber::registry().with(filter);
+    let recorder = Recorder::global();
+    recorder.set_service(service);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(recorder.layer());
     let result = match format {
         LogFormat::Journald => registry
             .with(JournaldLayer::new(service).map_err(LoggingError::Journal)?)
@@ -63,5 +74,8 @@ pub fn init_logging(config: &TelemetryConfig, service: &str) -> Result<LogFormat
             .try_init(),
     };
     result.map_err(|_| LoggingError::AlreadyInitialised)?;
+    if !config.otlp_endpoint.trim().is_empty() {
+        start_otlp(recorder, &config.otlp_endpoint, ExportOptions::default())?;
+    }
     Ok(format)
 }

@@ -16,3 +16,14 @@ pub fn encode_metrics() -> String {
     let _ = TextEncoder::new().encode(&families, &mut buf);
     String::from_utf8(buf).unwrap_or_default()
 }
+
+/// Spans the OTLP exporter could not deliver: its queue was full, or the collector refused or
+/// did not answer a batch.
+pub(crate) static OTLP_DROPPED: std::sync::LazyLock<prometheus::IntCounter> =
+    std::sync::LazyLock::new(|| {
+        prometheus::register_int_counter!(
+            "daarion_telemetry_otlp_dropped_total",
+            "Spans not delivered to the OTLP collector (queue full, or the batch failed)"
+        )
+        .expect("metric registered once")
+    });

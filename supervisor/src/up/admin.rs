@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::plan::UnitName;
 use super::token;
-use super::unit::{UnitCommand, UnitHandle, UnitStatus};
+use super::unit::{self, UnitCommand, UnitHandle, UnitStatus};
 
 /// Shared by every admin handler.
 #[derive(Clone)]
@@ -30,6 +30,10 @@ pub struct AdminState {
     pub bus_config: daarion_config::BusConfig,
     /// Connected on first use: the bundled NATS starts after the admin API.
     pub bus: Arc<tokio::sync::Mutex<Option<daarion_bus::Bus>>>,
+    /// Prometheus and Alertmanager, for the Metrics and Alerts pages.
+    pub monitoring: super::monitoring_api::MonitoringApi,
+    /// Every unit's recorded spans, for the trace view.
+    pub traces: super::traces::TraceSources,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,8 @@ pub enum AdminError {
     ShuttingDown,
     #[error("{0} is not reachable")]
     Unavailable(&'static str),
+    #[error("`{unit}` is off on this box: {reason}")]
+    Off { unit: String, reason: String },
 }
 
 impl IntoResponse for AdminError {
@@ -53,6 +59,7 @@ impl IntoResponse for AdminError {
             AdminError::Unauthorized => ErrorResponse::unauthorized(message),
             AdminError::UnknownUnit(_) => ErrorResponse::not_found(message),
             AdminError::UnknownAction(_) => ErrorResponse::bad_request(message),
+            AdminError::Off { .. } => ErrorResponse::conflict(message),
             AdminError::ShuttingDown | AdminError::Unavailable(_) => {
                 ErrorResponse::unavailable(message)
             }
@@ -69,6 +76,8 @@ pub fn routes(state: AdminState) -> Router {
         .route("/api/services/{name}/{action}", post(act))
         .route("/api/gpu", get(gpu))
         .route("/api/bus", get(bus))
+        .route("/api/traces/{trace_id}", get(super::traces::show))
+        .merge(super::monitoring_api::routes(state.monitoring.clone()))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -152,6 +161,13 @@ async fn act(
         "restart" => UnitCommand::Restart,
         other => return Err(AdminError::UnknownAction(other.to_owned())),
     };
+    let status = unit.snapshot();
+    if status.state == unit::State::Off {
+        return Err(AdminError::Off {
+            unit: status.name,
+            reason: status.detail.unwrap_or_default(),
+        });
+    }
     unit.commands
         .send(command)
         .await

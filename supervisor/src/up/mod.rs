@@ -2,13 +2,18 @@
 //! running, serves the admin API, talks to systemd, and stops everything in reverse order.
 
 mod admin;
+mod collectors;
+mod health;
 mod metrics;
+pub mod monitoring;
+mod monitoring_api;
 mod plan;
 mod policy;
 mod probe;
 mod proxy;
 mod ring;
 mod token;
+mod traces;
 mod unit;
 mod web;
 
@@ -25,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use plan::UnitName;
 use unit::{Spawn, State, Unit, UnitHandle};
+
+/// A unit's task: a supervised child, or a unit that is off on this box.
+type Runnable = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs the supervisor until `shutdown` fires, then stops every unit, last-started first.
 pub async fn run(
@@ -57,19 +65,51 @@ pub async fn run(
 
     let exe = std::env::current_exe().context("locating the daarion binary")?;
     let tiers = plan::tiers(&config);
-    let mut units: Vec<(usize, Unit, CancellationToken)> = Vec::new();
+    // Off rather than fatal: the appliance runs without monitoring, and says why.
+    let monitoring = monitoring::check(&config);
+    if let (true, Err(reason)) = (config.monitoring.enabled, &monitoring) {
+        tracing::warn!(%reason, "monitoring is off");
+    }
+    let (events, publisher) = health::HealthEvents::spawn(config.bus.clone());
+    let mut units: Vec<(usize, Runnable, CancellationToken)> = Vec::new();
     let mut handles: Vec<UnitHandle> = Vec::new();
     for (tier_index, tier) in tiers.iter().enumerate() {
         for name in tier {
-            let spawn = spawn_for(*name, &config, &exe, config_path.as_ref())?;
-            let probe = probe::Probe::for_unit(*name, &config).map_err(anyhow::Error::msg)?;
             let stop = CancellationToken::new();
-            let (unit, handle) = Unit::new(*name, spawn, probe, &config.supervisor, stop.clone());
-            units.push((tier_index, unit, stop));
+            let spawn = match (name, &monitoring) {
+                (UnitName::Prometheus | UnitName::Alertmanager, Err(reason)) => {
+                    let (task, handle) =
+                        unit::off(*name, reason.clone(), &config.supervisor, stop.clone());
+                    units.push((tier_index, Box::pin(task), stop));
+                    handles.push(handle);
+                    continue;
+                }
+                (UnitName::Prometheus, Ok(found)) => {
+                    monitoring::prometheus_spawn(&config, found, &exe)?
+                }
+                (UnitName::Alertmanager, Ok(found)) => {
+                    monitoring::alertmanager_spawn(&config, found, &exe)?
+                }
+                _ => spawn_for(*name, &config, &exe, config_path.as_ref())?,
+            };
+            let probe = probe::Probe::for_unit(*name, &config).map_err(anyhow::Error::msg)?;
+            let (unit, handle) = Unit::new(
+                *name,
+                spawn,
+                probe,
+                &config.supervisor,
+                stop.clone(),
+                events.clone(),
+            );
+            units.push((tier_index, Box::pin(unit.run()), stop));
             handles.push(handle);
         }
     }
+    drop(events);
     let handles = Arc::new(handles);
+    let gpus = Arc::new(daarion_gpu::Gpus::new());
+    let collectors_stop = CancellationToken::new();
+    let collectors = collectors::spawn(config.clone(), gpus.clone(), collectors_stop.clone());
 
     let admin_stop = CancellationToken::new();
     let admin = {
@@ -80,10 +120,12 @@ pub async fn run(
         let state = admin::AdminState {
             units: handles.clone(),
             token: Arc::new(token),
-            gpus: Arc::new(daarion_gpu::Gpus::new()),
+            gpus,
             sessions,
             bus_config: config.bus.clone(),
             bus: Arc::default(),
+            monitoring: monitoring_api::MonitoringApi::new(&config.monitoring, handles.clone()),
+            traces: traces::TraceSources::new(&config),
         };
         let ready_units = handles.clone();
         let readiness = Readiness::new().with_fn("units", move || {
@@ -120,7 +162,7 @@ pub async fn run(
                 .join(", ")
         ))]);
         while let Some((_, unit, stop)) = units.next_if(|(t, _, _)| *t == tier_index) {
-            tasks.push((tier_index, stop, tokio::spawn(unit.run())));
+            tasks.push((tier_index, stop, tokio::spawn(unit)));
         }
         let tier_handles: Vec<&UnitHandle> =
             handles.iter().filter(|h| tier.contains(&h.name)).collect();
@@ -151,7 +193,16 @@ pub async fn run(
         }
     }
     admin_stop.cancel();
+    collectors_stop.cancel();
     watchdog.abort();
+    let _ = collectors.await;
+    // The last events (units stopping) go out if the bus still answers; never wait long.
+    if tokio::time::timeout(Duration::from_secs(3), publisher)
+        .await
+        .is_err()
+    {
+        tracing::debug!("ops.health publisher still busy at exit");
+    }
     match admin.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "admin API shutdown"),
@@ -192,6 +243,9 @@ fn spawn_for(
                     "daarion".into(),
                 ],
             }
+        }
+        UnitName::Prometheus | UnitName::Alertmanager => {
+            bail!("{name} is configured by the monitoring module")
         }
         UnitName::Service(service) => {
             let mut args = Vec::new();
@@ -243,7 +297,7 @@ fn all_ready(units: &[UnitHandle]) -> Result<String, String> {
     let not_ready: Vec<String> = units
         .iter()
         .map(UnitHandle::snapshot)
-        .filter(|s| s.state != State::Ready)
+        .filter(|s| !matches!(s.state, State::Ready | State::Off))
         .map(|s| format!("{} is {:?}", s.name, s.state).to_lowercase())
         .collect();
     if not_ready.is_empty() {
@@ -256,10 +310,12 @@ fn all_ready(units: &[UnitHandle]) -> Result<String, String> {
 /// Waits until every unit of a tier is ready or has been given up on.
 async fn settled(units: &[&UnitHandle]) {
     loop {
-        if units
-            .iter()
-            .all(|u| matches!(u.snapshot().state, State::Ready | State::Failed))
-        {
+        if units.iter().all(|u| {
+            matches!(
+                u.snapshot().state,
+                State::Ready | State::Failed | State::Off
+            )
+        }) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

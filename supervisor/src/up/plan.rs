@@ -9,6 +9,10 @@ pub enum UnitName {
     /// The bundled nats-server (only with `bus.bundled = true`).
     Nats,
     Service(ServiceName),
+    /// Debian's Prometheus (only with `monitoring.enabled = true`).
+    Prometheus,
+    /// Debian's Alertmanager (only with `monitoring.enabled = true`).
+    Alertmanager,
 }
 
 impl UnitName {
@@ -16,14 +20,17 @@ impl UnitName {
         match self {
             UnitName::Nats => "nats",
             UnitName::Service(s) => s.as_str(),
+            UnitName::Prometheus => "prometheus",
+            UnitName::Alertmanager => "alertmanager",
         }
     }
 
     pub fn parse(s: &str) -> Option<UnitName> {
-        if s == "nats" {
-            Some(UnitName::Nats)
-        } else {
-            s.parse().ok().map(UnitName::Service)
+        match s {
+            "nats" => Some(UnitName::Nats),
+            "prometheus" => Some(UnitName::Prometheus),
+            "alertmanager" => Some(UnitName::Alertmanager),
+            _ => s.parse().ok().map(UnitName::Service),
         }
     }
 }
@@ -71,6 +78,10 @@ pub fn tiers(config: &Config) -> Vec<Vec<UnitName>> {
         assert!(!tier.is_empty(), "service dependency cycle");
         placed.extend(&tier);
         tiers.push(tier.into_iter().map(UnitName::Service).collect());
+    }
+    // Last: their first scrape finds every service up, and nothing waits for them.
+    if config.monitoring.enabled {
+        tiers.push(vec![UnitName::Alertmanager, UnitName::Prometheus]);
     }
     tiers
 }
@@ -123,8 +134,28 @@ mod tests {
     }
 
     #[test]
+    fn monitoring_starts_last_and_only_when_enabled() {
+        let mut config = all_enabled();
+        config.monitoring.enabled = true;
+        let tiers = tiers(&config);
+        assert_eq!(
+            tiers.last().unwrap(),
+            &vec![UnitName::Alertmanager, UnitName::Prometheus]
+        );
+        config.monitoring.enabled = false;
+        let tiers = super::tiers(&config);
+        assert!(
+            tiers
+                .iter()
+                .flatten()
+                .all(|u| matches!(u, UnitName::Service(_)))
+        );
+    }
+
+    #[test]
     fn disabled_dependencies_do_not_block() {
         let mut config = Config::defaults();
+        config.monitoring.enabled = false;
         config.router.enabled = true;
         config.gateway.enabled = false;
         config.memory.enabled = false;
@@ -140,6 +171,11 @@ mod tests {
     fn names_round_trip() {
         assert_eq!(UnitName::parse("nats"), Some(UnitName::Nats));
         assert_eq!(UnitName::parse("memory"), Some(UnitName::Service(Memory)));
+        assert_eq!(UnitName::parse("prometheus"), Some(UnitName::Prometheus));
+        assert_eq!(
+            UnitName::parse("alertmanager"),
+            Some(UnitName::Alertmanager)
+        );
         assert_eq!(UnitName::parse("nope"), None);
     }
 }

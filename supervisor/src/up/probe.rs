@@ -10,9 +10,12 @@ use super::plan::UnitName;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub enum Probe {
-    /// A DAARION service: `GET /ready` and `GET /health`.
+    /// A DAARION service (`GET /ready`, `GET /health`) or Prometheus and Alertmanager
+    /// (`GET /-/ready`, `GET /-/healthy`).
     Http {
         base: String,
+        ready: &'static str,
+        alive: &'static str,
         client: reqwest::Client,
     },
     /// The bundled nats-server: ready when JetStream answers, alive while the port accepts.
@@ -38,6 +41,15 @@ pub fn nats_addr(url: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("bus.url `{url}` is not host:port for the bundled server: {e}"))
 }
 
+/// Where to reach a listen address: 0.0.0.0 and :: are dialled on loopback.
+pub fn dial(listen: SocketAddr) -> SocketAddr {
+    if listen.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), listen.port())
+    } else {
+        listen
+    }
+}
+
 impl Probe {
     pub fn for_unit(name: UnitName, config: &Config) -> Result<Probe, String> {
         Ok(match name {
@@ -49,16 +61,41 @@ impl Probe {
                     bus,
                 }
             }
-            UnitName::Service(s) => Probe::Http {
-                base: format!("http://{}", config.service(s).dial()),
-                client: daarion_client::http_client(daarion_client::Timeouts::total(PROBE_TIMEOUT)),
-            },
+            UnitName::Service(s) => Probe::http(
+                format!("http://{}", config.service(s).dial()),
+                "/ready",
+                "/health",
+            ),
+            UnitName::Prometheus => Probe::http(
+                format!("http://{}", dial(config.monitoring.prometheus_listen)),
+                "/-/ready",
+                "/-/healthy",
+            ),
+            UnitName::Alertmanager => Probe::http(
+                format!("http://{}", dial(config.monitoring.alertmanager_listen)),
+                "/-/ready",
+                "/-/healthy",
+            ),
         })
+    }
+
+    fn http(base: String, ready: &'static str, alive: &'static str) -> Probe {
+        Probe::Http {
+            base,
+            ready,
+            alive,
+            client: daarion_client::http_client(daarion_client::Timeouts::total(PROBE_TIMEOUT)),
+        }
     }
 
     pub async fn ready(&self) -> Result<(), String> {
         match self {
-            Probe::Http { base, client } => get_ok(client, &format!("{base}/ready")).await,
+            Probe::Http {
+                base,
+                ready,
+                client,
+                ..
+            } => get_ok(client, &format!("{base}{ready}")).await,
             Probe::Nats { bus, .. } => daarion_bus::Bus::connect(bus, "supervisor-probe")
                 .await
                 .map(|_| ())
@@ -68,7 +105,12 @@ impl Probe {
 
     pub async fn alive(&self) -> Result<(), String> {
         match self {
-            Probe::Http { base, client } => get_ok(client, &format!("{base}/health")).await,
+            Probe::Http {
+                base,
+                alive,
+                client,
+                ..
+            } => get_ok(client, &format!("{base}{alive}")).await,
             Probe::Nats { addr, .. } => {
                 tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr))
                     .await

@@ -1,9 +1,10 @@
-//! `/api/control/*`, `/api/memory/*`, `/api/swapper/*`, `/api/gateway/*` and `/api/ingest/*` on
-//! the admin port, passed to the services unchanged: the web UI uses the services' public APIs, with the same
-//! credentials a script would (a bearer token, or the admin session cookie and its CSRF token,
-//! which each service checks itself). Nothing is authorised here, so nothing can be reached
-//! through the proxy that the service would refuse. Bodies stream both ways (the chat's SSE, and
-//! uploads to ingest, which are never held in memory here).
+//! `/api/control/*`, `/api/memory/*`, `/api/swapper/*`, `/api/gateway/*`, `/api/ingest/*` and
+//! `/api/crews/*` on the admin port, passed to the services unchanged: the web UI uses the
+//! services' public APIs, with the same credentials a script would (a bearer token, or the admin
+//! session cookie and its CSRF token, which each service checks itself). Nothing is authorised
+//! here, so nothing can be reached through the proxy that the service would refuse. Bodies
+//! stream both ways (the chat's SSE, a crew run's events, and uploads to ingest, which are never
+//! held in memory here).
 
 use std::net::SocketAddr;
 
@@ -47,10 +48,11 @@ pub struct Proxy {
     swapper: SocketAddr,
     gateway: SocketAddr,
     ingest: SocketAddr,
+    crews: SocketAddr,
 }
 
 /// The services behind `/api/{name}/…`, by that name.
-const SERVICES: [&str; 5] = ["control", "memory", "swapper", "gateway", "ingest"];
+const SERVICES: [&str; 6] = ["control", "memory", "swapper", "gateway", "ingest", "crews"];
 
 /// Room for a multipart upload's boundaries and its other fields around the file itself.
 const MULTIPART_SLACK: usize = 1024 * 1024;
@@ -78,6 +80,7 @@ impl Proxy {
             swapper: config.service(ServiceName::Swapper).dial(),
             gateway: config.service(ServiceName::Gateway).dial(),
             ingest: config.service(ServiceName::Ingest).dial(),
+            crews: config.service(ServiceName::Crews).dial(),
         }
     }
 
@@ -88,6 +91,7 @@ impl Proxy {
             "swapper" => (self.swapper, "the swapper"),
             "gateway" => (self.gateway, "the gateway"),
             "ingest" => (self.ingest, "the ingest service"),
+            "crews" => (self.crews, "the crews service"),
             _ => return None,
         })
     }
@@ -170,6 +174,7 @@ mod tests {
         config.swapper.listen = at(2);
         config.gateway.listen = at(3);
         config.ingest.listen = at(4);
+        config.crews.listen = at(5);
         config
     }
 

@@ -16,6 +16,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use daarion_bus::events::OpsHealth;
+
+use super::health::HealthEvents;
 use super::metrics::{RESTARTS, START_SECONDS, UP};
 use super::plan::UnitName;
 use super::policy::{Decision, RestartPolicy};
@@ -36,6 +39,23 @@ pub enum State {
     Stopped,
     /// Crashed too often; left stopped until an operator starts it.
     Failed,
+    /// Cannot run on this box (monitoring without its binaries); `detail` says why.
+    Off,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Starting => "starting",
+            State::Ready => "ready",
+            State::Backoff => "backoff",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+            State::Failed => "failed",
+            State::Off => "off",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,6 +116,7 @@ pub struct Unit {
     ring: Arc<LogRing>,
     commands: mpsc::Receiver<UnitCommand>,
     shutdown: CancellationToken,
+    events: HealthEvents,
 }
 
 enum Outcome {
@@ -112,18 +133,16 @@ impl Unit {
         probe: Probe,
         config: &SupervisorConfig,
         shutdown: CancellationToken,
+        events: HealthEvents,
     ) -> (Unit, UnitHandle) {
-        let status = Arc::new(Mutex::new(UnitStatus {
-            name: name.to_string(),
-            state: State::Pending,
-            pid: None,
-            started_at: None,
-            restarts: 0,
-            last_exit: None,
-            detail: None,
-        }));
+        let status = new_status(name, State::Pending, None);
         let ring = Arc::new(LogRing::new(config.log_ring_lines));
         let (tx, rx) = mpsc::channel(8);
+        // Present from the start at 0, so that `increase()` sees the first restart.
+        for cause in ["failure", "operator"] {
+            RESTARTS.with_label_values(&[name.as_str(), cause]);
+        }
+        UP.with_label_values(&[name.as_str()]).set(0);
         let unit = Unit {
             name,
             spawn,
@@ -134,6 +153,7 @@ impl Unit {
             ring: ring.clone(),
             commands: rx,
             shutdown,
+            events,
         };
         let handle = UnitHandle {
             name,
@@ -146,9 +166,13 @@ impl Unit {
 
     fn update(&self, f: impl FnOnce(&mut UnitStatus)) {
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = status.state;
         f(&mut status);
         UP.with_label_values(&[self.name.as_str()])
             .set(i64::from(status.state == State::Ready));
+        if status.state != previous {
+            self.events.send(health_event(&status, previous));
+        }
     }
 
     /// Runs until the unit's shutdown token fires; the child is stopped before this returns.
@@ -409,6 +433,62 @@ impl Unit {
             s.pid = None;
             s.last_exit = Some(reason);
         });
+    }
+}
+
+fn new_status(name: UnitName, state: State, detail: Option<String>) -> Arc<Mutex<UnitStatus>> {
+    Arc::new(Mutex::new(UnitStatus {
+        name: name.to_string(),
+        state,
+        pid: None,
+        started_at: None,
+        restarts: 0,
+        last_exit: None,
+        detail,
+    }))
+}
+
+/// A unit that cannot run on this box: listed with why, never started. The returned task
+/// answers its commands (by ignoring them) until shutdown.
+pub fn off(
+    name: UnitName,
+    reason: String,
+    config: &SupervisorConfig,
+    shutdown: CancellationToken,
+) -> (impl Future<Output = ()> + Send + 'static, UnitHandle) {
+    let (tx, mut rx) = mpsc::channel(8);
+    let handle = UnitHandle {
+        name,
+        status: new_status(name, State::Off, Some(reason)),
+        ring: Arc::new(LogRing::new(config.log_ring_lines)),
+        commands: tx,
+    };
+    let task = async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                command = rx.recv() => if command.is_none() { return },
+            }
+        }
+    };
+    (task, handle)
+}
+
+/// The `ops.health` event for a change from `previous` to the unit's current state. The cause
+/// is what the supervisor knows of why: the failure that led to a restart, the last exit.
+fn health_event(status: &UnitStatus, previous: State) -> OpsHealth {
+    let cause = match status.state {
+        State::Ready | State::Starting | State::Pending => status.detail.clone(),
+        State::Backoff | State::Failed | State::Stopped | State::Stopping | State::Off => {
+            status.detail.clone().or_else(|| status.last_exit.clone())
+        }
+    };
+    OpsHealth {
+        unit: status.name.clone(),
+        state: status.state.as_str().to_owned(),
+        previous: previous.as_str().to_owned(),
+        cause: cause.unwrap_or_default(),
+        restarts: status.restarts,
     }
 }
 

@@ -3,7 +3,10 @@
 
 mod attachments;
 mod cli;
+mod crews;
 mod helpers;
+mod monitoring;
+mod readme;
 mod systemd;
 mod up;
 mod web_ui;

@@ -1,5 +1,5 @@
 // Every call the UI makes goes through here: the services' public APIs behind the admin port's
-// proxy (/api/control, /api/memory, /api/swapper, /api/gateway, /api/ingest) and the
+// proxy (/api/control, /api/memory, /api/swapper, /api/gateway, /api/ingest, /api/crews) and the
 // supervisor's own /api.
 // The session cookie is HttpOnly; the CSRF token the login returned is kept for this tab and
 // sent on every call (the memory API and the supervisor check it even on reads).

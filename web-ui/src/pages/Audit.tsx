@@ -3,6 +3,7 @@ import { useState } from "preact/hooks";
 import { memory, query } from "../lib/api";
 import { when } from "../lib/format";
 import { ErrorNote, Json, Section, Table } from "../components/ui";
+import { TraceLink } from "./Trace";
 import { useEffect } from "preact/hooks";
 
 export function Audit() {
@@ -71,6 +72,11 @@ export function Audit() {
             {open === r.id ? (
               <tr>
                 <td colSpan={6}>
+                  {r.trace_id ? (
+                    <p class="small">
+                      Trace <TraceLink id={r.trace_id} />
+                    </p>
+                  ) : null}
                   <Json value={{ source: r.source, trace_id: r.trace_id, before: r.before, after: r.after }} />
                 </td>
               </tr>

@@ -1,13 +1,16 @@
-//! What a tool may touch on behalf of one turn.
+//! What a tool may touch on behalf of one turn (or one step of a crew run).
 
 use std::sync::{Arc, Mutex};
 
 use daarion_bus::Bus;
+use daarion_bus::events::AttachmentOrigin;
+use daarion_control_client::Usage;
 use daarion_memory_client::{MemoryClient, MemoryError};
 use daarion_router_client::Picture;
 use daarion_swapper_client::SwapperClient;
 use uuid::Uuid;
 
+use crate::gpu::GpuMeter;
 use crate::providers::Providers;
 
 #[derive(Clone)]
@@ -16,9 +19,12 @@ pub struct ToolContext {
     pub bus: Bus,
     pub user_id: Uuid,
     pub agent_id: String,
-    pub session_id: Uuid,
+    /// The conversation, when there is one (a crew step may have none).
+    pub session_id: Option<Uuid>,
     /// The user message that started the turn: facts remembered now point back to it.
-    pub source_message: Uuid,
+    pub source_message: Option<Uuid>,
+    /// The chat the turn came from, so what a tool starts can answer there.
+    pub origin: Option<AttachmentOrigin>,
     /// The swapper, for tools that use its models (speech, vision, pictures).
     pub swapper: SwapperClient,
     /// The text-to-speech model the `speak` tool uses.
@@ -33,6 +39,10 @@ pub struct ToolContext {
     pub image_model: Option<String>,
     pub providers: Arc<Providers>,
     pub control: daarion_control_client::ControlClient,
+    /// Local models' speed, for the GPU-seconds a tool's model use reserves.
+    pub gpu: Arc<GpuMeter>,
+    /// What the tools' own model use was charged (settled), added up.
+    pub charged: Arc<Mutex<Usage>>,
 }
 
 /// Media a tool produced for the user.
@@ -49,6 +59,11 @@ impl ToolContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(media);
+    }
+
+    /// What the tools' model use was charged so far.
+    pub fn charged(&self) -> Usage {
+        *self.charged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The media made since the last call, to send now.

@@ -6,7 +6,9 @@ use daarion_swapper_client::{ChatMessage, ChatRequest, Part};
 use serde_json::{Value, json};
 
 use super::context::{ToolContext, swapper_unavailable};
+use super::metered::{Work, local, metered};
 use super::spec::{ToolResult, ToolSpec};
+use crate::gpu::TOKEN_SECONDS;
 
 pub const SPEC: ToolSpec = ToolSpec {
     name: "describe_image",
@@ -17,6 +19,8 @@ pub const SPEC: ToolSpec = ToolSpec {
 
 /// Enough for a description; the agent's own model says the rest.
 const MAX_ANSWER_TOKENS: u32 = 256;
+/// What a picture and the question can take of a vision model's context, reserved up front.
+const MAX_IMAGE_TOKENS: u64 = 1024;
 
 fn parameters() -> Value {
     json!({
@@ -55,11 +59,24 @@ async fn run(ctx: &ToolContext, args: Value) -> ToolResult {
     );
     request.max_tokens = Some(MAX_ANSWER_TOKENS);
     request.temperature = Some(0.0);
-    let answer = ctx
-        .swapper
-        .chat(&request)
-        .await
-        .map_err(|e| swapper_unavailable("vision", &e))?;
+    let link = local(model);
+    let work = Work {
+        link: &link,
+        units: f64::from(MAX_ANSWER_TOKENS),
+        unit_seconds: TOKEN_SECONDS,
+        // The picture is read as tokens too; the context bounds the whole call.
+        tokens: u64::from(MAX_ANSWER_TOKENS) + MAX_IMAGE_TOKENS,
+    };
+    let answer = metered(ctx, work, async {
+        let answer = ctx
+            .swapper
+            .chat(&request)
+            .await
+            .map_err(|e| swapper_unavailable("vision", &e))?;
+        let tokens = answer.usage.total_tokens;
+        Ok((answer, tokens))
+    })
+    .await?;
     let text = answer.text().unwrap_or_default().trim().to_owned();
     Ok(json!({"answer": text}))
 }

@@ -7,7 +7,9 @@ use daarion_swapper_client::ImageRequest;
 use serde_json::{Value, json};
 
 use super::context::{Media, ToolContext};
+use super::metered::{Work, metered};
 use super::spec::{ToolResult, ToolSpec};
+use crate::gpu::PICTURE_SECONDS;
 
 pub const SPEC: ToolSpec = ToolSpec {
     name: "generate_image",
@@ -38,28 +40,19 @@ async fn run(ctx: &ToolContext, args: Value) -> ToolResult {
     };
     let prompt = args["prompt"].as_str().unwrap_or_default().to_owned();
     let size = args["size"].as_str().map(str::to_owned);
-    let pictures = match split_model(image_model) {
-        Some((LOCAL_PROVIDER, model)) => swapper_pictures(ctx, model, prompt, size)
-            .await
-            .map_err(|e| unavailable(&e))?,
-        _ => {
-            let link = ctx
-                .providers
-                .links(&ctx.control, std::slice::from_ref(image_model))
-                .await
-                .map_err(|e| unavailable(&e))?
-                .remove(0);
-            link.provider
-                .generate_images(daarion_llm::ImageRequest {
-                    model: link.model.clone(),
-                    prompt,
-                    size,
-                    n: 1,
-                })
-                .await
-                .map_err(|e| unavailable(&e))?
-        }
+    let work = Work {
+        link: image_model,
+        units: 1.0,
+        unit_seconds: PICTURE_SECONDS,
+        tokens: 0,
     };
+    let pictures = metered(ctx, work, async {
+        draw(ctx, image_model, prompt, size)
+            .await
+            .map(|pictures| (pictures, 0))
+            .map_err(|e| unavailable(&e))
+    })
+    .await?;
     let mut sent = 0;
     for bytes in pictures {
         let Some(mime) = picture_type(&bytes) else {
@@ -73,6 +66,33 @@ async fn run(ctx: &ToolContext, args: Value) -> ToolResult {
         return Err("the image model returned no picture".into());
     }
     Ok(json!({"sent_to_user": sent}))
+}
+
+/// The pictures of `image_model`: the swapper's for `local/…`, else the provider's images API.
+async fn draw(
+    ctx: &ToolContext,
+    image_model: &str,
+    prompt: String,
+    size: Option<String>,
+) -> Result<Vec<Vec<u8>>, String> {
+    if let Some((LOCAL_PROVIDER, model)) = split_model(image_model) {
+        return swapper_pictures(ctx, model, prompt, size).await;
+    }
+    let link = ctx
+        .providers
+        .links(&ctx.control, &[image_model.to_owned()])
+        .await
+        .map_err(|e| e.to_string())?
+        .remove(0);
+    link.provider
+        .generate_images(daarion_llm::ImageRequest {
+            model: link.model.clone(),
+            prompt,
+            size,
+            n: 1,
+        })
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// One picture from the swapper's image `model`, decoded.

@@ -4,6 +4,7 @@
 //! policy (`tools.allow`) at admission.
 
 mod context;
+mod metered;
 mod spec;
 mod toolbox;
 

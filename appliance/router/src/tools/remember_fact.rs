@@ -25,7 +25,7 @@ async fn run(ctx: &ToolContext, args: Value) -> ToolResult {
     let fact = args["fact"].as_str().unwrap_or_default().trim();
     let stored = ctx
         .memory
-        .add_fact(ctx.user_id, fact, &ctx.agent_id, Some(ctx.source_message))
+        .add_fact(ctx.user_id, fact, &ctx.agent_id, ctx.source_message)
         .await
         .map_err(memory_unavailable)?;
     Ok(json!({"remembered": stored.content, "id": stored.id}))

@@ -40,7 +40,7 @@ async fn run(ctx: &ToolContext, args: Value) -> ToolResult {
             (&kind("subject_kind"), &text("subject")),
             &text("relation"),
             (&kind("object_kind"), &text("object")),
-            Some(ctx.source_message),
+            ctx.source_message,
         )
         .await
         .map_err(|e| match e {

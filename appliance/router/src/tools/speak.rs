@@ -5,7 +5,9 @@ use daarion_swapper_client::SpeechFormat;
 use serde_json::{Value, json};
 
 use super::context::{Media, ToolContext, swapper_unavailable};
+use super::metered::{Work, local, metered};
 use super::spec::{ToolResult, ToolSpec};
+use crate::gpu::SPOKEN_CHAR_SECONDS;
 
 pub const SPEC: ToolSpec = ToolSpec {
     name: "speak",
@@ -25,11 +27,22 @@ fn parameters() -> Value {
 
 async fn run(ctx: &ToolContext, args: Value) -> ToolResult {
     let text = args["text"].as_str().unwrap_or_default();
-    let bytes = ctx
-        .swapper
-        .speak(&ctx.tts_model, text, SpeechFormat::Opus)
-        .await
-        .map_err(|e| swapper_unavailable("speech", &e))?;
+    let link = local(&ctx.tts_model);
+    let work = Work {
+        link: &link,
+        units: text.chars().count() as f64,
+        unit_seconds: SPOKEN_CHAR_SECONDS,
+        tokens: 0,
+    };
+    let bytes = metered(ctx, work, async {
+        let bytes = ctx
+            .swapper
+            .speak(&ctx.tts_model, text, SpeechFormat::Opus)
+            .await
+            .map_err(|e| swapper_unavailable("speech", &e))?;
+        Ok((bytes, 0))
+    })
+    .await?;
     let size = bytes.len();
     ctx.add_media(Media {
         mime: "audio/ogg",

@@ -1,6 +1,7 @@
 //! Admission: which agent a message is for, who sent it, and everything that can say no
 //! (addressing in groups, policy, quota) before any model is called.
 
+use daarion_bus::events::AttachmentOrigin;
 use daarion_control_client::{Agent, ClientError, Versioned};
 use daarion_llm::Message;
 use daarion_memory_client::MemoryError;
@@ -86,7 +87,7 @@ async fn resolve_user(app: &App, inbound: &Inbound) -> Result<(Uuid, String), Ro
 }
 
 /// The agent's model links this user may use, in the agent's order.
-async fn allowed_links(
+pub(crate) async fn allowed_links(
     app: &App,
     user: &str,
     agent: &Agent,
@@ -147,6 +148,15 @@ async fn allowed_tools(
         }
     }
     Ok(tools)
+}
+
+/// `link` as policy names it: `provider/model`, a bare model being the swapper's.
+pub(crate) fn qualified(link: &str) -> String {
+    if link.contains('/') {
+        link.to_owned()
+    } else {
+        format!("{LOCAL_PROVIDER}/{link}")
+    }
 }
 
 /// Checks everything that can say no before any model is called, and reserves the first call.
@@ -214,15 +224,22 @@ pub async fn admit(
         ],
     );
 
-    let mut first = call_reservation(&settings, &links);
+    let mut first = call_reservation(&settings, &links, settings.max_tokens, &app.gpu);
     first.requests = 1;
-    reserve(app, user_id, first).await?;
+    reserve(&app.control, user_id, first).await?;
 
     let chat = format!("{}:{}", inbound.channel, inbound.chat_id);
+    let origin = AttachmentOrigin {
+        channel: inbound.channel.clone(),
+        bot: inbound.bot.clone(),
+        // Telegram's chats are numbers; other channels' are not chats a bot can answer in.
+        chat_id: inbound.chat_id.parse().ok(),
+        message_id: None,
+    };
     let session = match app.memory.open_session(user_id, &agent.id, &chat).await {
         Ok(s) => s,
         Err(e) => {
-            release(app, user_id, first).await;
+            release(&app.control, user_id, first).await;
             return Err(e.into());
         }
     };
@@ -248,6 +265,7 @@ pub async fn admit(
         images: inbound.images,
         text: inbound.text,
         history,
+        origin,
         reserved: first,
     })))
 }

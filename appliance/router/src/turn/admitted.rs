@@ -1,5 +1,6 @@
 //! What admission hands the rest of the turn.
 
+use daarion_bus::events::AttachmentOrigin;
 use daarion_control_client::{Agent, Usage};
 use daarion_llm::Message;
 use daarion_memory_client::Session;
@@ -30,6 +31,8 @@ pub struct Admitted {
     pub images: Vec<Picture>,
     /// The conversation as an OpenAI client sent it, used instead of the stored session.
     pub history: Option<Vec<Message>>,
+    /// The chat the message came from (for what a tool starts to answer there).
+    pub origin: AttachmentOrigin,
     /// Quota held for this turn so far; settled against what was used when it ends.
     pub(super) reserved: Usage,
 }

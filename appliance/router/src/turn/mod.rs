@@ -13,7 +13,7 @@ mod admitted;
 mod answer;
 mod chain;
 mod prompt;
-mod quota;
+pub(crate) mod quota;
 mod sink;
 mod summary;
 mod tool_loop;
@@ -24,7 +24,10 @@ use daarion_router_client::Event;
 use tokio::sync::mpsc;
 
 pub use admission::{admit, reset};
+pub(crate) use admission::{allowed_links, qualified};
 pub use admitted::{Admission, Admitted};
+pub(crate) use chain::call_model;
+pub(crate) use sink::Sink;
 
 use crate::{App, RouterError, metrics};
 
@@ -43,7 +46,7 @@ pub async fn run(app: &App, mut turn: Admitted, tx: mpsc::Sender<Event>) {
     .await;
     let mut spent = quota::Spent::default();
     let outcome = tool_loop::converse(app, &mut turn, &mut sink, &mut spent).await;
-    quota::settle(app, turn.user_id, turn.reserved, spent.as_usage()).await;
+    quota::settle(&app.control, turn.user_id, turn.reserved, spent.as_usage()).await;
     let label = match &outcome {
         Ok(true) => "answered",
         Ok(false) => "interrupted",

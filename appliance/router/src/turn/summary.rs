@@ -30,7 +30,7 @@ pub async fn summarise(
         }
     };
     let link = &turn.links[outcome.link];
-    spent.add(link, &outcome);
+    spent.add(link, &outcome, &app.gpu);
     let summary = outcome.content.trim().to_owned();
     let stored = app
         .memory

@@ -56,8 +56,13 @@ pub async fn converse(
     loop {
         if calls_made > 0 {
             // Every further call is reserved like the first; no reservation, no call.
-            let next = call_reservation(&turn.settings, &turn.links);
-            reserve(app, turn.user_id, next).await?;
+            let next = call_reservation(
+                &turn.settings,
+                &turn.links,
+                turn.settings.max_tokens,
+                &app.gpu,
+            );
+            reserve(&app.control, turn.user_id, next).await?;
             turn.reserved += next;
         }
         calls_made += 1;
@@ -74,7 +79,7 @@ pub async fn converse(
             max_tokens: Some(turn.settings.max_tokens),
         };
         let outcome = call_model(&turn.links, &request, sink, true).await?;
-        spent.add(&turn.links[outcome.link], &outcome);
+        spent.add(&turn.links[outcome.link], &outcome, &app.gpu);
         let wants_tools = offer_tools && !outcome.tool_calls.is_empty();
         if !wants_tools || outcome.interrupted.is_some() {
             return finish(app, turn, &base, outcome, spent, steps, sink).await;
@@ -113,8 +118,9 @@ fn tool_context(app: &App, turn: &Admitted, question: Uuid) -> ToolContext {
         bus: app.bus.clone(),
         user_id: turn.user_id,
         agent_id: turn.agent.id.clone(),
-        session_id: turn.session.id,
-        source_message: question,
+        session_id: Some(turn.session.id),
+        source_message: Some(question),
+        origin: Some(turn.origin.clone()),
         swapper: app.swapper.clone(),
         tts_model: turn.settings.tts_model.clone(),
         media: Default::default(),
@@ -123,6 +129,8 @@ fn tool_context(app: &App, turn: &Admitted, question: Uuid) -> ToolContext {
         image_model: turn.settings.image_model.clone(),
         providers: app.providers.clone(),
         control: app.control.clone(),
+        gpu: app.gpu.clone(),
+        charged: Default::default(),
     }
 }
 

@@ -114,6 +114,20 @@ impl Appliance {
                 "DAARION__PARSER__LISTEN",
                 format!("127.0.0.1:{}", free_port()),
             ),
+            // Off unless `with_monitoring`: the machine's Prometheus binaries would otherwise
+            // start on the default ports 9090/9093 in every test.
+            ("DAARION__MONITORING__ENABLED", "false".to_owned()),
+            // Off unless `with_crews` (their tests say what they need); free ports either way.
+            ("DAARION__CREWS__ENABLED", "false".to_owned()),
+            (
+                "DAARION__CREWS__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            ("DAARION__CREWS_WORKER__ENABLED", "false".to_owned()),
+            (
+                "DAARION__CREWS_WORKER__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
             ("DAARION__DATABASE__URL", db.url.clone()),
             (
                 "DAARION__REDIS__KEY_PREFIX",
@@ -266,6 +280,35 @@ impl Appliance {
     pub fn with_ingest(&mut self) {
         self.set("DAARION__INGEST__ENABLED", "true");
         self.set("DAARION__PARSER__ENABLED", "true");
+    }
+
+    /// The crews service and its worker, on the ports chosen at creation.
+    #[allow(dead_code)]
+    pub fn with_crews(&mut self) {
+        self.set("DAARION__CREWS__ENABLED", "true");
+        self.set("DAARION__CREWS_WORKER__ENABLED", "true");
+    }
+
+    /// Runs Prometheus and Alertmanager on free ports, scraping every second; returns their
+    /// base URLs.
+    pub fn with_monitoring(&mut self) -> (String, String) {
+        let prometheus = format!("127.0.0.1:{}", free_port());
+        let alertmanager = format!("127.0.0.1:{}", free_port());
+        self.set("DAARION__MONITORING__ENABLED", "true");
+        self.set("DAARION__MONITORING__PROMETHEUS_LISTEN", prometheus.clone());
+        self.set(
+            "DAARION__MONITORING__ALERTMANAGER_LISTEN",
+            alertmanager.clone(),
+        );
+        self.set("DAARION__MONITORING__SCRAPE_INTERVAL_SECS", "1");
+        self.set(
+            "DAARION__GENERAL__SECRETS_DIR",
+            self.dir.join("secrets").display().to_string(),
+        );
+        (
+            format!("http://{prometheus}"),
+            format!("http://{alertmanager}"),
+        )
     }
 
     pub async fn unit(&self, name: &str) -> Value {
