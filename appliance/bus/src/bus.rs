@@ -10,7 +10,11 @@ use serde::Serialize;
 
 use crate::metrics::{PUBLISH_SECONDS, PUBLISHED};
 use crate::topology::{self, TopologyReport};
-use crate::{BusError, Envelope, Naming};
+use crate::{BusError, ConsumerSpec, Envelope, Naming, auth};
+
+/// How long a restricted service waits at start for the supervisor to declare its consumers
+/// (the supervisor does it as soon as the bundled server answers).
+const TOPOLOGY_WAIT: Duration = Duration::from_secs(30);
 
 /// A service's handle on NATS JetStream. Cheap to clone.
 #[derive(Clone)]
@@ -19,6 +23,9 @@ pub struct Bus {
     js: Context,
     naming: Naming,
     config: BusConfig,
+    /// The service's grant when it logged in as a restricted user: it may not change the
+    /// topology, only find its consumers there.
+    grant: Option<&'static crate::auth::Grant>,
 }
 
 /// What JetStream said about one publish.
@@ -32,15 +39,31 @@ pub struct PublishOutcome {
 
 impl Bus {
     /// Connects and checks that JetStream is enabled. `name` identifies the service to the
-    /// server (visible in `nats server report connections`).
+    /// server (visible in `nats server report connections`); with `bus.credentials_dir` set it
+    /// also names the NATS user (see [`auth::user_for`]) whose password file is read.
     pub async fn connect(config: &BusConfig, name: &str) -> Result<Bus, BusError> {
         let connect_err = |message: String| BusError::Connect {
             url: daarion_config::redact_url(&config.url),
             message,
         };
-        let client = ConnectOptions::new()
+        let mut options = ConnectOptions::new()
             .name(format!("daarion-{name}"))
-            .connection_timeout(Duration::from_secs(config.connect_timeout_secs))
+            .connection_timeout(Duration::from_secs(config.connect_timeout_secs));
+        let mut grant = None;
+        if let Some(dir) = config.credentials() {
+            let user = auth::user_for(name);
+            if user != auth::SUPERVISOR {
+                grant = Some(auth::grant(user).ok_or_else(|| BusError::Credentials {
+                    path: auth::password_path(dir, user),
+                    message: format!("`{user}` is not a NATS user of the appliance"),
+                })?);
+            }
+            let password = auth::read_password(dir, user)?;
+            options = options
+                .user_and_password(user.to_owned(), password)
+                .custom_inbox_prefix(auth::inbox_prefix(user));
+        }
+        let client = options
             .connect(config.url.as_str())
             .await
             .map_err(|e| connect_err(e.to_string()))?;
@@ -51,6 +74,7 @@ impl Bus {
             js,
             naming: Naming::new(config.prefix.clone()),
             config: config.clone(),
+            grant,
         })
     }
 
@@ -70,9 +94,49 @@ impl Bus {
         &self.client
     }
 
-    /// Creates or updates the streams and consumers; see [`topology::ensure`].
+    /// Creates or updates the streams and consumers; see [`topology::ensure`]. A service logged
+    /// in as its own user may not, so it waits (up to `TOPOLOGY_WAIT`) for the supervisor to
+    /// have declared the consumers it reads, and reports them unchanged.
     pub async fn ensure_topology(&self) -> Result<TopologyReport, BusError> {
-        topology::ensure(&self.js, &self.naming, &self.config).await
+        match self.grant {
+            None => topology::ensure(&self.js, &self.naming, &self.config).await,
+            Some(grant) => self.await_consumers(grant.consumers).await,
+        }
+    }
+
+    async fn await_consumers(
+        &self,
+        consumers: &[ConsumerSpec],
+    ) -> Result<TopologyReport, BusError> {
+        let mut report = TopologyReport::default();
+        for spec in consumers {
+            let started = Instant::now();
+            loop {
+                let found = match self.js.get_stream(self.naming.stream(spec.stream)).await {
+                    Ok(stream) => stream
+                        .consumer_info(spec.durable)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match found {
+                    Ok(_) => break,
+                    Err(message) if started.elapsed() >= TOPOLOGY_WAIT => {
+                        return Err(BusError::Consumer {
+                            consumer: spec.durable.to_owned(),
+                            message: format!(
+                                "not declared by the supervisor within {TOPOLOGY_WAIT:?}: {message}"
+                            ),
+                        });
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+            report
+                .consumers
+                .push((spec.durable.to_owned(), crate::Ensured::Unchanged));
+        }
+        Ok(report)
     }
 
     /// Publishes an event and waits for JetStream to store it. The event id is the

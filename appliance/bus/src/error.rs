@@ -10,6 +10,12 @@ pub enum BusError {
     Consumer { consumer: String, message: String },
     #[error("publish to {subject} failed: {message}")]
     Publish { subject: String, message: String },
+    /// The message never holds the password, only why its file could not be used.
+    #[error("NATS credentials {}: {message}", path.display())]
+    Credentials {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("event could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }

@@ -12,6 +12,7 @@
 //!   letters polled from the server into gauges; [`ConsumersCheck`]: `/ready` fails while a
 //!   consumer of the service is not running.
 
+pub mod auth;
 mod bus;
 mod consumer;
 mod envelope;

@@ -70,8 +70,16 @@ impl Config {
             layers::merge(&mut tree, layers::parse(&origin, &text)?);
         }
         layers::merge(&mut tree, layers::from_env(ENV_PREFIX, env)?);
-        let config = layers::deserialize(tree)?;
+        let mut config: Config = layers::deserialize(tree)?;
         config.validate()?;
+        // Folded in once here, so every Redis connection of every service carries it.
+        config.redis.url = config
+            .redis
+            .connection_url()
+            .map_err(|source| ConfigError::Read {
+                path: config.redis.password_file.clone(),
+                source,
+            })?;
         Ok(config)
     }
 

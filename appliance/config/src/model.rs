@@ -95,6 +95,49 @@ impl std::fmt::Debug for DatabaseConfig {
 pub struct RedisConfig {
     pub url: String,
     pub key_prefix: String,
+    /// A file holding the Redis password (`requirepass`, or the `daarion` ACL user's when the
+    /// URL names that user); empty when the URL says everything.
+    #[serde(default)]
+    pub password_file: std::path::PathBuf,
+}
+
+impl RedisConfig {
+    /// `url` with the password from `password_file` in it, for every connection the appliance
+    /// opens. A password already in the URL wins (the operator said it there).
+    pub fn connection_url(&self) -> std::io::Result<String> {
+        let Some(password) = read_secret_file(&self.password_file)? else {
+            return Ok(self.url.clone());
+        };
+        Ok(with_password(&self.url, &password))
+    }
+}
+
+/// `redis://host/0` → `redis://:PASSWORD@host/0`, `redis://user@host` → `redis://user:PASSWORD@host`
+/// (percent-encoded); URLs without an authority (unix sockets) get `?password=`.
+fn with_password(url: &str, password: &str) -> String {
+    let encoded: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    if scheme.contains("unix") || rest.starts_with('/') {
+        let sep = if rest.contains('?') { '&' } else { '?' };
+        return format!("{scheme}://{rest}{sep}pass={encoded}");
+    }
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) if userinfo.contains(':') => url.to_owned(),
+        Some((user, host)) => format!("{scheme}://{user}:{encoded}@{host}{path}"),
+        None => format!("{scheme}://:{encoded}@{authority}{path}"),
+    }
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -102,6 +145,7 @@ impl std::fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &redact_url(&self.url))
             .field("key_prefix", &self.key_prefix)
+            .field("password_file", &self.password_file)
             .finish()
     }
 }
@@ -118,6 +162,16 @@ pub struct BusConfig {
     pub max_age_days: u64,
     pub connect_timeout_secs: u64,
     pub retry_backoff_ms: u64,
+    /// One password file per NATS user (`<dir>/<service>`); empty: connect without credentials.
+    #[serde(default)]
+    pub credentials_dir: std::path::PathBuf,
+}
+
+impl BusConfig {
+    /// Where the per-service NATS passwords live, when the bus needs them.
+    pub fn credentials(&self) -> Option<&std::path::Path> {
+        (!self.credentials_dir.as_os_str().is_empty()).then_some(self.credentials_dir.as_path())
+    }
 }
 
 impl std::fmt::Debug for BusConfig {
@@ -132,6 +186,7 @@ impl std::fmt::Debug for BusConfig {
             .field("max_age_days", &self.max_age_days)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("retry_backoff_ms", &self.retry_backoff_ms)
+            .field("credentials_dir", &self.credentials_dir)
             .finish()
     }
 }

@@ -310,3 +310,73 @@ fn ingest_defaults_to_the_local_blob_store_and_its_keys_are_checked() {
         assert!(err.contains(key), "{key} named in: {err}");
     }
 }
+
+#[test]
+fn redis_password_file_goes_into_every_connection_url() {
+    let secret = file("p@ss/w:rd\n");
+    let cases = [
+        (
+            "redis://127.0.0.1:6379/0",
+            "redis://:p%40ss%2Fw%3Ard@127.0.0.1:6379/0",
+        ),
+        (
+            "redis://daarion@127.0.0.1/1",
+            "redis://daarion:p%40ss%2Fw%3Ard@127.0.0.1/1",
+        ),
+        // A password written in the URL is the operator's choice.
+        ("redis://u:given@127.0.0.1/0", "redis://u:given@127.0.0.1/0"),
+        (
+            "redis+unix:///run/redis.sock",
+            "redis+unix:///run/redis.sock?pass=p%40ss%2Fw%3Ard",
+        ),
+    ];
+    for (url, want) in cases {
+        let redis = RedisConfig {
+            url: url.into(),
+            key_prefix: "daarion:".into(),
+            password_file: secret.path().to_owned(),
+        };
+        assert_eq!(redis.connection_url().unwrap(), want, "{url}");
+    }
+    let open = RedisConfig {
+        url: "redis://127.0.0.1/0".into(),
+        key_prefix: String::new(),
+        password_file: Default::default(),
+    };
+    assert_eq!(open.connection_url().unwrap(), "redis://127.0.0.1/0");
+}
+
+#[test]
+fn credential_paths_must_be_absolute() {
+    let err = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[
+            ("DAARION__BUS__CREDENTIALS_DIR", "nats"),
+            ("DAARION__REDIS__PASSWORD_FILE", "redis.pass"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("bus.credentials_dir"), "{err}");
+    assert!(err.contains("redis.password_file"), "{err}");
+}
+
+#[test]
+fn loading_puts_the_redis_password_into_the_url() {
+    let secret = file("s3cret\n");
+    let path = secret.path().display().to_string();
+    let config = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[("DAARION__REDIS__PASSWORD_FILE", &path)]),
+    )
+    .unwrap();
+    assert_eq!(config.redis.url, "redis://:s3cret@127.0.0.1:6379/0");
+    assert!(!format!("{config:?}").contains("s3cret"));
+    let missing = Config::load_with_env(
+        Source::Explicit(Path::new("/dev/null")),
+        env(&[("DAARION__REDIS__PASSWORD_FILE", "/nonexistent/redis.pass")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(missing.contains("/nonexistent/redis.pass"), "{missing}");
+}

@@ -30,6 +30,19 @@ impl Config {
             "must be an absolute path",
         );
         check(
+            self.bus
+                .credentials()
+                .is_none_or(std::path::Path::is_absolute),
+            "bus.credentials_dir",
+            "must be empty or an absolute path",
+        );
+        check(
+            self.redis.password_file.as_os_str().is_empty()
+                || self.redis.password_file.is_absolute(),
+            "redis.password_file",
+            "must be empty or an absolute path",
+        );
+        check(
             tracing_level_ok(&self.telemetry.log_level),
             "telemetry.log_level",
             "must be a level (error, warn, info, debug, trace) or target=level directives",
@@ -307,7 +320,10 @@ impl Config {
             ) {
                 errors.push(ConfigError::invalid(
                     "monitoring.alertmanager_listen",
-                    format!("{} is already used by {other}", monitoring.alertmanager_listen),
+                    format!(
+                        "{} is already used by {other}",
+                        monitoring.alertmanager_listen
+                    ),
                 ));
             }
         }

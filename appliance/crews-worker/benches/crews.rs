@@ -301,10 +301,22 @@ async fn main() {
         futures::future::join_all((0..CONCURRENT).map(|_| start_run(&bench))).await;
     let mut left: std::collections::HashSet<String> = ids.iter().map(Uuid::to_string).collect();
     while !left.is_empty() {
-        let message = tokio::time::timeout(Duration::from_secs(120), done.next())
-            .await
-            .expect("100 runs finish within 2 minutes")
-            .unwrap();
+        let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(60), done.next()).await
+        else {
+            let mut states = std::collections::BTreeMap::<String, usize>::new();
+            for id in &ids {
+                let run = bench.client.run(*id).await.unwrap();
+                *states
+                    .entry(format!(
+                        "{:?} {} steps {:?}",
+                        run.state,
+                        run.steps.len(),
+                        run.stop
+                    ))
+                    .or_default() += 1;
+            }
+            panic!("{} runs never finished: {states:#?}", left.len());
+        };
         let envelope: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
         left.remove(envelope["payload"]["run_id"].as_str().unwrap_or_default());
     }

@@ -76,6 +76,7 @@ impl<'a> Said<'a> {
                     data: jpeg,
                 })
                 .collect(),
+            operator: false,
         }
     }
 }
@@ -312,6 +313,7 @@ mod tests {
                     mime: "image/jpeg".into(),
                     data: "/9j/".into(),
                 }],
+                operator: false,
             }
         );
         let private = Chat {

@@ -25,7 +25,9 @@ pub struct ChatRequest {
     chat_id: String,
 }
 
-async fn who(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
+/// The caller's name for memory, and whether it is the operator (the root token or an admin's
+/// browser session), whom the router treats as the administrator.
+async fn who(app: &App, headers: &HeaderMap) -> Result<(String, bool), GatewayError> {
     // A browser session must echo its CSRF token: without one it is refused here (403), before
     // the control plane is asked.
     if daarion_http::bearer(headers).is_none()
@@ -35,14 +37,14 @@ async fn who(app: &App, headers: &HeaderMap) -> Result<String, GatewayError> {
         return Err(GatewayError::Forbidden);
     }
     Ok(match caller(app, headers).await? {
-        Principal::Root => "operator".into(),
+        Principal::Root => ("operator".into(), true),
         token @ Principal::Token { .. } => {
             if !token.has("agents:use") {
                 return Err(GatewayError::Forbidden);
             }
-            token.name()
+            (token.name(), false)
         }
-        Principal::Session { name, .. } => name,
+        Principal::Session { name, .. } => (name, true),
     })
 }
 
@@ -51,7 +53,7 @@ pub async fn chat(
     headers: HeaderMap,
     Json(request): Json<ChatRequest>,
 ) -> Result<Response, GatewayError> {
-    let user = who(&app, &headers).await?;
+    let (user, operator) = who(&app, &headers).await?;
     let message = Inbound {
         channel: "web".into(),
         bot: None,
@@ -66,6 +68,7 @@ pub async fn chat(
         addressed: true,
         voice: false,
         images: Vec::new(),
+        operator,
     };
     let response = app
         .router

@@ -145,6 +145,7 @@ mod tests {
             addressed: true,
             voice: false,
             images: Vec::new(),
+            operator: false,
         }
     }
 

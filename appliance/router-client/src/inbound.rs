@@ -123,6 +123,12 @@ pub struct Inbound {
     /// Pictures that came with the text, for the `describe_image` tool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<Picture>,
+    /// The sender is the appliance's operator (the root token, an admin token or an admin's
+    /// browser session speaking as itself): the router gives its user the `admin` role, so the
+    /// operator can talk to any agent they create. Only the router's root-only routes and its
+    /// own OpenAI endpoint for admin callers set it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub operator: bool,
 }
 
 impl Inbound {
@@ -352,6 +358,7 @@ mod tests {
                 mime: "image/png".into(),
                 data: "iVBORw0KGgo=".into(),
             }],
+            operator: true,
         };
         let wire = serde_json::to_value(&sent).unwrap();
         assert_eq!(wire["chat_kind"], "group");

@@ -196,12 +196,13 @@ fn inbound_of(
         };
         history.push(Message::new(role, text_of(&m.content)?));
     }
-    let external_id = match caller {
-        Caller::Root | Caller::Token { admin: true, .. } => {
-            request.user.clone().unwrap_or_else(|| "operator".into())
-        }
+    let (external_id, operator) = match caller {
+        Caller::Root | Caller::Token { admin: true, .. } => match &request.user {
+            Some(user) => (user.clone(), false),
+            None => ("operator".to_owned(), true),
+        },
         // A token speaks only for itself, whatever `user` it names.
-        Caller::Token { name, .. } => format!("token:{name}"),
+        Caller::Token { name, .. } => (format!("token:{name}"), false),
     };
     let inbound = Inbound {
         channel: "api".into(),
@@ -217,6 +218,7 @@ fn inbound_of(
         addressed: true,
         voice: false,
         images,
+        operator,
     };
     Ok((inbound, history))
 }

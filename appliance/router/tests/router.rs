@@ -1105,6 +1105,7 @@ async fn the_typed_client_routes_resets_and_reads_refusals() {
         addressed: false,
         voice: false,
         images: Vec::new(),
+        operator: false,
     };
 
     let events: Vec<Event> = client.route(&message("hi")).await.unwrap().collect().await;
@@ -1154,5 +1155,49 @@ async fn the_typed_client_routes_resets_and_reads_refusals() {
     let e = client.reset(&nobody).await.unwrap_err();
     assert_eq!(e.status(), Some(404), "{e}");
     assert_eq!(e.code(), Some("unknown_agent"));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_operator_talks_to_an_agent_it_created_and_nobody_else_gains_by_it() {
+    let stack = Stack::start(false).await;
+    let fake = stack.fake().await;
+    fake.always(openai_answer("hello operator"));
+    // Guests get nothing here: only the `user` role may talk to it.
+    stack
+        .agent(
+            "helper",
+            "You help.",
+            None,
+            Some(json!({"roles": {"user": {"use": true}}})),
+        )
+        .await;
+    let ask = |user: Option<&str>| {
+        let mut body = json!({"model": "helper", "messages": [{"role": "user", "content": "hi"}]});
+        if let Some(user) = user {
+            body["user"] = json!(user);
+        }
+        body
+    };
+    let root = stack.plane.root.clone();
+    // (credential, the `user` it names, expected status)
+    let agents_use = stack.plane.token(&["agents:use"]).await;
+    for (token, user, status) in [
+        (agents_use.as_str(), None, 403),
+        // The root token speaking for someone else is not the operator.
+        (root.as_str(), Some("someone"), 403),
+        (root.as_str(), None, 200),
+        // Once made an admin, the operator stays one.
+        (root.as_str(), None, 200),
+        (agents_use.as_str(), None, 403),
+    ] {
+        let r = stack.completions(Some(token), &ask(user)).await;
+        let code = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(code, status, "{user:?}: {body}");
+        if status == 200 {
+            assert_eq!(body["choices"][0]["message"]["content"], "hello operator");
+        }
+    }
     stack.stop().await;
 }

@@ -7,6 +7,7 @@ mod health;
 mod metrics;
 pub mod monitoring;
 mod monitoring_api;
+mod nats_config;
 mod plan;
 mod policy;
 mod probe;
@@ -228,20 +229,11 @@ fn spawn_for(
             let store = config.general.data_dir.join("nats");
             std::fs::create_dir_all(&store)
                 .with_context(|| format!("creating the NATS store {}", store.display()))?;
+            let server_conf = nats_config::write(config, addr, &store)?;
             Spawn {
                 exe: exe.to_owned(),
                 program: find_nats_server(&config.supervisor.nats_server)?,
-                args: vec![
-                    "--addr".into(),
-                    addr.ip().to_string(),
-                    "--port".into(),
-                    addr.port().to_string(),
-                    "--jetstream".into(),
-                    "--store_dir".into(),
-                    store.display().to_string(),
-                    "--server_name".into(),
-                    "daarion".into(),
-                ],
+                args: vec!["-c".into(), server_conf.display().to_string()],
             }
         }
         UnitName::Prometheus | UnitName::Alertmanager => {

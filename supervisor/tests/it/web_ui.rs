@@ -283,6 +283,99 @@ fn web_ui() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web-ui")
 }
 
+/// What the scripted model answers as every crew task's final answer.
+const CREW_ANSWER: &str = "Tomatoes want six hours of sun.";
+
+/// An OpenAI-compatible model for the crew's steps: every request gets the same final answer,
+/// streamed as the router asks for it, so a run completes in a second whatever it asks.
+async fn scripted_model() -> std::net::SocketAddr {
+    async fn complete() -> impl axum::response::IntoResponse {
+        let content = format!("Thought: I know it now.\nFinal Answer: {CREW_ANSWER}");
+        let frames: String = [
+            json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}),
+        ]
+        .iter()
+        .map(|c| format!("data: {c}\n\n"))
+        .chain(std::iter::once("data: [DONE]\n\n".to_owned()))
+        .collect();
+        ([(CONTENT_TYPE, "text/event-stream")], frames)
+    }
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(complete));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// An agent on `model`, usable by every guest with every model and tool.
+async fn agent(app: &Appliance, id: &str, model: &str, max_tokens: u32) {
+    app.root(
+        Method::POST,
+        "/api/control/agents",
+        json!({"id": id, "name": id, "default_model": model}),
+    )
+    .await;
+    app.root(
+        Method::POST,
+        &format!("/api/control/prompts/{id}"),
+        json!({"content": "You are a helpful assistant. Answer in one short sentence."}),
+    )
+    .await;
+    app.root(
+        Method::PUT,
+        &format!("/api/control/policy/{id}"),
+        json!({"document": {"roles": {"guest": {"use": true, "models": {"allow": ["*"]}, "tools": {"allow": ["*"]}, "modes": {"allow": ["*"]}}}}}),
+    )
+    .await;
+    app.root(
+        Method::PUT,
+        &format!("/api/control/config/agents.{id}"),
+        json!({"value": {"models": [model], "max_tokens": max_tokens, "tools": [], "temperature": 0.0}}),
+    )
+    .await;
+}
+
+/// The token Alertmanager calls the gateway with, as the installer writes it: without it the
+/// Watchdog's heartbeat is refused and AlertHeartbeatMissing fires beside it.
+fn webhook_secret(app: &Appliance) {
+    use std::os::unix::fs::PermissionsExt;
+    let secrets = app.dir.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let path = secrets.join("alertmanager-webhook");
+    std::fs::write(&path, format!("w{}", uuid::Uuid::new_v4().simple())).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The browser files, run one after another in one `node --test` (the admin one first: it
+/// starts at the login page and ends by signing out its own session).
+const E2E_FILES: [&str; 3] = [
+    "e2e/admin.e2e.mjs",
+    "e2e/crews.e2e.mjs",
+    "e2e/monitoring.e2e.mjs",
+];
+
+/// Every page's screenshot the browser files take.
+const SCREENSHOTS: [&str; 16] = [
+    "overview",
+    "services",
+    "models",
+    "agents",
+    "policy-users",
+    "config",
+    "quotas",
+    "memory",
+    "audit",
+    "chat",
+    "attachments",
+    "crews",
+    "runs",
+    "trace",
+    "metrics",
+    "alerts",
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_admin_ui_works_end_to_end_in_chromium() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -295,40 +388,37 @@ async fn the_admin_ui_works_end_to_end_in_chromium() {
         eprintln!("skipped: no Chromium or playwright-core (tests/setup.sh installs them)");
         return;
     };
+    assert!(
+        std::path::Path::new("/usr/bin/prometheus").is_file()
+            && std::path::Path::new("/usr/bin/prometheus-alertmanager").is_file(),
+        "Debian's prometheus and prometheus-alertmanager (tests/setup.sh installs them)"
+    );
+    let model = scripted_model().await;
     let mut app = Appliance::new().await;
     app.with_swapper();
     app.with_ingest();
+    app.with_crews();
+    app.with_monitoring();
+    webhook_secret(&app);
     app.start();
-    app.wait_all_ready(Duration::from_secs(120)).await;
+    let took = app.wait_all_ready(Duration::from_secs(180)).await;
+    println!(
+        "figure: cold start of the whole appliance (swapper, ingest, crews, monitoring) to all-ready: {} ms",
+        took.as_millis()
+    );
     let password = "a long enough e2e password";
     app.create_admin("alice", password);
 
-    // What the pages will look for: an agent on the local model, and a user with a fact and a
-    // relation in memory.
-    app.root(
-        Method::POST,
-        "/api/control/agents",
-        json!({"id": "helper", "name": "Helper", "default_model": "local/smollm2"}),
-    )
-    .await;
-    app.root(
-        Method::POST,
-        "/api/control/prompts/helper",
-        json!({"content": "You are a helpful assistant. Answer in one short sentence."}),
-    )
-    .await;
+    // What the pages will look for: an agent on the local model (chat, trace), one on the
+    // scripted model (the crew's steps), and a user with a fact and a relation in memory.
+    agent(&app, "helper", "local/smollm2", 16).await;
     app.root(
         Method::PUT,
-        "/api/control/policy/helper",
-        json!({"document": {"roles": {"guest": {"use": true, "models": {"allow": ["*"]}, "tools": {"allow": ["*"]}, "modes": {"allow": ["*"]}}}}}),
+        "/api/control/config/providers.fake",
+        json!({"value": {"kind": "openai", "base_url": format!("http://{model}/v1"), "timeout_secs": 60}}),
     )
     .await;
-    app.root(
-        Method::PUT,
-        "/api/control/config/agents.helper",
-        json!({"value": {"models": ["local/smollm2"], "max_tokens": 16, "tools": [], "temperature": 0.0}}),
-    )
-    .await;
+    agent(&app, "crewbot", "fake/m", 64).await;
     let olena = app
         .root(
             Method::POST,
@@ -372,38 +462,45 @@ async fn the_admin_ui_works_end_to_end_in_chromium() {
     assert!(indexed, "the fact was never indexed; log:\n{}", app.log());
 
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web-ui/e2e/screenshots");
+    for page in SCREENSHOTS {
+        // A screenshot left by an earlier run must not stand in for one this run did not take.
+        let _ = std::fs::remove_file(shots.join(format!("{page}.png")));
+    }
+    let started = std::time::Instant::now();
     let output = Command::new("node")
         .arg("--test")
         .arg("--test-reporter=spec")
-        .arg("e2e/admin.e2e.mjs")
+        .arg("--test-concurrency=1")
+        .args(E2E_FILES)
         .current_dir(web_ui())
         .env("DAARION_E2E_URL", &app.admin)
         .env("DAARION_E2E_USER", "alice")
         .env("DAARION_E2E_PASSWORD", password)
         .env("DAARION_E2E_SCREENSHOTS", &shots)
         .env("DAARION_E2E_CHROMIUM", &chromium)
+        .env("DAARION_E2E_USER_ID", &olena)
+        .env("DAARION_E2E_CHAT_AGENT", "helper")
+        .env("DAARION_E2E_CREW_AGENT", "crewbot")
+        .env("DAARION_E2E_CREW_ANSWER", CREW_ANSWER)
+        .env(
+            "DAARION_E2E_CREWAI_DIR",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../appliance/crews/tests/fixtures/trip_planner"),
+        )
         .output()
         .expect("node runs");
     let report = crate::helpers::text(&output);
     println!("{report}");
+    println!(
+        "figure: the browser files took {} s",
+        started.elapsed().as_secs()
+    );
     assert!(
         output.status.success(),
         "the browser tests failed:\n{report}\nappliance log:\n{}",
         app.log()
     );
-    for page in [
-        "overview",
-        "services",
-        "models",
-        "agents",
-        "policy-users",
-        "config",
-        "quotas",
-        "memory",
-        "audit",
-        "chat",
-        "attachments",
-    ] {
+    for page in SCREENSHOTS {
         assert!(
             shots.join(format!("{page}.png")).is_file(),
             "screenshot of {page}"

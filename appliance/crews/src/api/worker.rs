@@ -125,7 +125,7 @@ pub async fn claim(
     let row = match runs::lock(&mut tx, id).await? {
         Some(row) => row,
         None => {
-            let Some(version) = defs::active(&app.pool, &request.crew).await? else {
+            let Some(version) = defs::active(&mut *tx, &request.crew).await? else {
                 let detail = format!("there is no crew `{}`", request.crew);
                 return Err(fail_invalid(&app, tx, id, request, detail).await?);
             };
@@ -168,7 +168,7 @@ pub async fn claim(
     if let Some(holder) = row.leased_by_other(&request.worker, OffsetDateTime::now_utc()) {
         return Err(CrewsError::run_leased(holder));
     }
-    let Some(version) = defs::version(&app.pool, &row.crew, row.crew_version as u32).await? else {
+    let Some(version) = defs::version(&mut *tx, &row.crew, row.crew_version as u32).await? else {
         return Err(CrewsError::NotFound(format!(
             "version {} of crew `{}`",
             row.crew_version, row.crew

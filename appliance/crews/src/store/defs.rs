@@ -34,8 +34,13 @@ impl TryFrom<VersionRow> for CrewVersion {
 
 const VERSION_COLUMNS: &str = "crew, version, spec, author, note, created_at";
 
-/// The active version of a crew that is not deleted.
-pub async fn active(pool: &PgPool, id: &str) -> Result<Option<CrewVersion>, CrewsError> {
+/// The active version of a crew that is not deleted. Inside a transaction, read it through
+/// that transaction: a second connection taken while one is held deadlocks the pool when as
+/// many requests as it has connections do so at once.
+pub async fn active(
+    pool: impl sqlx::PgExecutor<'_>,
+    id: &str,
+) -> Result<Option<CrewVersion>, CrewsError> {
     sqlx::query_as::<_, VersionRow>(&format!(
         "SELECT v.{} FROM crews c JOIN crew_versions v ON v.crew = c.id AND v.version = c.active_version \
          WHERE c.id = $1 AND c.deleted_at IS NULL",
@@ -56,7 +61,7 @@ pub async fn active_or_404(pool: &PgPool, id: &str) -> Result<CrewVersion, Crews
 
 /// Any stored version, the crew deleted or not (a run keeps the version it started with).
 pub async fn version(
-    pool: &PgPool,
+    pool: impl sqlx::PgExecutor<'_>,
     id: &str,
     version: u32,
 ) -> Result<Option<CrewVersion>, CrewsError> {

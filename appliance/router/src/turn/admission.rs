@@ -159,6 +159,28 @@ pub(crate) fn qualified(link: &str) -> String {
     }
 }
 
+/// The operator speaking as itself (root token, admin token, admin session) is the appliance's
+/// administrator: its memory user gets the `admin` role the first time, so an agent the operator
+/// just created answers them at once, and every later decision (tools, models, steps) agrees.
+/// The change goes through the control plane with the root token, audited like any other.
+async fn ensure_operator_is_admin(app: &App, user: &str) -> Result<(), RouterError> {
+    let roles = app.control.roles(user).await?.value;
+    if roles.iter().any(|r| r == "admin") {
+        return Ok(());
+    }
+    let mut credential = axum::http::HeaderMap::new();
+    let bearer = format!("Bearer {}", app.root_token);
+    // The token file's content is printable; a value that is not cannot authorise anything.
+    let value = bearer.parse().map_err(|_| RouterError::AuthUnavailable)?;
+    credential.insert(axum::http::header::AUTHORIZATION, value);
+    let mut wanted = roles;
+    wanted.push("admin".into());
+    app.control.set_roles_as(&credential, user, &wanted).await?;
+    // The change is announced over the bus too; this turn must not wait for it.
+    app.control.forget_roles(user);
+    Ok(())
+}
+
 /// Checks everything that can say no before any model is called, and reserves the first call.
 pub async fn admit(
     app: &App,
@@ -182,6 +204,9 @@ pub async fn admit(
     }
     let (user_id, user_name) = resolve_user(app, &inbound).await?;
     let user = user_id.to_string();
+    if inbound.operator {
+        ensure_operator_is_admin(app, &user).await?;
+    }
 
     let use_decision = app.control.decide(&user, &agent.id, &Action::Use).await?;
     if !use_decision.decision.allow {
