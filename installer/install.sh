@@ -36,6 +36,14 @@ DATA=/var/lib/daarion
 UNIT=/etc/systemd/system/daarion.service
 USER_NAME=daarion
 DB_NAME=daarion
+# The appliance's Redis user's password (read by every service through redis.password_file).
+REDIS_PASSWORD_FILE=$ETC/redis.password
+# The password now on Redis's `default` user, for root alone, so --purge can give Redis back.
+REDIS_ADMIN_FILE=$ETC/redis-admin.password
+# One NATS password per service (bus.credentials_dir); the names are daarion_bus::auth::GRANTS
+# and the supervisor, which also creates any that are missing when it starts.
+NATS_CREDENTIALS=$ETC/nats
+NATS_USERS=(control-plane gateway router memory parser crews crews-worker supervisor)
 
 DRY_RUN=0 NO_SYSTEMD=0 UNINSTALL=0 PURGE=0 BINARY=""
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -297,6 +305,56 @@ step_services() {
 
 random_secret() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32; }
 
+rcli() { redis-cli -h 127.0.0.1 -p 6379 "$@"; }
+redis_open() { [ "$(rcli PING 2>/dev/null)" = PONG ]; }
+redis_user_ok() {
+  [ -s "$REDIS_PASSWORD_FILE" ] &&
+    [ "$(REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE") rcli --no-auth-warning --user "$USER_NAME" PING 2>/dev/null)" = PONG ]
+}
+# Commands on stdin, passwords never in argv (other users read command lines).
+redis_admin() {
+  if redis_open; then rcli >/dev/null
+  else REDISCLI_AUTH=$(cat "$REDIS_ADMIN_FILE") rcli --no-auth-warning >/dev/null; fi
+}
+private_secret() { # FILE OWNER: a random secret, 0600, kept if already there
+  [ -s "$1" ] || (umask 077; random_secret > "$1"; echo >> "$1")
+  chown "$2:$2" "$1"; chmod 0600 "$1"
+}
+
+# Redis with no password lets anyone on the box read and poison cached histories and facts.
+# The appliance gets its own ACL user; Redis's `default` user gets a password kept for root.
+step_redis() {
+  if ! grep -q "^password_file = \"$REDIS_PASSWORD_FILE\"" "$CONFIG" 2>/dev/null && [ "$DRY_RUN" = 0 ]; then
+    say "redis.password_file is not set in $CONFIG: Redis left as it is (daarion doctor warns when it is open)"
+    return
+  fi
+  if redis_user_ok && ! redis_open; then unchanged "Redis user $USER_NAME, default user closed"; return; fi
+  changed "Redis: ACL user $USER_NAME with a password ($REDIS_PASSWORD_FILE), a password on the default user ($REDIS_ADMIN_FILE)"
+  [ "$DRY_RUN" = 1 ] && return
+  private_secret "$REDIS_PASSWORD_FILE" "$USER_NAME"
+  private_secret "$REDIS_ADMIN_FILE" root
+  printf 'ACL SETUSER %s reset on >%s ~* &* +@all -@admin -flushall -flushdb\nACL SETUSER default resetpass >%s\n' \
+    "$USER_NAME" "$(tr -d '\n' < "$REDIS_PASSWORD_FILE")" "$(tr -d '\n' < "$REDIS_ADMIN_FILE")" |
+    redis_admin || die "could not set Redis's users"
+  redis_user_ok || die "Redis refused the new $USER_NAME user"
+  # Kept across Redis restarts when it runs from a config file (Debian's /etc/redis/redis.conf).
+  REDISCLI_AUTH=$(cat "$REDIS_ADMIN_FILE") rcli --no-auth-warning CONFIG REWRITE 2>/dev/null | grep -q OK ||
+    say "Redis runs without a config file: its users last until it restarts"
+}
+
+# The bundled NATS: a user per service, each allowed only its own subjects.
+step_nats_credentials() {
+  if [ "$DRY_RUN" = 1 ]; then port_open 4222 && return 0
+  else grep -q "^credentials_dir = \"$NATS_CREDENTIALS\"" "$CONFIG" 2>/dev/null || return 0; fi
+  local missing=0 u
+  for u in "${NATS_USERS[@]}"; do [ -s "$NATS_CREDENTIALS/$u" ] || missing=1; done
+  if [ "$missing" = 0 ]; then unchanged "NATS credentials in $NATS_CREDENTIALS"; return; fi
+  changed "NATS credentials, one 0600 file per service, in $NATS_CREDENTIALS"
+  [ "$DRY_RUN" = 1 ] && return
+  install -d -m 0700 -o "$USER_NAME" -g "$USER_NAME" "$NATS_CREDENTIALS"
+  for u in "${NATS_USERS[@]}"; do private_secret "$NATS_CREDENTIALS/$u" "$USER_NAME"; done
+}
+
 step_config() {
   if [ -f "$CONFIG" ]; then unchanged "$CONFIG"; return; fi
   changed "writing $CONFIG (0640, database password generated)"
@@ -305,8 +363,13 @@ step_config() {
   # A NATS server already on 4222 (say Debian's) is used as it is instead of a second one.
   if port_open 4222; then bundled=false; say "a NATS server already listens on 127.0.0.1:4222: using it"; fi
   [ "$DRY_RUN" = 1 ] && return
+  local nats_credentials=""
+  [ "$bundled" = true ] && nats_credentials=$NATS_CREDENTIALS
   sed -e "s|^url = \"postgres://daarion@127.0.0.1:5432/daarion\"|url = \"postgres://daarion:${password}@127.0.0.1:5432/${DB_NAME}\"|" \
       -e "s|^bundled = false|bundled = ${bundled}|" \
+      -e "s|^url = \"redis://127.0.0.1:6379/0\"|url = \"redis://${USER_NAME}@127.0.0.1:6379/0\"|" \
+      -e "/^\[redis\]/,/^\[/ s|^password_file = \"\"|password_file = \"${REDIS_PASSWORD_FILE}\"|" \
+      -e "/^\[bus\]/,/^\[/ s|^credentials_dir = \"\"|credentials_dir = \"${nats_credentials}\"|" \
       "$REPO/appliance/config/daarion.toml" > "$CONFIG.new"
   grep -q "daarion:${password}@" "$CONFIG.new" || die "could not set the database URL in the config template"
   chown root:"$USER_NAME" "$CONFIG.new"
@@ -428,6 +491,8 @@ install_all() {
   step_dirs
   step_services
   step_config
+  step_redis
+  step_nats_credentials
   step_manifests
   step_token
   step_monitoring_files
@@ -473,6 +538,15 @@ uninstall_all() {
     fi
     if [ "$(psql_q "SELECT 1 FROM pg_roles WHERE rolname = '$USER_NAME'" 2>/dev/null)" = 1 ]; then
       changed "dropping role $USER_NAME"; run as_postgres psql -X -qc "DROP ROLE $USER_NAME"
+    fi
+  fi
+  # Redis goes back to how the installer found it: no daarion user, no password.
+  if [ -s "$REDIS_ADMIN_FILE" ] && port_open 6379; then
+    changed "Redis: removing the $USER_NAME user and the default user's password"
+    if [ "$DRY_RUN" = 0 ]; then
+      printf 'ACL DELUSER %s\nACL SETUSER default resetpass nopass\n' "$USER_NAME" | redis_admin ||
+        say "could not give Redis back its open default user (password in $REDIS_ADMIN_FILE)"
+      rcli CONFIG REWRITE >/dev/null 2>&1 || true
     fi
   fi
   for d in "$ETC" "$DATA"; do

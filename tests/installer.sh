@@ -29,6 +29,15 @@ mode_is() { [ "$(stat -c '%a' "$1")" = "$2" ]; }
 
 # A clean slate, whatever an earlier run left.
 bash installer/install.sh --uninstall --purge --no-systemd >/dev/null 2>&1 || true
+# The install puts a password on this machine's Redis, which other tests share: whatever
+# happens to this script, Redis goes back to open (purge does it too; this covers a crash).
+restore_redis() {
+  [ -s /etc/daarion/redis-admin.password ] || return 0
+  printf 'ACL DELUSER daarion\nACL SETUSER default resetpass nopass\n' |
+    REDISCLI_AUTH=$(cat /etc/daarion/redis-admin.password) redis-cli --no-auth-warning >/dev/null 2>&1
+  true
+}
+trap restore_redis EXIT
 
 echo "installer: --dry-run"
 dry=$("${INSTALL[@]}" --dry-run 2>&1)
@@ -112,6 +121,23 @@ check "admin password file is 0600" mode_is /etc/daarion/admin-password 600
 check "secrets directory is 0700" mode_is /etc/daarion/secrets 700
 check "Alertmanager webhook token is 0600" mode_is /etc/daarion/secrets/alertmanager-webhook 600
 check "webhook token is not empty" test -s /etc/daarion/secrets/alertmanager-webhook
+owner_mode_is() { [ "$(stat -c '%U:%a' "$1")" = "$2" ]; }
+check "Redis password is 0600, the daarion user's" owner_mode_is /etc/daarion/redis.password daarion:600
+check "Redis admin password is root's alone" owner_mode_is /etc/daarion/redis-admin.password root:600
+check "config names the Redis password file" grep -qx 'password_file = "/etc/daarion/redis.password"' /etc/daarion/daarion.toml
+check "Redis refuses a PING without a password" bash -c '[ "$(redis-cli -h 127.0.0.1 PING 2>&1)" != PONG ]'
+check "the daarion Redis user answers with its password" bash -c \
+  'REDISCLI_AUTH=$(cat /etc/daarion/redis.password) redis-cli --no-auth-warning --user daarion PING | grep -qx PONG'
+check "Redis password not printed" bash -c "! grep -qF \"\$(cat /etc/daarion/redis.password)\" <<<'$first'"
+if grep -q '^bundled = true' /etc/daarion/daarion.toml; then
+  check "NATS credentials directory is 0700" owner_mode_is /etc/daarion/nats daarion:700
+  for u in control-plane gateway router memory parser crews crews-worker supervisor; do
+    check "NATS password of $u is 0600, the daarion user's" owner_mode_is "/etc/daarion/nats/$u" daarion:600
+  done
+else
+  # This machine's shared NATS on 4222 is used as it is: no users there, and doctor says so.
+  check "an external NATS gets no credentials" grep -qx 'credentials_dir = ""' /etc/daarion/daarion.toml
+fi
 check "alert rules installed" test -f /usr/share/daarion/monitoring/prometheus/rules/units.yml
 check "Alertmanager config installed" test -f /usr/share/daarion/monitoring/alertmanager/alertmanager.yml
 check "Debian's Prometheus daemon not running" bash -c "! /etc/init.d/prometheus status"
@@ -134,6 +160,8 @@ for _ in $(seq 1 60); do
 done
 check "daarion status: every unit ready" /usr/local/bin/daarion --config /etc/daarion/daarion.toml status
 check "doctor passes" /usr/local/bin/daarion --config /etc/daarion/daarion.toml doctor
+installed_doctor=$(/usr/local/bin/daarion --config /etc/daarion/daarion.toml doctor 2>&1)
+check "doctor finds Redis closed" bash -c "! grep -q 'without a password' <<<\"\$1\"" _ "$installed_doctor"
 installed_status=$(/usr/local/bin/daarion --config /etc/daarion/daarion.toml status 2>&1)
 check "the supervisor runs Prometheus" grep -qE '^prometheus +ready' <<<"$installed_status"
 check "the supervisor runs Alertmanager" grep -qE '^alertmanager +ready' <<<"$installed_status"
@@ -167,6 +195,8 @@ check "config removed" test ! -e /etc/daarion
 check "data removed" test ! -e /var/lib/daarion
 check "database dropped" bash -c "! runuser -u postgres -- psql -Atqc \"select 1 from pg_database where datname='daarion'\" | grep -q 1"
 check "user removed" bash -c "! id daarion"
+check "Redis open again for the machine's other tests" bash -c '[ "$(redis-cli -h 127.0.0.1 PING)" = PONG ]'
+check "and without the daarion user" bash -c '! redis-cli -h 127.0.0.1 ACL LIST | grep -q "user daarion"'
 
 echo "installer: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -156,7 +156,18 @@ async fn redis(config: &Config) -> (Verdict, String) {
                 .unwrap_or("?")
                 .trim()
                 .to_owned();
-            (Verdict::Ok, format!("Redis {version} at {url}"))
+            if redis_is_open(&config.redis.url).await {
+                (
+                    Verdict::Warn,
+                    format!(
+                        "Redis {version} at {url}: Redis accepts connections without a password \
+                         (anyone on this box reads and poisons cached histories and facts; \
+                         set requirepass and redis.password_file)"
+                    ),
+                )
+            } else {
+                (Verdict::Ok, format!("Redis {version} at {url}"))
+            }
         }
         Ok((pong, _)) => (Verdict::Fail, format!("{url} answered {pong:?} to PING")),
         Err(e) => (Verdict::Fail, format!("{url}: {e}")),
@@ -178,6 +189,15 @@ async fn nats(config: &Config) -> (Verdict, String) {
         }
     }
     let head = format!("nats-server {} with JetStream at {url}", server.version);
+    if nats_is_open(&config.bus).await {
+        return (
+            Verdict::Warn,
+            format!(
+                "{head}: NATS accepts connections without credentials (anyone on this box reads \
+                 conversations and forges events; set bus.credentials_dir)"
+            ),
+        );
+    }
     if missing.is_empty() {
         (Verdict::Ok, format!("{head}; all streams present"))
     } else {
@@ -189,6 +209,34 @@ async fn nats(config: &Config) -> (Verdict, String) {
             ),
         )
     }
+}
+
+/// Whether `url`'s Redis answers `PING` to a client that gives no user and no password.
+async fn redis_is_open(url: &str) -> bool {
+    let Ok(mut info) = redis::IntoConnectionInfo::into_connection_info(url) else {
+        return false;
+    };
+    info.redis.username = None;
+    info.redis.password = None;
+    let attempt = async {
+        let client = redis::Client::open(info)?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    matches!(
+        tokio::time::timeout(CHECK_TIMEOUT / 2, attempt).await,
+        Ok(Ok(pong)) if pong == "PONG"
+    )
+}
+
+/// Whether the NATS server lets a connection without credentials use JetStream.
+async fn nats_is_open(bus: &daarion_config::BusConfig) -> bool {
+    let mut anonymous = bus.clone();
+    anonymous.credentials_dir = PathBuf::new();
+    anonymous.connect_timeout_secs = anonymous.connect_timeout_secs.min(2);
+    daarion_bus::Bus::connect(&anonymous, "doctor")
+        .await
+        .is_ok()
 }
 
 /// The data dir may not exist before install; measure the filesystem it will live on.
@@ -332,5 +380,37 @@ fn models(config: &Config) -> (Verdict, String) {
                 missing.join(", ")
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Redis and NATS of the test machine need no credentials: doctor must say so.
+    #[tokio::test]
+    async fn open_redis_and_nats_are_warnings() {
+        let mut config = Config::defaults();
+        if let Ok(url) = std::env::var("DAARION_TEST_REDIS_URL") {
+            config.redis.url = url;
+        }
+        config.bus.url = daarion_bus::testing::nats_url();
+        let (verdict, detail) = redis(&config).await;
+        assert_eq!(verdict, Verdict::Warn, "{detail}");
+        assert!(
+            detail.contains("Redis accepts connections without a password"),
+            "{detail}"
+        );
+        let (verdict, detail) = nats(&config).await;
+        assert_eq!(verdict, Verdict::Warn, "{detail}");
+        assert!(detail.contains("without credentials"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn the_open_check_ignores_the_urls_password() {
+        // The question is whether someone WITHOUT the password gets in: a password in the URL
+        // must not make an open Redis look closed, and no Redis at all is not "open".
+        assert!(redis_is_open("redis://:whatever@127.0.0.1:6379/0").await);
+        assert!(!redis_is_open("redis://127.0.0.1:1/0").await);
     }
 }

@@ -196,10 +196,10 @@ impl Service {
 
     /// A request with the credential and the current trace (a child span of it).
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let mut request = self.http.request(method, self.url(path)).header(
-            "traceparent",
-            TraceContext::current_or_new().to_header(),
-        );
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .header("traceparent", TraceContext::current_or_new().to_header());
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

@@ -472,6 +472,9 @@ pub struct CrewsWorkerConfig {
     /// Hierarchical process: delegations per run, and how deep a delegation may nest.
     pub max_delegations: u32,
     pub max_delegation_depth: u32,
+    /// How long a claimed run stays with its worker without a heartbeat: after a crash, how long
+    /// the run waits before another worker takes it over.
+    pub lease_secs: u32,
 }
 
 impl CrewsWorkerConfig {

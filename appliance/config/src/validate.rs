@@ -279,6 +279,11 @@ impl Config {
             "must be at least 100",
         );
         check(
+            (6..=3600).contains(&worker.lease_secs),
+            "crews_worker.lease_secs",
+            "must be 6 to 3600",
+        );
+        check(
             worker.max_delegation_depth >= 1,
             "crews_worker.max_delegation_depth",
             "must be at least 1",

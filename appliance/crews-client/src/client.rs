@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use crate::run::{Rerun, ResumeRequest, Run, RunCreated, RunRequest, RunState};
 use crate::spec::{CrewSpec, CrewSummary, CrewVersion, ImportReport, ImportRequest, VersionDiff};
-use crate::worker::{Claim, ClaimRequest, Finish, Heartbeat, HeartbeatAnswer, Recorded, StepRecord};
+use crate::worker::{
+    Claim, ClaimRequest, Finish, Heartbeat, HeartbeatAnswer, Recorded, StepRecord,
+};
 
 /// A call to the crews service reads or writes a few rows; the limit is for a peer that stalls.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -165,7 +167,8 @@ impl CrewsClient {
     }
 
     pub async fn record(&self, id: Uuid, step: &StepRecord) -> Result<Recorded, ClientError> {
-        self.post(&format!("/v1/worker/runs/{id}/steps"), step).await
+        self.post(&format!("/v1/worker/runs/{id}/steps"), step)
+            .await
     }
 
     pub async fn heartbeat(

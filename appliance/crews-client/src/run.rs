@@ -282,8 +282,12 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RunEvent {
-    Snapshot { run: Box<Run> },
-    Step { step: Box<Step> },
+    Snapshot {
+        run: Box<Run>,
+    },
+    Step {
+        step: Box<Step>,
+    },
     State {
         state: RunState,
         #[serde(default)]
@@ -293,5 +297,8 @@ pub enum RunEvent {
         #[serde(default)]
         result: Option<String>,
         usage: RunUsage,
+        /// Tasks finished so far.
+        #[serde(default)]
+        tasks_done: u32,
     },
 }

@@ -123,6 +123,7 @@ fn worker(bench: &Bench, name: &str, shutdown: CancellationToken) -> Worker {
             max_human_rounds: 3,
         },
         name: name.to_owned(),
+        lease_secs: daarion_crews_worker::LEASE_SECS,
         shutdown,
     }
 }

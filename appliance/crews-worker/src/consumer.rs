@@ -18,7 +18,8 @@ use crate::metrics::{RUNS, RUNS_ACTIVE};
 use crate::ports::{Journal, JournalError, ServiceJournal, Steps};
 use crate::scheduler::{Scheduler, Slot};
 
-/// How long a claim holds a run without a heartbeat; heartbeats come every third of it.
+/// How long a claim holds a run without a heartbeat (`crews_worker.lease_secs`' default);
+/// heartbeats come every third of it.
 pub const LEASE_SECS: u32 = 60;
 
 #[derive(Clone)]
@@ -29,6 +30,9 @@ pub struct Worker {
     pub settings: Settings,
     /// `host:pid:start`, the lease holder's name.
     pub name: String,
+    /// How long a claim holds a run without a heartbeat: after a crash, how long the run waits
+    /// before another worker may take it.
+    pub lease_secs: u32,
     pub shutdown: CancellationToken,
 }
 
@@ -37,7 +41,7 @@ impl Worker {
         let request = event.payload;
         let claim = ClaimRequest {
             worker: self.name.clone(),
-            lease_secs: LEASE_SECS,
+            lease_secs: self.lease_secs,
             crew: request.crew.clone(),
             task: request.task.clone(),
             user_id: request.user_id,
@@ -60,7 +64,7 @@ impl Worker {
             ..Control::default()
         };
         RUNS_ACTIVE.inc();
-        let heart = tokio::spawn(heartbeat(journal.clone(), control.clone()));
+        let heart = tokio::spawn(heartbeat(journal.clone(), control.clone(), self.lease_secs));
         let executor = Executor::new(
             claim,
             self.steps.clone(),
@@ -106,13 +110,15 @@ impl Worker {
     /// A place among the running runs and the run's lease. A run still leased to a worker that
     /// died (kill -9) is waited for here, holding the message, until its lease runs out: a
     /// retry with the bus's backoff would use up `bus.max_deliveries` within seconds, long
-    /// before a lease of [`LEASE_SECS`] ends, and dead-letter the run.
+    /// before the lease ends, and dead-letter the run.
     async fn claim(
         &self,
         run_id: uuid::Uuid,
         request: &ClaimRequest,
     ) -> Result<Option<(Slot, Claim)>, HandlerError> {
-        let gives_up = tokio::time::Instant::now() + LEASE_WAIT;
+        // Twice the lease: the dead holder's lease runs out within one.
+        let gives_up =
+            tokio::time::Instant::now() + Duration::from_secs(2 * u64::from(self.lease_secs));
         loop {
             let slot = tokio::select! {
                 slot = self.scheduler.admit(request.user_id) => slot,
@@ -136,8 +142,7 @@ impl Worker {
     }
 }
 
-/// How long a delivery waits for another holder's lease to run out, and how often it asks.
-const LEASE_WAIT: Duration = Duration::from_secs(2 * LEASE_SECS as u64);
+/// How often a delivery asks whether another holder's lease ran out.
 const LEASE_POLL: Duration = Duration::from_secs(2);
 
 fn claim_refused(e: ClientError) -> Result<(), HandlerError> {
@@ -153,12 +158,12 @@ fn claim_refused(e: ClientError) -> Result<(), HandlerError> {
 }
 
 /// Renews the lease every third of it; a cancel or a lost lease reaches the executor.
-async fn heartbeat(journal: Arc<ServiceJournal>, control: Control) {
-    let period = Duration::from_secs(u64::from(LEASE_SECS) / 3);
+async fn heartbeat(journal: Arc<ServiceJournal>, control: Control, lease_secs: u32) {
+    let period = Duration::from_secs(u64::from(lease_secs / 3).max(1));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         ticker.tick().await;
-        match journal.heartbeat(LEASE_SECS).await {
+        match journal.heartbeat(lease_secs).await {
             Ok(answer) if answer.cancel => control.cancel.cancel(),
             Ok(_) => {}
             Err(JournalError::LeaseLost) => {

@@ -68,6 +68,7 @@ pub async fn run(
         crews: crews.clone(),
         steps: Arc::new(router.clone()),
         scheduler: Scheduler::new(cw.concurrency, cw.per_user),
+        lease_secs: cw.lease_secs,
         settings: Settings {
             context_tokens: cw.context_tokens,
             max_delegations: cw.max_delegations,

@@ -52,6 +52,7 @@ impl Hub {
                 question: run.question.clone(),
                 result: run.result.clone(),
                 usage: run.usage.0,
+                tasks_done: u32::try_from(run.tasks_done).unwrap_or(0),
             },
         ));
         self.changed.notify_one();

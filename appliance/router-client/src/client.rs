@@ -7,8 +7,7 @@ use futures::stream::BoxStream;
 use serde::Deserialize;
 
 use crate::{
-    Event, Inbound, ResetResponse, StepRequest, StepResponse, ToolRequest, ToolResponse,
-    sse_events,
+    Event, Inbound, ResetResponse, StepRequest, StepResponse, ToolRequest, ToolResponse, sse_events,
 };
 
 /// The router as its callers see it. Cheap to clone.
@@ -89,14 +88,22 @@ impl RouterClient {
     /// `POST /v1/steps/llm`: one model call of a crew run's step (see [`StepRequest`]).
     pub async fn llm_step(&self, step: &StepRequest) -> Result<StepResponse, ClientError> {
         self.service
-            .json(self.service.request(Method::POST, "/v1/steps/llm").json(step))
+            .json(
+                self.service
+                    .request(Method::POST, "/v1/steps/llm")
+                    .json(step),
+            )
             .await
     }
 
     /// `POST /v1/steps/tool`: one tool call of a crew run's step (see [`ToolRequest`]).
     pub async fn tool_step(&self, step: &ToolRequest) -> Result<ToolResponse, ClientError> {
         self.service
-            .json(self.service.request(Method::POST, "/v1/steps/tool").json(step))
+            .json(
+                self.service
+                    .request(Method::POST, "/v1/steps/tool")
+                    .json(step),
+            )
             .await
     }
 }

@@ -96,10 +96,17 @@ impl Probe {
                 client,
                 ..
             } => get_ok(client, &format!("{base}{ready}")).await,
-            Probe::Nats { bus, .. } => daarion_bus::Bus::connect(bus, "supervisor-probe")
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            // Ready means the streams and consumers exist too: with per-service NATS users only
+            // the supervisor may declare them, and the services that start next wait for them.
+            Probe::Nats { bus, .. } => {
+                let bus = daarion_bus::Bus::connect(bus, "supervisor-probe")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                bus.ensure_topology()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 

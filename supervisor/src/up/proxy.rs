@@ -16,14 +16,13 @@ use daarion_config::{Config, HttpConfig, ServiceName};
 use daarion_http::ErrorResponse;
 
 /// Request headers a service may need; everything else (hop-by-hop, `Host`) stays here.
-const FORWARDED: [HeaderName; 10] = [
+const FORWARDED: [HeaderName; 9] = [
     header::ACCEPT,
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
     header::COOKIE,
     header::IF_NONE_MATCH,
     HeaderName::from_static("x-csrf-token"),
-    HeaderName::from_static("traceparent"),
     HeaderName::from_static("x-daarion-acting-for"),
     HeaderName::from_static("last-event-id"),
     // A raw-body upload's file name (ingest).
@@ -136,6 +135,12 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
             upstream = upstream.header(name.as_str(), value.as_bytes());
         }
     }
+    // This hop's span (which continued the browser's `traceparent`, if it sent one) is the
+    // service's parent, so the trace the UI is given back holds the whole request.
+    upstream = upstream.header(
+        "traceparent",
+        daarion_telemetry::TraceContext::current_or_new().to_header(),
+    );
     let body = reqwest::Body::wrap_stream(request.into_body().into_data_stream());
     let answer = match upstream.body(body).send().await {
         Ok(answer) => answer,

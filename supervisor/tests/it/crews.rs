@@ -280,6 +280,8 @@ async fn started(model: Option<SocketAddr>, ack_wait: Option<&str>) -> Appliance
     let mut app = appliance().await;
     if let Some(secs) = ack_wait {
         app.set("DAARION__BUS__ACK_WAIT_SECS", secs);
+        // A killed worker's run is taken over once its lease has run out.
+        app.set("DAARION__CREWS_WORKER__LEASE_SECS", "9");
     }
     app.start();
     app.wait_all_ready(Duration::from_secs(120)).await;
@@ -426,7 +428,7 @@ async fn a_sequential_crew_passes_each_output_on_and_journals_every_step_once() 
 async fn a_worker_killed_mid_run_resumes_it_after_its_restart_without_repeating_a_finished_step() {
     // Task 2's answer takes long enough for the kill to land while it is asked.
     let (model, addr) = Model::serve(crew_script(Some(("TASK-TWO", Duration::from_secs(6))))).await;
-    // The held message comes back after ack_wait; the run's lease (60 s) must end first.
+    // The held message comes back after ack_wait; the run's lease (9 s here) must end first.
     let app = started(Some(addr), Some("3")).await;
     crews(
         &app,

@@ -100,7 +100,9 @@ fn bash(script: &str) -> String {
     text
 }
 
-#[tokio::test]
+// Multi-threaded: the README's commands run as a blocking child process while the scripted cloud
+// model, served on this runtime, must answer them.
+#[tokio::test(flavor = "multi_thread")]
 async fn the_readme_router_example_and_the_default_agent_answer() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();

@@ -207,7 +207,7 @@ async fn bundled_nats_keeps_its_streams_across_a_restart() {
     app.wait_all_ready(Duration::from_secs(60)).await;
     let mut bus_config = daarion_config::Config::defaults().bus;
     bus_config.url = app.nats_url.clone();
-    let (created, event) = {
+    let (created, event, sequence) = {
         let bus = daarion_bus::Bus::connect(&bus_config, "test")
             .await
             .unwrap();
@@ -224,9 +224,9 @@ async fn bundled_nats_keeps_its_streams_across_a_restart() {
                 detail: None,
             },
         );
-        bus.publish(&event).await.unwrap();
+        let sequence = bus.publish(&event).await.unwrap().stream_sequence;
         let mut stream = bus.jetstream().get_stream("AUDIT").await.unwrap();
-        (stream.info().await.unwrap().created, event)
+        (stream.info().await.unwrap().created, event, sequence)
     };
     app.signal(Signal::SIGTERM);
     app.wait_exit(Duration::from_secs(15));
@@ -239,7 +239,10 @@ async fn bundled_nats_keeps_its_streams_across_a_restart() {
     let mut stream = bus.jetstream().get_stream("AUDIT").await.unwrap();
     let info = stream.info().await.unwrap();
     assert_eq!(info.created, created, "the same stream, not a new one");
-    assert_eq!(info.state.messages, 1);
+    // Others write to AUDIT too (unit changes, first-run defaults): ours is still where it was.
+    let kept = stream.get_raw_message(sequence).await.unwrap();
+    let kept: serde_json::Value = serde_json::from_slice(&kept.payload).unwrap();
+    assert_eq!(kept["id"], event.id.to_string());
     // And the audit-logger stored it exactly once across the restart. Counted by what it says,
     // not by its id (the key, which can only ever count 0 or 1), so a second store would show.
     let db = app.db.as_ref().unwrap();

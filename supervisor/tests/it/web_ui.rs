@@ -337,17 +337,6 @@ async fn agent(app: &Appliance, id: &str, model: &str, max_tokens: u32) {
     .await;
 }
 
-/// The token Alertmanager calls the gateway with, as the installer writes it: without it the
-/// Watchdog's heartbeat is refused and AlertHeartbeatMissing fires beside it.
-fn webhook_secret(app: &Appliance) {
-    use std::os::unix::fs::PermissionsExt;
-    let secrets = app.dir.join("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
-    let path = secrets.join("alertmanager-webhook");
-    std::fs::write(&path, format!("w{}", uuid::Uuid::new_v4().simple())).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 /// The browser files, run one after another in one `node --test` (the admin one first: it
 /// starts at the login page and ends by signing out its own session).
 const E2E_FILES: [&str; 3] = [
@@ -399,7 +388,6 @@ async fn the_admin_ui_works_end_to_end_in_chromium() {
     app.with_ingest();
     app.with_crews();
     app.with_monitoring();
-    webhook_secret(&app);
     app.start();
     let took = app.wait_all_ready(Duration::from_secs(180)).await;
     println!(

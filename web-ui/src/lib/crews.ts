@@ -180,6 +180,7 @@ export type RunEvent =
       question?: string | null;
       result?: string | null;
       usage: RunUsage;
+      tasks_done?: number;
     };
 
 export interface RunRequest {
@@ -352,6 +353,7 @@ export function applyRunEvent(run: Run | null, event: RunEvent, now: string = ne
         question: event.question ?? null,
         result: event.result ?? (event.state === "completed" ? run.result : null),
         usage: event.usage,
+        tasks_done: event.tasks_done ?? run.tasks_done,
         started_at: event.state === "running" ? (run.started_at ?? now) : run.started_at,
         finished_at: finished,
       };

@@ -181,7 +181,7 @@ function PanelView(props: { panel: Panel; start: number; end: number; step: numb
 
 const W = 600;
 const H = 200;
-const LEFT = 64;
+const LEFT = 88;
 const BOTTOM = 18;
 const TOP = 6;
 

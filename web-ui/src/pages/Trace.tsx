@@ -55,6 +55,8 @@ export function Trace() {
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
   const [selected, setSelected] = useState<string | null>(null);
+  // Asking again for the same id fetches again: spans arrive as the services finish them.
+  const [asked, setAsked] = useState(0);
 
   // A link from another page while this one is open changes only the query string.
   useEffect(() => {
@@ -87,12 +89,13 @@ export function Trace() {
     return () => {
       current = false;
     };
-  }, [id]);
+  }, [id, asked]);
 
   const open = (next: string) => {
     const clean = next.trim().toLowerCase();
     history.replaceState(null, "", `/trace${query({ trace: clean })}`);
     setId(clean);
+    setAsked((n) => n + 1);
   };
 
   return (

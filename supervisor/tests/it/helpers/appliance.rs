@@ -301,10 +301,19 @@ impl Appliance {
             alertmanager.clone(),
         );
         self.set("DAARION__MONITORING__SCRAPE_INTERVAL_SECS", "1");
+        let secrets = self.dir.join("secrets");
         self.set(
             "DAARION__GENERAL__SECRETS_DIR",
-            self.dir.join("secrets").display().to_string(),
+            secrets.display().to_string(),
         );
+        // The webhook token the installer creates: Alertmanager sends it, the gateway checks it.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&secrets).unwrap();
+            let path = secrets.join("alertmanager-webhook");
+            std::fs::write(&path, format!("w{}", uuid::Uuid::new_v4().simple())).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         (
             format!("http://{prometheus}"),
             format!("http://{alertmanager}"),
