@@ -83,19 +83,42 @@ pub trait Journal: Send + Sync {
     fn finish(&self, finish: Finish) -> BoxFuture<'_, Result<(), JournalError>>;
 }
 
+/// The router answers 409 `step_in_progress` while another call with the same key runs (or its
+/// lock outlives a caller that died mid-call, as a worker killed during a step does): the answer
+/// is asked for again until it comes, for as long as a step's lock can live.
+const IN_PROGRESS_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+const IN_PROGRESS_TRIES: u32 = 45;
+
+async fn until_answered<T, F, Fut>(call: F) -> Result<T, StepError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, ClientError>>,
+{
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Err(e) if e.code() == Some("step_in_progress") && tries < IN_PROGRESS_TRIES => {
+                tries += 1;
+                tokio::time::sleep(IN_PROGRESS_POLL).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 impl Steps for RouterClient {
     fn llm<'a>(
         &'a self,
         request: &'a StepRequest,
     ) -> BoxFuture<'a, Result<StepResponse, StepError>> {
-        Box::pin(async move { Ok(self.llm_step(request).await?) })
+        Box::pin(until_answered(move || self.llm_step(request)))
     }
 
     fn tool<'a>(
         &'a self,
         request: &'a ToolRequest,
     ) -> BoxFuture<'a, Result<ToolResponse, StepError>> {
-        Box::pin(async move { Ok(self.tool_step(request).await?) })
+        Box::pin(until_answered(move || self.tool_step(request)))
     }
 }
 

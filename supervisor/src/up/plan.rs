@@ -163,6 +163,8 @@ mod tests {
         config.swapper.enabled = false;
         config.ingest.enabled = false;
         config.parser.enabled = false;
+        config.crews.enabled = false;
+        config.crews_worker.enabled = false;
         let tiers = tiers(&config);
         assert_eq!(tiers, vec![vec![UnitName::Service(Router)]]);
     }
