@@ -1,6 +1,6 @@
 //! `daarion service <name>`: one service in the foreground, bound to its configured address.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use daarion_config::{Config, ServiceName};
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
@@ -9,45 +9,40 @@ use tokio_util::sync::CancellationToken;
 type Start = fn(Config, TcpListener, CancellationToken) -> BoxFuture<'static, anyhow::Result<()>>;
 
 /// The one list of the services in this build and how each starts.
-fn starter(name: ServiceName) -> Option<Start> {
+fn starter(name: ServiceName) -> Start {
     match name {
-        ServiceName::Memory => Some(|config, listener, shutdown| {
+        ServiceName::Memory => |config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_memory::run(config, listener, shutdown).await?) })
-        }),
-        ServiceName::ControlPlane => Some(|config, listener, shutdown| {
+        },
+        ServiceName::ControlPlane => |config, listener, shutdown| {
             Box::pin(
                 async move { Ok(daarion_control_plane::run(config, listener, shutdown).await?) },
             )
-        }),
-        ServiceName::Swapper => Some(|config, listener, shutdown| {
+        },
+        ServiceName::Swapper => |config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_swapper::run(config, listener, shutdown).await?) })
-        }),
-        ServiceName::Router => Some(|config, listener, shutdown| {
+        },
+        ServiceName::Router => |config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_router::run(config, listener, shutdown).await?) })
-        }),
-        ServiceName::Gateway => Some(|config, listener, shutdown| {
+        },
+        ServiceName::Gateway => |config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_gateway::run(config, listener, shutdown).await?) })
-        }),
-        ServiceName::Parser => Some(|config, listener, shutdown| {
+        },
+        ServiceName::Parser => |config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_parser::run(config, listener, shutdown).await?) })
-        }),
-        ServiceName::Ingest => Some(|config, listener, shutdown| {
+        },
+        ServiceName::Ingest => |config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_ingest::run(config, listener, shutdown).await?) })
-        }),
-        ServiceName::CrewsWorker => Some(|config, listener, shutdown| {
+        },
+        ServiceName::CrewsWorker => |config, listener, shutdown| {
             Box::pin(
                 async move { Ok(daarion_crews_worker::run(config, listener, shutdown).await?) },
             )
-        }),
-        ServiceName::Crews => Some(|config, listener, shutdown| {
+        },
+        ServiceName::Crews => |config, listener, shutdown| {
             Box::pin(async move { Ok(daarion_crews::run(config, listener, shutdown).await?) })
-        }),
+        },
     }
-}
-
-/// Whether this build contains the service's crate.
-pub fn built(name: ServiceName) -> bool {
-    starter(name).is_some()
 }
 
 pub async fn run(
@@ -55,9 +50,7 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let Some(start) = starter(name) else {
-        bail!("service `{name}` is not in this build yet");
-    };
+    let start = starter(name);
     let addr = config.service(name).listen;
     let listener = TcpListener::bind(addr)
         .await

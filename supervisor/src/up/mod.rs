@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use daarion_config::{Config, ServiceName};
+use daarion_config::Config;
 use daarion_telemetry::Readiness;
 use sd_notify::NotifyState;
 use tokio::net::TcpListener;
@@ -41,14 +41,6 @@ pub async fn run(
     config_path: Option<PathBuf>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    for name in ServiceName::ALL {
-        if config.service(name).enabled && !crate::service::built(name) {
-            bail!(
-                "service `{name}` is enabled ({}.enabled) but not in this build yet",
-                name.section()
-            );
-        }
-    }
     let token = token::load_or_create(&config.supervisor.admin_token_file).with_context(|| {
         format!(
             "admin token file {} (supervisor.admin_token_file)",

@@ -5,7 +5,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::helpers::appliance::{Appliance, free_port, gone};
+use crate::helpers::appliance::{Appliance, gone};
 use crate::helpers::text;
 
 fn pid_of(unit: &Value) -> i32 {
@@ -359,20 +359,6 @@ async fn admin_api_needs_the_token_and_drives_units() {
 
     // The token never appears in the supervisor's log.
     assert!(!app.log().contains(&app.token()));
-    app.cleanup().await;
-}
-
-#[tokio::test]
-async fn enabling_a_service_not_in_this_build_is_refused() {
-    let mut app = Appliance::new().await;
-    app.set("DAARION__CREWS__ENABLED", "true");
-    app.set(
-        "DAARION__CREWS__LISTEN",
-        format!("127.0.0.1:{}", free_port()),
-    );
-    let out = app.command(&["up"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("crews"), "{}", text(&out));
     app.cleanup().await;
 }
 

@@ -283,7 +283,6 @@ impl Appliance {
     }
 
     /// The crews service and its worker, on the ports chosen at creation.
-    #[allow(dead_code)]
     pub fn with_crews(&mut self) {
         self.set("DAARION__CREWS__ENABLED", "true");
         self.set("DAARION__CREWS_WORKER__ENABLED", "true");
@@ -393,6 +392,17 @@ impl Appliance {
             db.drop_schema().await;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A test that panics never reaches `cleanup`: its supervisor (and with it, by their death
+/// signal, every unit) must not outlive it and keep its ports and NATS server.
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
