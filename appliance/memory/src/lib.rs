@@ -111,15 +111,18 @@ pub async fn run(
     let readiness = Readiness::new()
         .with_check(PgCheck(app.pool.clone()))
         .with_check(BusCheck(app.bus.clone()))
-        .with_check(daarion_bus::ConsumersCheck::new(
-            &app.bus,
-            &[
+        .with_check(daarion_bus::ConsumersCheck::new(&app.bus, &{
+            let mut consumers = vec![
                 topology::AUDIT_LOGGER,
                 topology::OPS_LOGGER,
                 topology::USAGE_RECORDER,
-                topology::MEMORY_INDEXER,
-            ],
-        ));
+            ];
+            // Without an embedder (no root token to call the swapper) nothing is indexed.
+            if app.embedder.is_some() {
+                consumers.push(topology::MEMORY_INDEXER);
+            }
+            consumers
+        }));
 
     let consumers = {
         let (app, shutdown) = (app.clone(), shutdown.clone());
